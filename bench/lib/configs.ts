@@ -1,0 +1,122 @@
+// Configuration files of the servers under test, written into the run's temp dir.
+// Every peer gets the settings a fair operator would give it for a keep-alive benchmark:
+// one worker / one thread (Sluice is one Node.js thread), keep-alive to the backends, no
+// logs, and no cap on requests per connection (nginx closes a keep-alive connection after
+// 1000 requests by default; HAProxy and Sluice do not), so every target serves the same
+// 64 long-lived client connections.
+
+import { userInfo } from 'node:os';
+
+/** nginx as root would switch its workers to `nobody`, who cannot read our 0700 temp dir. */
+function userLine(): string {
+  if (process.getuid?.() !== 0) return '';
+  return `user ${userInfo().username};\n`;
+}
+
+function nginxCommon(prefix: string): string {
+  return `${userLine()}worker_processes 1;
+daemon off;
+master_process on;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events {
+  worker_connections 4096;
+  multi_accept on;
+}
+`;
+}
+
+function nginxHttpCommon(prefix: string): string {
+  return `  access_log off;
+  keepalive_timeout 65s;
+  keepalive_requests 1000000;
+  client_body_temp_path ${prefix}/client_body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  types { text/plain txt; text/html html; }
+  default_type application/octet-stream;
+`;
+}
+
+/** Static file server: one nginx master, one worker, one server block per port. */
+export function nginxStaticConf(prefix: string, root: string, ports: number[]): string {
+  const servers = ports
+    .map(
+      (port) => `  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    location / { }
+  }
+`,
+    )
+    .join('');
+  return `${nginxCommon(prefix)}http {
+${nginxHttpCommon(prefix)}  sendfile on;
+  tcp_nopush on;
+  open_file_cache max=64 inactive=60s;
+${servers}}
+`;
+}
+
+/** nginx as a reverse proxy: upstream keep-alive pool of 64 connections, HTTP/1.1 upstream. */
+export function nginxProxyConf(prefix: string, port: number, backends: number[]): string {
+  const servers = backends.map((p) => `    server 127.0.0.1:${p};\n`).join('');
+  return `${nginxCommon(prefix)}http {
+${nginxHttpCommon(prefix)}  upstream web {
+${servers}    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://web;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }
+  }
+}
+`;
+}
+
+export function haproxyConf(port: number, backends: number[]): string {
+  const servers = backends.map((p, i) => `  server b${i + 1} 127.0.0.1:${p}\n`).join('');
+  return `global
+  nbthread 1
+  maxconn 4096
+
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse safe
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+
+frontend fe
+  bind 127.0.0.1:${port}
+  default_backend web
+
+backend web
+  balance roundrobin
+${servers}`;
+}
+
+/** The configuration the brief asks Sluice to accept as it is. */
+export function sluiceYaml(port: number, backends: number[]): string {
+  const servers = backends.map((p) => `        - address: 127.0.0.1:${p}\n`).join('');
+  return `listen: 127.0.0.1:${port}
+admin: false
+accessLog: false
+logLevel: warn
+pools:
+  web:
+    servers:
+${servers}routes:
+  - host: "*"
+    pool: web
+`;
+}

@@ -1,0 +1,60 @@
+// The node-http-proxy peer: a node:http server that forwards each request with the
+// `http-proxy` package to the next backend in round-robin order, over a keep-alive agent.
+//
+//   node bench/peers/http-proxy-server.ts --port 8081 --backends 127.0.0.1:9001,127.0.0.1:9002
+//
+// Prints "listening <port>" once ready; exits on SIGTERM/SIGINT.
+
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+import httpProxy from 'http-proxy';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
+    backends: { type: 'string' },
+  },
+});
+if (!values.port || !values.backends) {
+  console.error('usage: http-proxy-server.ts --port PORT --backends HOST:PORT[,HOST:PORT...]');
+  process.exit(2);
+}
+
+const targets = values.backends.split(',').map((addr) => {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
+});
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256 });
+const proxy = httpProxy.createProxyServer({ agent, xfwd: true });
+
+proxy.on('error', (err, _req, res) => {
+  if (res instanceof http.ServerResponse && !res.headersSent) {
+    res.writeHead(502, { 'content-type': 'text/plain' });
+    res.end(`bad gateway: ${err.message}\n`);
+  } else {
+    res.destroy();
+  }
+});
+
+let next = 0;
+const server = http.createServer((req, res) => {
+  const target = targets[next] as { host: string; port: number };
+  next = (next + 1) % targets.length;
+  proxy.web(req, res, { target });
+});
+server.keepAliveTimeout = 65_000;
+
+server.listen(Number(values.port), values.host, () => {
+  console.log(`listening ${values.port}`);
+});
+
+const stop = () => {
+  server.close();
+  server.closeAllConnections();
+  agent.destroy();
+  process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

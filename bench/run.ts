@@ -1,0 +1,632 @@
+// Sluice's side-by-side benchmark: `npm run bench [-- options]`. See bench/README.md.
+//
+// On loopback it starts 3 nginx backends serving a 1024-byte file, then the targets, and
+// drives each target in turn with the same wrk load (`wrk -t1 -c64 --latency`). Rounds
+// interleave the targets (round 1: all targets, round 2: all targets, ...; the order rotates
+// each round) so that the noise of a shared machine hits all of them alike, and the table
+// shows medians over the rounds.
+//
+// CPU pinning (`--pin`, default `split`): the machine has 2 cores, and wrk, the backends and
+// the proxy compete for them. With `split` every proxy (and the `backend` reference) runs
+// on CPU 0 alone: nginx and HAProxy have one worker thread, and Sluice is one Node.js thread,
+// so each gets one whole core, Node's helper threads (GC, libuv) included. wrk and the three
+// backends share CPU 1. Without pinning the scheduler moves wrk onto the proxy's core and
+// the numbers swing much more from run to run; `--pin none` is there to compare.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { haproxyConf, nginxProxyConf, nginxStaticConf, sluiceYaml } from './lib/configs.ts';
+import { waitReady } from './lib/http-check.ts';
+import {
+  cpuSeconds,
+  killAllNow,
+  peakRssBytes,
+  processTree,
+  type Server,
+  startServer,
+  stopAll,
+  stopServer,
+} from './lib/proc.ts';
+import { killWrk, runWrk, type WrkResult } from './lib/wrk.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const FILE = '1k.txt';
+const FILE_SIZE = 1024;
+const ALL_TARGETS = ['backend', 'sluice', 'haproxy', 'nginx-proxy', 'http-proxy'] as const;
+type TargetName = (typeof ALL_TARGETS)[number];
+
+const PIN_LAYOUTS: Record<string, { proxy?: string; backends?: string; wrk?: string }> = {
+  split: { proxy: '0', backends: '1', wrk: '1' },
+  float: { proxy: '0', wrk: '1' },
+  none: {},
+};
+
+const USAGE = `usage: npm run bench -- [options]
+  --duration S       seconds of each measured wrk run (default 10)
+  --warmup S         seconds of the uncounted wrk run before each measured one (default 1, 0: none)
+  --rounds N         rounds over all targets; the table shows medians (default 3)
+  --connections N    wrk connections (default 64)
+  --threads N        wrk threads (default 1)
+  --only LIST        comma-separated targets: ${ALL_TARGETS.join(',')}
+  --pin LAYOUT       split (proxy on CPU 0, wrk and backends on CPU 1) | none (default split)
+  --json FILE        also write all results as JSON
+  --ready-timeout S  how long a target may take to come up (default 10)
+  --check            exit 1 unless Sluice ran and met every target
+  --keep             keep the temp dir with the generated configs and logs
+  -h, --help`;
+
+interface Options {
+  duration: number;
+  warmup: number;
+  rounds: number;
+  connections: number;
+  threads: number;
+  only: TargetName[];
+  pin: string;
+  json?: string;
+  readyTimeout: number;
+  check: boolean;
+  keep: boolean;
+}
+
+function fail(msg: string): never {
+  console.error(`bench: ${msg}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function parseOptions(): Options {
+  let parsed: ReturnType<typeof parseArgs<{ options: Record<string, { type: 'string' | 'boolean' }> }>>;
+  try {
+    parsed = parseArgs({
+      options: {
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
+        rounds: { type: 'string' },
+        connections: { type: 'string' },
+        threads: { type: 'string' },
+        only: { type: 'string' },
+        pin: { type: 'string' },
+        json: { type: 'string' },
+        'ready-timeout': { type: 'string' },
+        check: { type: 'boolean' },
+        keep: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const num = (name: string, def: number, min: number): number => {
+    const raw = v[name];
+    if (raw === undefined) return def;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) fail(`--${name}: expected a number ≥ ${min}, got "${raw}"`);
+    return n;
+  };
+  const int = (name: string, def: number, min: number): number => {
+    const n = num(name, def, min);
+    if (!Number.isInteger(n)) fail(`--${name}: expected a whole number, got "${n}"`);
+    return n;
+  };
+  const only = typeof v.only === 'string' ? v.only.split(',').map((s) => s.trim()) : [...ALL_TARGETS];
+  for (const t of only) {
+    if (!(ALL_TARGETS as readonly string[]).includes(t)) fail(`--only: unknown target "${t}"`);
+  }
+  const pin = typeof v.pin === 'string' ? v.pin : 'split';
+  if (!(pin in PIN_LAYOUTS)) fail(`--pin: expected ${Object.keys(PIN_LAYOUTS).join(' | ')}`);
+  return {
+    duration: int('duration', 10, 1),
+    warmup: int('warmup', 1, 0),
+    rounds: int('rounds', 3, 1),
+    connections: int('connections', 64, 1),
+    threads: int('threads', 1, 1),
+    only: ALL_TARGETS.filter((t) => only.includes(t)),
+    pin,
+    json: typeof v.json === 'string' ? v.json : undefined,
+    readyTimeout: num('ready-timeout', 10, 1),
+    check: v.check === true,
+    keep: v.keep === true,
+  };
+}
+
+// ---- small helpers ----
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+function firstLine(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 5000 });
+  if (r.error) return 'not found';
+  return (
+    `${r.stdout ?? ''}${r.stderr ?? ''}`
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim() ?? 'unknown'
+  );
+}
+
+/** Short versions: "nginx/1.22.1", "HAProxy 2.6.12", "wrk 4.1.0". */
+function versions(): Record<string, string> {
+  const nginx = firstLine('nginx', ['-v']).replace(/^nginx version:\s*/, '');
+  const haproxy = firstLine('haproxy', ['-v']).replace(/^HAProxy version (\S+).*$/, 'HAProxy $1');
+  const wrk = firstLine('wrk', ['-v']).replace(/^wrk (\S+).*$/, 'wrk $1');
+  return {
+    node: `node ${process.version}`,
+    sluice: `sluice ${pkgVersion(ROOT)} (${gitRev()})`,
+    nginx,
+    haproxy,
+    wrk,
+    httpProxy: `http-proxy ${pkgVersion(path.join(ROOT, 'node_modules/http-proxy'))}`,
+  };
+}
+
+/** One line for the table: "exited with code 1 — [ALERT] ... the last line of its output". */
+function shortReason(s: string): string {
+  const lines = s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  if (lines.length < 2) return lines[0] ?? s;
+  return `${(lines[0] as string).replace(/:$/, '')} — ${lines.at(-1)}`;
+}
+
+function hasCommand(cmd: string): boolean {
+  return !spawnSync('sh', ['-c', `command -v ${cmd}`], { timeout: 5000 }).status;
+}
+
+function pkgVersion(dir: string): string {
+  try {
+    return JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).version as string;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function gitRev(): string {
+  try {
+    return execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return 'no commit';
+  }
+}
+
+const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+const fmtMs = (ms: number) => (ms >= 100 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(2)} ms`);
+const fmtMB = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const fmtRatio = (x: number | undefined) =>
+  x === undefined || !Number.isFinite(x) ? '—' : `${x.toFixed(2)}×`;
+
+// ---- targets ----
+
+interface Target {
+  name: TargetName;
+  port: number;
+  server?: Server;
+  skipped?: string;
+  runs: (WrkResult & { cpuSeconds: number })[];
+  peakRss?: number;
+  died?: string;
+}
+
+interface Ctx {
+  opts: Options;
+  tmp: string;
+  webRoot: string;
+  backendPorts: number[];
+  cpus: { proxy?: string; backends?: string; wrk?: string };
+}
+
+function startNginx(ctx: Ctx, name: string, conf: string, cpus: string | undefined): Server {
+  const prefix = path.join(ctx.tmp, name);
+  mkdirSync(prefix, { recursive: true });
+  const file = path.join(prefix, 'nginx.conf');
+  writeFileSync(file, conf);
+  // -e: the error log before the config is read; the default one is root-owned /var/log/nginx.
+  return startServer(name, 'nginx', ['-p', prefix, '-e', path.join(prefix, 'error.log'), '-c', file], {
+    cpus,
+  });
+}
+
+function startTarget(ctx: Ctx, t: Target): Server | string {
+  const { tmp, backendPorts, cpus } = ctx;
+  switch (t.name) {
+    case 'backend':
+      // A fourth nginx with the backends' config, in the proxy's place (CPU 0 under `split`):
+      // the ceiling of what this machine, loopback and wrk allow, without a proxy hop.
+      return startNginx(
+        ctx,
+        'backend-direct',
+        nginxStaticConf(path.join(tmp, 'backend-direct'), ctx.webRoot, [t.port]),
+        cpus.proxy,
+      );
+    case 'sluice': {
+      const main = path.join(ROOT, 'src/cli/main.ts');
+      if (!existsSync(main)) return 'src/cli/main.ts does not exist yet';
+      const file = path.join(tmp, 'sluice.yaml');
+      writeFileSync(file, sluiceYaml(t.port, backendPorts));
+      return startServer('sluice', process.execPath, [main, '--config', file], {
+        cwd: ROOT,
+        cpus: cpus.proxy,
+      });
+    }
+    case 'haproxy': {
+      if (!hasCommand('haproxy')) return 'haproxy is not installed';
+      const file = path.join(tmp, 'haproxy.cfg');
+      writeFileSync(file, haproxyConf(t.port, backendPorts));
+      return startServer('haproxy', 'haproxy', ['-db', '-f', file], { cpus: cpus.proxy });
+    }
+    case 'nginx-proxy':
+      return startNginx(
+        ctx,
+        'nginx-proxy',
+        nginxProxyConf(path.join(tmp, 'nginx-proxy'), t.port, backendPorts),
+        cpus.proxy,
+      );
+    case 'http-proxy': {
+      const script = path.join(ROOT, 'bench/peers/http-proxy-server.ts');
+      const backends = backendPorts.map((p) => `127.0.0.1:${p}`).join(',');
+      return startServer(
+        'http-proxy',
+        process.execPath,
+        [script, '--port', String(t.port), '--backends', backends],
+        { cwd: ROOT, cpus: cpus.proxy },
+      );
+    }
+  }
+}
+
+/** The file the backends serve: web/1k.txt when it is there, else one made in the temp dir. */
+function webRoot(tmp: string): { root: string; note: string } {
+  const repoFile = path.join(ROOT, 'web', FILE);
+  if (existsSync(repoFile) && statSync(repoFile).size === FILE_SIZE) {
+    return { root: path.join(ROOT, 'web'), note: `web/${FILE}` };
+  }
+  const root = path.join(tmp, 'www');
+  mkdirSync(root, { recursive: true });
+  const line = 'Sluice benchmark payload: 1024 bytes of plain text, served by nginx.\n';
+  writeFileSync(path.join(root, FILE), line.repeat(Math.ceil(FILE_SIZE / line.length)).slice(0, FILE_SIZE));
+  const why = existsSync(repoFile) ? `web/${FILE} is not ${FILE_SIZE} bytes` : `web/${FILE} is missing`;
+  return { root, note: `generated ${FILE_SIZE}-byte ${FILE} (${why})` };
+}
+
+// ---- main ----
+
+let tmpDir: string | undefined;
+let keepTmp = false;
+
+async function cleanup(): Promise<string[]> {
+  killWrk();
+  const notes = await stopAll(5000);
+  if (tmpDir && !keepTmp) rmSync(tmpDir, { recursive: true, force: true });
+  return notes;
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions();
+  keepTmp = opts.keep;
+
+  for (const cmd of ['wrk', 'nginx']) {
+    if (!hasCommand(cmd)) fail(`${cmd} is not installed (apt-get install ${cmd})`);
+  }
+  const nproc = os.availableParallelism();
+  let pin = opts.pin;
+  if (pin !== 'none' && (nproc < 2 || !hasCommand('taskset'))) {
+    console.log(`note: pinning needs taskset and 2 CPUs; running with --pin none`);
+    pin = 'none';
+  }
+
+  tmpDir = mkdtempSync(path.join(os.tmpdir(), 'sluice-bench-'));
+  const web = webRoot(tmpDir);
+  const ports = await freePorts(3 + opts.only.length);
+  const ctx: Ctx = {
+    opts,
+    tmp: tmpDir,
+    webRoot: web.root,
+    backendPorts: ports.slice(0, 3),
+    cpus: PIN_LAYOUTS[pin] as Ctx['cpus'],
+  };
+  const url = (port: number) => `http://127.0.0.1:${port}/${FILE}`;
+
+  // Machine and versions.
+  const cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  console.log('# Sluice benchmark\n');
+  console.log(`- machine: ${nproc} CPUs (nproc), ${cpuModel}, Linux ${os.release()}`);
+  console.log(
+    `- load average at start: ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
+  const vers = versions();
+  console.log(`- versions: ${Object.values(vers).join(', ')}`);
+  console.log(
+    `- load: wrk -t${opts.threads} -c${opts.connections} -d${opts.duration}s --latency GET /${FILE} ` +
+      `(${web.note}); warm-up ${opts.warmup} s before each run; ${opts.rounds} round(s), interleaved`,
+  );
+  const c = ctx.cpus;
+  const where = (cpu: string | undefined) => (cpu === undefined ? 'any CPU' : `CPU ${cpu}`);
+  console.log(
+    `- pinning: ${pin} (proxy on ${where(c.proxy)}, backends on ${where(c.backends)}, wrk on ${where(c.wrk)})`,
+  );
+  console.log(`- temp dir: ${tmpDir}${opts.keep ? ' (kept)' : ''}\n`);
+
+  // Backends: one nginx master, one worker, three server blocks on three ports.
+  const backends = startNginx(
+    ctx,
+    'backends',
+    nginxStaticConf(path.join(tmpDir, 'backends'), web.root, ctx.backendPorts),
+    c.backends,
+  );
+  for (const port of ctx.backendPorts) {
+    const why = await waitReady(backends, port, `/${FILE}`, FILE_SIZE, opts.readyTimeout * 1000);
+    if (why) throw new Error(`nginx backends did not come up: ${why}`);
+  }
+
+  // Targets: any that does not come up is skipped with the reason.
+  const earlyNotes: string[] = [];
+  const targets: Target[] = opts.only.map((name, i) => ({ name, port: ports[3 + i] as number, runs: [] }));
+  for (const t of targets) {
+    const started = startTarget(ctx, t);
+    if (typeof started === 'string') {
+      t.skipped = started;
+    } else {
+      const why = await waitReady(started, t.port, `/${FILE}`, FILE_SIZE, opts.readyTimeout * 1000);
+      t.server = started;
+      if (why) {
+        t.skipped = why;
+        // Stop it now, so that it takes no CPU while the others are measured.
+        const note = await stopServer(started);
+        if (note) earlyNotes.push(note);
+      }
+    }
+    console.log(t.skipped ? `skip ${t.name}: ${t.skipped}` : `up   ${t.name} on :${t.port}`);
+  }
+  console.log('');
+
+  // Rounds.
+  const active = () => targets.filter((t) => !t.skipped && !t.died);
+  for (let round = 0; round < opts.rounds; round++) {
+    const list = active();
+    const order = list.map((_, i) => list[(i + round) % list.length] as Target);
+    for (const t of order) {
+      const server = t.server as Server;
+      const load = { url: url(t.port), connections: opts.connections, threads: opts.threads, cpus: c.wrk };
+      try {
+        if (opts.warmup > 0) await runWrk({ ...load, duration: opts.warmup });
+        const pids = processTree(server.pid);
+        const cpu0 = cpuSeconds(pids);
+        const r = await runWrk({ ...load, duration: opts.duration });
+        const cpu = cpuSeconds(pids) - cpu0;
+        t.runs.push({ ...r, cpuSeconds: cpu });
+        const errs = r.non2xx + r.socketErrors;
+        console.log(
+          `round ${round + 1}/${opts.rounds} ${t.name.padEnd(11)} ${fmtInt(r.rps).padStart(8)} req/s  ` +
+            `p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  cpu ${((cpu / Math.max(1, r.requests)) * 1e6).toFixed(1)} µs/req` +
+            (errs ? `  errors ${errs} (non-2xx ${r.non2xx}, socket ${r.socketErrors})` : ''),
+        );
+      } catch (e) {
+        t.died = `${(e as Error).message}`;
+        console.log(`round ${round + 1}/${opts.rounds} ${t.name}: ${t.died}`);
+      }
+      if (!server.isRunning()) {
+        t.died = `${t.name} ${await server.exited} during the run${server.output() ? `: ${server.output().slice(-500)}` : ''}`;
+        console.log(t.died);
+      }
+    }
+  }
+
+  // Peak RSS after all rounds: VmHWM summed over the process tree (nginx master + worker).
+  for (const t of targets) {
+    if (t.server?.isRunning() && !t.skipped) t.peakRss = peakRssBytes(processTree(t.server.pid));
+  }
+  const stopNotes = [...earlyNotes, ...(await cleanup())];
+  tmpDir = undefined;
+
+  return report(opts, targets, stopNotes, {
+    nproc,
+    cpuModel,
+    pin,
+    file: web.note,
+    versions: vers,
+  });
+}
+
+interface Summary {
+  rps: number;
+  p50: number;
+  p99: number;
+  cpuPerReqUs: number;
+  spread: number;
+  errors: number;
+  peakRss?: number;
+}
+
+function summarize(t: Target): Summary | undefined {
+  if (t.runs.length === 0) return undefined;
+  const rps = median(t.runs.map((r) => r.rps));
+  return {
+    rps,
+    p50: median(t.runs.map((r) => r.p50)),
+    p99: median(t.runs.map((r) => r.p99)),
+    cpuPerReqUs: median(t.runs.map((r) => (r.cpuSeconds / Math.max(1, r.requests)) * 1e6)),
+    spread: (Math.max(...t.runs.map((r) => r.rps)) - Math.min(...t.runs.map((r) => r.rps))) / rps,
+    errors: t.runs.reduce((a, r) => a + r.non2xx + r.socketErrors, 0),
+    peakRss: t.peakRss,
+  };
+}
+
+function report(
+  opts: Options,
+  targets: Target[],
+  stopNotes: string[],
+  machine: { nproc: number; cpuModel: string; pin: string; file: string; versions: Record<string, string> },
+): number {
+  const sums = new Map<TargetName, Summary>();
+  for (const t of targets) {
+    const s = summarize(t);
+    if (s) sums.set(t.name, s);
+  }
+  const ha = sums.get('haproxy');
+  const hp = sums.get('http-proxy');
+  const sl = sums.get('sluice');
+
+  console.log(
+    `\n## Results: medians over ${opts.rounds} round(s) of ${opts.duration} s, ${opts.connections} connections\n`,
+  );
+  console.log(
+    '| target | req/s | spread | p50 | p99 | CPU/req | peak RSS | errors | req/s ÷ HAProxy | p99 ÷ HAProxy |',
+  );
+  console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  for (const t of targets) {
+    const s = sums.get(t.name);
+    if (!s) {
+      const why = shortReason(t.skipped ?? t.died ?? 'no result');
+      console.log(`| ${t.name} | skipped: ${why} | | | | | | | | |`);
+      continue;
+    }
+    console.log(
+      `| ${t.name} | ${fmtInt(s.rps)} | ${opts.rounds > 1 ? `±${((s.spread / 2) * 100).toFixed(0)}%` : '—'} | ` +
+        `${fmtMs(s.p50)} | ${fmtMs(s.p99)} | ${s.cpuPerReqUs.toFixed(1)} µs | ` +
+        `${s.peakRss === undefined ? '—' : fmtMB(s.peakRss)} | ${s.errors} | ` +
+        `${fmtRatio(ha && s.rps / ha.rps)} | ${fmtRatio(ha && s.p99 / ha.p99)} |`,
+    );
+  }
+  console.log(
+    '\nspread: half the range of req/s over the rounds, relative to the median. ' +
+      'CPU/req: user+system CPU time of the target process tree during the measured run ÷ requests. ' +
+      'peak RSS: VmHWM after all rounds, summed over the process tree (nginx: master + worker).',
+  );
+
+  // Sluice's ratio to http-proxy and the targets it must meet.
+  const checks: { name: string; ok: boolean; value: string }[] = [];
+  let verdict: string;
+  if (!sl) {
+    const t = targets.find((x) => x.name === 'sluice');
+    verdict = t
+      ? `Sluice targets: NOT MEASURED (${shortReason(t.skipped ?? t.died ?? 'no result')})`
+      : 'Sluice targets: NOT MEASURED (sluice not selected with --only)';
+  } else {
+    if (hp)
+      console.log(
+        `\nSluice ÷ http-proxy: ${fmtRatio(sl.rps / hp.rps)} req/s, ${fmtRatio(sl.p99 / hp.p99)} p99`,
+      );
+    const add = (
+      name: string,
+      base: Summary | undefined,
+      ok: (b: Summary) => boolean,
+      value: (b: Summary) => string,
+    ) =>
+      checks.push(
+        base ? { name, ok: ok(base), value: value(base) } : { name, ok: false, value: 'not measured' },
+      );
+    add(
+      'req/s ≥ 0.7× HAProxy',
+      ha,
+      (b) => sl.rps >= 0.7 * b.rps,
+      (b) => fmtRatio(sl.rps / b.rps),
+    );
+    add(
+      'req/s ≥ 4× http-proxy',
+      hp,
+      (b) => sl.rps >= 4 * b.rps,
+      (b) => fmtRatio(sl.rps / b.rps),
+    );
+    add(
+      'p99 ≤ 2× HAProxy',
+      ha,
+      (b) => sl.p99 <= 2 * b.p99,
+      (b) => fmtRatio(sl.p99 / b.p99),
+    );
+    add(
+      'peak RSS < 150 MB',
+      sl,
+      (b) => (b.peakRss ?? Infinity) < 150e6,
+      (b) => (b.peakRss ? fmtMB(b.peakRss) : '—'),
+    );
+    if (sl.errors > 0) checks.push({ name: 'no errors', ok: false, value: `${sl.errors} errors` });
+    const all = checks.every((x) => x.ok);
+    verdict =
+      `Sluice targets: ${all ? 'PASS' : 'FAIL'} — ` +
+      checks.map((x) => `${x.name}: ${x.ok ? 'pass' : 'FAIL'} (${x.value})`).join('; ');
+  }
+  console.log(`\n${verdict}`);
+  for (const n of stopNotes) console.log(`note: ${n}`);
+
+  if (opts.json) {
+    const data = {
+      date: new Date().toISOString(),
+      machine: { ...machine, release: os.release() },
+      versions: machine.versions,
+      options: opts,
+      targets: targets.map((t) => ({
+        name: t.name,
+        skipped: t.skipped,
+        died: t.died,
+        median: sums.get(t.name),
+        runs: t.runs.map(({ raw: _raw, ...r }) => r),
+      })),
+      checks,
+      verdict,
+      notes: stopNotes,
+    };
+    mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
+    writeFileSync(opts.json, `${JSON.stringify(data, null, 2)}\n`);
+    console.log(`results written to ${opts.json}`);
+  }
+  return opts.check && !(checks.length > 0 && checks.every((x) => x.ok)) ? 1 : 0;
+}
+
+// Stop every server we started, whatever happens.
+let stopping = false;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`\n${sig}: stopping the servers`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+process.on('exit', () => killAllNow());
+
+main().then(
+  (code) => process.exit(code),
+  async (e: unknown) => {
+    console.error(`bench: ${(e as Error).stack ?? e}`);
+    await cleanup();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,65 @@
+// The `sluice` command: serve (default), check, demo.
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/load.ts';
+import { startDemo } from './demo.ts';
+import { checkCommand, serveCommand } from './serve.ts';
+
+const usage = `usage:
+  sluice [serve] [--config FILE] [--listen ADDR] [--admin ADDR|off] [--log-level LEVEL]
+  sluice check --config FILE
+  sluice demo [--listen ADDR] [--admin ADDR|off] [--log-level LEVEL]
+
+Without --config (or SLUICE_CONFIG) Sluice runs the embedded demo: three small backends on
+loopback behind the proxy. Environment: SLUICE_CONFIG, SLUICE_LISTEN, SLUICE_ADMIN, SLUICE_LOG_LEVEL.`;
+
+const commands = new Set(['serve', 'check', 'demo']);
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      listen: { type: 'string' },
+      admin: { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  const command = positionals[0] ?? 'serve';
+  if (!commands.has(command) || positionals.length > 1) {
+    console.error(`sluice: unknown command "${positionals.join(' ')}"\n${usage}`);
+    return 2;
+  }
+  const flags = { listen: values.listen, admin: values.admin, logLevel: values['log-level'] };
+  const configPath = values.config ?? process.env.SLUICE_CONFIG;
+  if (command === 'check') {
+    if (!configPath) {
+      console.error('sluice check: --config FILE is required');
+      return 2;
+    }
+    return checkCommand(configPath);
+  }
+  if (command === 'demo' || !configPath) return startDemo(flags);
+  return serveCommand(configPath, flags);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) console.error(error.message);
+    else if (
+      error instanceof TypeError &&
+      (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
+      console.error(`sluice: ${error.message}\n${usage}`);
+    } else console.error(error);
+    process.exitCode = error instanceof ConfigError || error instanceof TypeError ? 2 : 1;
+  },
+);

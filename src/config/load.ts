@@ -1,0 +1,139 @@
+// Loading the configuration: YAML text or file → validated `Config`, then the command-line and
+// environment overrides on top. Every failure is a ConfigError listing all problems, one line
+// each, `path: message`.
+
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { validateConfig } from './schema.ts';
+import type { Config, LogLevel } from './types.ts';
+import { addressesCollide, formatAddress, LOG_LEVELS, parseAddress, parseChoice } from './values.ts';
+
+export class ConfigError extends Error {
+  /** One line per problem, `path: message`. */
+  readonly issues: string[];
+  /** The file (or other origin) the problems are in, when known. */
+  readonly source: string | undefined;
+
+  constructor(issues: string[], source?: string) {
+    super(issues.join('\n'));
+    this.name = 'ConfigError';
+    this.issues = issues;
+    this.source = source;
+  }
+}
+
+/** YAML text → Config. Throws ConfigError with every problem found (syntax errors with line and column). */
+export function parseConfig(text: string, source?: string): Config {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        const message = e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? e.message;
+        return pos ? `line ${pos.line}, column ${pos.col}: ${message}` : `yaml: ${message}`;
+      }),
+      source,
+    );
+  }
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError([`yaml: ${(err as Error).message}`], source);
+  }
+  const result = validateConfig(value);
+  if (!result.ok) throw new ConfigError(result.issues, source);
+  return result.config;
+}
+
+/** Read and parse a configuration file; a missing or unreadable file is a ConfigError too. */
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'file not found'
+        : code === 'EISDIR'
+          ? 'is a directory, not a file'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : `cannot read file (${(err as Error).message})`;
+    throw new ConfigError([`${path}: ${why}`], path);
+  }
+  return parseConfig(text, path);
+}
+
+export interface Overrides {
+  listen?: string;
+  admin?: string;
+  logLevel?: string;
+}
+
+/** How each override is named in messages, by where it came from. */
+const NAMES = {
+  flag: { listen: '--listen', admin: '--admin', logLevel: '--log-level' },
+  env: { listen: 'SLUICE_LISTEN', admin: 'SLUICE_ADMIN', logLevel: 'SLUICE_LOG_LEVEL' },
+} as const;
+
+const ADMIN_OFF = new Set(['off', 'false', 'none', 'no']);
+
+/**
+ * Apply overrides on top of a config, returning a new Config. Each is validated; all problems are
+ * thrown together as a ConfigError naming the flag (`--listen: expected host:port`), or the
+ * environment variable when `origin` is `'env'`. `--admin off` (or false/none/no) disables the admin listener.
+ */
+export function applyOverrides(
+  config: Config,
+  overrides: Overrides,
+  origin: 'flag' | 'env' = 'flag',
+): Config {
+  const names = NAMES[origin];
+  const issues: string[] = [];
+  const next: Config = { ...config };
+  if (overrides.listen !== undefined) {
+    const r = parseAddress(overrides.listen, { listening: true });
+    if (r.ok) next.listen = { host: r.value.host, port: r.value.port };
+    else issues.push(`${names.listen}: ${r.message}`);
+  }
+  if (overrides.admin !== undefined) {
+    const text = overrides.admin.trim();
+    if (ADMIN_OFF.has(text.toLowerCase())) next.admin = null;
+    else {
+      const r = parseAddress(text, { listening: true });
+      if (r.ok) next.admin = { host: r.value.host, port: r.value.port };
+      else issues.push(`${names.admin}: ${r.message} (or off to disable the admin listener)`);
+    }
+  }
+  if (overrides.logLevel !== undefined) {
+    const r = parseChoice<LogLevel>(overrides.logLevel.trim(), LOG_LEVELS);
+    if (r.ok) next.logLevel = r.value;
+    else issues.push(`${names.logLevel}: ${r.message}`);
+  }
+  if (issues.length === 0 && next.admin && addressesCollide(next.listen, next.admin)) {
+    const culprit = overrides.admin !== undefined ? names.admin : names.listen;
+    const other = overrides.admin !== undefined ? 'listen' : 'admin';
+    const [mine, theirs] = culprit === names.admin ? [next.admin, next.listen] : [next.listen, next.admin];
+    issues.push(`${culprit}: conflicts with ${other} (${formatAddress(mine)} and ${formatAddress(theirs)})`);
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return next;
+}
+
+/** SLUICE_LISTEN, SLUICE_ADMIN, SLUICE_LOG_LEVEL; unset or empty variables are left out. */
+export function overridesFromEnv(env: NodeJS.ProcessEnv): Overrides {
+  const out: Overrides = {};
+  const pick = (name: string) => {
+    const v = env[name];
+    return v !== undefined && v.trim() !== '' ? v : undefined;
+  };
+  const listen = pick('SLUICE_LISTEN');
+  const admin = pick('SLUICE_ADMIN');
+  const logLevel = pick('SLUICE_LOG_LEVEL');
+  if (listen !== undefined) out.listen = listen;
+  if (admin !== undefined) out.admin = admin;
+  if (logLevel !== undefined) out.logLevel = logLevel;
+  return out;
+}

@@ -1,0 +1,96 @@
+// The validated, defaulted configuration every other module reads. Durations are milliseconds,
+// sizes are bytes. `src/config/schema.ts` turns YAML, flags and environment into this shape.
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type BalanceAlgorithm = 'round-robin' | 'random' | 'p2c';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface ServerConfig {
+  /** The address as written in the file, e.g. `127.0.0.1:9001` or `web.internal:80`. */
+  address: string;
+  host: string;
+  port: number;
+  weight: number;
+  /** Stable label for logs and metrics; defaults to `address`. */
+  name: string;
+}
+
+export interface HealthConfig {
+  path: string;
+  /** Host header of the probe; defaults to the server's address. */
+  host: string | undefined;
+  interval: number;
+  timeout: number;
+  rise: number;
+  fall: number;
+  /** Inclusive status range that counts as a pass. */
+  expectStatus: readonly [number, number];
+}
+
+export interface PoolConfig {
+  name: string;
+  balance: BalanceAlgorithm;
+  servers: ServerConfig[];
+  health: HealthConfig;
+  /** Most idle keep-alive connections kept per backend. */
+  maxIdlePerBackend: number;
+  /** When nothing is routable: `open` tries every backend anyway, `closed` answers 503. */
+  panic: 'open' | 'closed';
+}
+
+export interface HeaderRules {
+  set: Record<string, string>;
+  remove: string[];
+}
+
+export interface RouteConfig {
+  /** `api.example.test`, `*.example.test` or `*`, lower case. */
+  host: string;
+  /** Path prefix, starting with `/`. */
+  path: string;
+  stripPrefix: boolean;
+  pool: string;
+  headers: HeaderRules;
+  cache: boolean;
+}
+
+export interface TimeoutsConfig {
+  connect: number;
+  responseHeaders: number;
+  clientHeader: number;
+  clientIdle: number;
+  upstreamIdle: number;
+  /** How long SIGTERM waits for in-flight work before closing everything. */
+  shutdown: number;
+}
+
+export interface LimitsConfig {
+  maxRequestLine: number;
+  maxHead: number;
+  /** Largest request body accepted, or null for no limit. */
+  maxBody: number | null;
+}
+
+export interface RetryConfig {
+  /** Total attempts per request, the first included. */
+  attempts: number;
+}
+
+export interface Config {
+  listen: ListenAddress;
+  /** The admin listener (/healthz, /readyz, /status, later /metrics), or null for none. */
+  admin: ListenAddress | null;
+  logLevel: LogLevel;
+  accessLog: boolean;
+  /** Peers (IPs or CIDRs) whose X-Forwarded-For and Forwarded values are kept. */
+  trustedProxies: string[];
+  timeouts: TimeoutsConfig;
+  limits: LimitsConfig;
+  retries: RetryConfig;
+  pools: PoolConfig[];
+  routes: RouteConfig[];
+}

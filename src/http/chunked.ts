@@ -1,0 +1,183 @@
+// Incremental decoder and encoder for the chunked transfer coding (RFC 9112 section 7.1).
+// The decoder is a small state machine so that any split of the input works; body data is
+// handed out as subarrays of the input, and only the short size and trailer lines are copied.
+
+import type { HeaderField } from './message.ts';
+import { HttpError } from './message.ts';
+import { parseFieldLine } from './parser.ts';
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+const SIZE_LINE = 0;
+const DATA = 1;
+const DATA_CR = 2;
+const DATA_LF = 3;
+const TRAILER = 4;
+const DONE = 5;
+
+// chunk-size [ chunk-ext ]: 1*HEXDIG then *( BWS ";" BWS name [ BWS "=" BWS token / quoted-string ] ).
+// BWS is allowed only before ';' or '=', so "5 " (trailing space, no extension) does not match.
+const TCHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+const QUOTED = String.raw`"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"`;
+const CHUNK_LINE = new RegExp(
+  `^([0-9A-Fa-f]+)(?:[\\t ]*;[\\t ]*${TCHAR}(?:[\\t ]*=[\\t ]*(?:${TCHAR}|${QUOTED}))?)*$`,
+);
+
+export interface ChunkedDecoderOptions {
+  /** Longest chunk-size line (size and extensions, without CRLF); longer is an error. */
+  maxChunkLine?: number;
+  /** Largest trailer section (trailer fields and the final CRLF); larger is an error. */
+  maxTrailerBytes?: number;
+  /** Status of the thrown HttpError: 400 for request bodies (default), 502 for response bodies. */
+  errorStatus?: number;
+}
+
+export class ChunkedDecoder {
+  /** Trailer fields received after the last chunk. */
+  readonly trailers: HeaderField[] = [];
+  #state = SIZE_LINE;
+  /** Data bytes left in the current chunk. */
+  #remaining = 0;
+  /** Start of a size or trailer line that arrived without its LF yet. */
+  #pending = '';
+  #trailerBytes = 0;
+  readonly #maxChunkLine: number;
+  readonly #maxTrailerBytes: number;
+  readonly #status: number;
+
+  constructor(options: ChunkedDecoderOptions = {}) {
+    this.#maxChunkLine = options.maxChunkLine ?? 4096;
+    this.#maxTrailerBytes = options.maxTrailerBytes ?? 16 * 1024;
+    this.#status = options.errorStatus ?? 400;
+  }
+
+  get done(): boolean {
+    return this.#state === DONE;
+  }
+
+  /**
+   * Feeds bytes. Calls onData (if given) with each piece of decoded body data (subarrays of
+   * chunk, no copies). Returns how many bytes of `chunk` belong to this chunked body:
+   * chunk.length, unless the body ended inside the chunk (the rest is the next message).
+   */
+  feed(chunk: Buffer, onData?: (data: Buffer) => void): number {
+    const len = chunk.length;
+    let pos = 0;
+    while (pos < len) {
+      switch (this.#state) {
+        case DATA: {
+          const n = Math.min(this.#remaining, len - pos);
+          onData?.(chunk.subarray(pos, pos + n));
+          pos += n;
+          this.#remaining -= n;
+          if (this.#remaining === 0) this.#state = DATA_CR;
+          break;
+        }
+        case DATA_CR:
+          if (chunk[pos] !== CR) throw new HttpError(this.#status, 'chunk data not followed by CRLF');
+          pos++;
+          this.#state = DATA_LF;
+          break;
+        case DATA_LF:
+          if (chunk[pos] !== LF) throw new HttpError(this.#status, 'chunk data not followed by CRLF');
+          pos++;
+          this.#state = SIZE_LINE;
+          break;
+        case SIZE_LINE:
+        case TRAILER: {
+          const lf = chunk.indexOf(LF, pos);
+          if (lf === -1) {
+            this.#pending += chunk.toString('latin1', pos, len);
+            this.#checkPartialLine(chunk[len - 1] === CR);
+            pos = len;
+            break;
+          }
+          const line = this.#pending + chunk.toString('latin1', pos, lf);
+          this.#pending = '';
+          pos = lf + 1;
+          if (this.#state === SIZE_LINE) this.#sizeLine(line);
+          else if (this.#trailerLine(line)) return pos;
+          break;
+        }
+        default: // DONE: the rest belongs to the next message
+          return 0;
+      }
+    }
+    return len;
+  }
+
+  /** Fails early on a line that is already too long while its end has not arrived. */
+  #checkPartialLine(endsWithCr: boolean): void {
+    const length = this.#pending.length;
+    if (this.#state === SIZE_LINE) {
+      if (length - (endsWithCr ? 1 : 0) > this.#maxChunkLine) this.#fail('chunk size line too long');
+    } else if (this.#trailerBytes + length + 1 > this.#maxTrailerBytes) {
+      this.#fail('trailer section too large');
+    }
+  }
+
+  /** `line` is everything before the LF, so it must end in CR. */
+  #content(line: string): string {
+    if (line.charCodeAt(line.length - 1) !== CR) this.#fail('bare LF in chunked framing');
+    return line.slice(0, -1);
+  }
+
+  #sizeLine(line: string): void {
+    const content = this.#content(line);
+    if (content.length > this.#maxChunkLine) this.#fail('chunk size line too long');
+    const m = CHUNK_LINE.exec(content);
+    if (m === null) this.#fail(content.includes('\r') ? 'bare CR in chunked framing' : 'invalid chunk size');
+    const hex = m[1] as string;
+    if (hex.length > 16) this.#fail('chunk size too long');
+    const size = Number.parseInt(hex, 16);
+    if (size > Number.MAX_SAFE_INTEGER) this.#fail('chunk size too large');
+    if (size === 0) {
+      this.#state = TRAILER;
+    } else {
+      this.#remaining = size;
+      this.#state = DATA;
+    }
+  }
+
+  /** Returns true when `line` was the empty line that ends the body. */
+  #trailerLine(line: string): boolean {
+    this.#trailerBytes += line.length + 1;
+    if (this.#trailerBytes > this.#maxTrailerBytes) this.#fail('trailer section too large');
+    const content = this.#content(line);
+    if (content === '') {
+      this.#state = DONE;
+      return true;
+    }
+    this.trailers.push(parseFieldLine(content, this.#status));
+    return false;
+  }
+
+  #fail(message: string): never {
+    throw new HttpError(this.#status, message);
+  }
+}
+
+/** The last chunk with an empty trailer section: ends a chunked body. */
+export const lastChunk = Buffer.from('0\r\n\r\n');
+
+/** The `size-hex CRLF` line that precedes `size` bytes of chunk data (write data and CRLF after it). */
+export function chunkHeader(size: number): Buffer {
+  return Buffer.from(`${size.toString(16)}\r\n`, 'latin1');
+}
+
+/**
+ * `size-hex CRLF data CRLF` in one buffer. Empty data gives an empty buffer, since a
+ * zero-size chunk would end the body.
+ */
+export function encodeChunk(data: Buffer): Buffer {
+  const size = data.length;
+  if (size === 0) return Buffer.alloc(0);
+  const header = `${size.toString(16)}\r\n`;
+  const out = Buffer.allocUnsafe(header.length + size + 2);
+  out.write(header, 0, 'latin1');
+  data.copy(out, header.length);
+  out[out.length - 2] = CR;
+  out[out.length - 1] = LF;
+  return out;
+}

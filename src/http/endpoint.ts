@@ -1,0 +1,115 @@
+// A small HTTP/1.1 server on Sluice's own codec, for Sluice's own endpoints (the admin port,
+// the demo backends): whole small bodies, keep-alive, answers in order. Not the data path.
+import { createServer, type Server, type Socket } from 'node:net';
+import { ChunkedDecoder } from './chunked.ts';
+import { requestFraming } from './framing.ts';
+import { connectionTokens } from './hop-by-hop.ts';
+import { HttpError, type RequestHead } from './message.ts';
+import { parseRequestHead } from './parser.ts';
+import { reasonPhrase } from './status.ts';
+
+export interface EndpointRequest {
+  head: RequestHead;
+  /** Path of the target without the query. */
+  path: string;
+  query: URLSearchParams;
+  body: Buffer;
+}
+
+export interface EndpointResponse {
+  status: number;
+  reason?: string;
+  headers?: Record<string, string>;
+  body?: Buffer | string;
+}
+
+export type EndpointHandler = (request: EndpointRequest) => EndpointResponse | Promise<EndpointResponse>;
+
+const maxBody = 1024 * 1024;
+const idleTimeoutMs = 30_000;
+
+export function createEndpointServer(handler: EndpointHandler): Server {
+  return createServer((socket) => serveConnection(socket, handler));
+}
+
+function serveConnection(socket: Socket, handler: EndpointHandler): void {
+  let buffer: Buffer = Buffer.alloc(0);
+  let busy = false;
+  socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+  socket.on('error', () => socket.destroy());
+  const next = async (): Promise<void> => {
+    while (!busy && !socket.destroyed) {
+      let request: { head: RequestHead; body: Buffer; size: number } | null;
+      try {
+        request = readRequest(buffer);
+      } catch (error) {
+        const status = error instanceof HttpError ? error.status : 400;
+        socket.end(serialize('GET', { status, body: `${(error as Error).message}\n` }, false));
+        return;
+      }
+      if (!request) return;
+      buffer = buffer.subarray(request.size);
+      busy = true;
+      const url = new URL(request.head.target, 'http://endpoint');
+      const tokens = connectionTokens(request.head.headers);
+      const keepAlive =
+        request.head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive');
+      let response: EndpointResponse;
+      try {
+        response = await handler({
+          head: request.head,
+          path: url.pathname,
+          query: url.searchParams,
+          body: request.body,
+        });
+      } catch (error) {
+        response = { status: 500, body: `${(error as Error).message}\n` };
+      }
+      if (socket.destroyed) return;
+      const bytes = serialize(request.head.method, response, keepAlive);
+      if (keepAlive) socket.write(bytes);
+      else socket.end(bytes);
+      busy = false;
+      if (!keepAlive) return;
+    }
+  };
+  socket.on('data', (chunk: Buffer) => {
+    buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+    void next();
+  });
+}
+
+/** A whole request at the start of `buffer`, or null when more bytes are needed. */
+function readRequest(buffer: Buffer): { head: RequestHead; body: Buffer; size: number } | null {
+  const parsed = parseRequestHead(buffer);
+  if (!parsed) return null;
+  const framing = requestFraming(parsed.head);
+  const rest = buffer.subarray(parsed.size);
+  if (framing.kind === 'none') return { head: parsed.head, body: Buffer.alloc(0), size: parsed.size };
+  if (framing.kind === 'length') {
+    if (framing.length > maxBody) throw new HttpError(413, 'request body too large');
+    if (rest.length < framing.length) return null;
+    return { head: parsed.head, body: rest.subarray(0, framing.length), size: parsed.size + framing.length };
+  }
+  const decoder = new ChunkedDecoder();
+  const parts: Buffer[] = [];
+  const used = decoder.feed(rest, (data) => parts.push(data));
+  if (!decoder.done) {
+    if (rest.length > maxBody) throw new HttpError(413, 'request body too large');
+    return null;
+  }
+  return { head: parsed.head, body: Buffer.concat(parts), size: parsed.size + used };
+}
+
+function serialize(method: string, response: EndpointResponse, keepAlive: boolean): Buffer {
+  const body =
+    typeof response.body === 'string' ? Buffer.from(response.body) : (response.body ?? Buffer.alloc(0));
+  let head = `HTTP/1.1 ${response.status} ${response.reason ?? reasonPhrase(response.status)}\r\n`;
+  const headers = { 'content-type': 'text/plain; charset=utf-8', ...response.headers };
+  for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+  head += `content-length: ${body.length}\r\n`;
+  if (!keepAlive) head += 'connection: close\r\n';
+  head += '\r\n';
+  const headBytes = Buffer.from(head, 'latin1');
+  return method === 'HEAD' ? headBytes : Buffer.concat([headBytes, body]);
+}

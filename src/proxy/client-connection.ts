@@ -1,0 +1,232 @@
+// One client TCP connection: reads request heads, runs one exchange at a time (pipelined
+// requests wait their turn, so answers go out in order) and enforces the client timeouts.
+import type { Socket } from 'node:net';
+import { connectionTokens } from '../http/hop-by-hop.ts';
+import { HttpError, type RequestHead } from '../http/message.ts';
+import { parseRequestHead } from '../http/parser.ts';
+import type { Expirable } from './clock.ts';
+import type { ProxyContext } from './context.ts';
+import { Exchange } from './exchange.ts';
+import { plainAddress } from './forwarding.ts';
+import { plainResponse } from './responses.ts';
+
+/** How long a closing connection may linger to flush its last answer. */
+const lingerMs = 5000;
+
+type State = 'idle' | 'head' | 'busy' | 'closing' | 'closed';
+
+export class ClientConnection implements Expirable {
+  deadline = 0;
+  readonly socket: Socket;
+  readonly context: ProxyContext;
+  readonly address: string;
+  readonly trusted: boolean;
+  /** The current exchange has written a response head to the client. */
+  headSent = false;
+  private state: State = 'idle';
+  private buffer: Buffer | undefined;
+  private exchange: Exchange | undefined;
+  private clientEnded = false;
+  private readonly onClosed: (connection: ClientConnection) => void;
+
+  constructor(socket: Socket, context: ProxyContext, onClosed: (connection: ClientConnection) => void) {
+    this.socket = socket;
+    this.context = context;
+    this.onClosed = onClosed;
+    this.address = plainAddress(socket.remoteAddress);
+    this.trusted = context.trustedPeers.has(this.address);
+    socket.setNoDelay(true);
+    // The first request must arrive within the header timeout (slowloris gets 408).
+    this.deadline = context.clock.now + context.config.timeouts.clientHeader;
+    this.state = 'head';
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.exchange?.onClientDrain());
+    socket.on('end', () => this.onEnd());
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.onClose());
+    context.clock.track(this);
+  }
+
+  get idle(): boolean {
+    return this.state === 'idle';
+  }
+
+  /** HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 only when asked. */
+  wantsKeepAlive(request: RequestHead): boolean {
+    if (this.context.draining || this.clientEnded) return false;
+    const tokens = connectionTokens(request.headers);
+    return request.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive');
+  }
+
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (this.state !== 'closed') this.socket.resume();
+  }
+
+  /** Closes the connection if it is between requests; otherwise after the current answer. */
+  closeWhenIdle(): void {
+    if (this.state === 'idle' || (this.state === 'head' && !this.buffer)) this.close();
+  }
+
+  private onData(chunk: Buffer): void {
+    switch (this.state) {
+      case 'closing':
+      case 'closed':
+        return;
+      case 'busy': {
+        const exchange = this.exchange;
+        if (exchange?.consumesClientBytes) {
+          const used = exchange.onClientBody(chunk);
+          if (used === chunk.length) return;
+          chunk = chunk.subarray(used);
+        }
+        // A pipelined request waits; stop reading once a whole head's worth is waiting.
+        this.append(chunk);
+        if ((this.buffer?.length ?? 0) > this.context.config.limits.maxHead) this.pauseReading();
+        return;
+      }
+      case 'idle':
+        this.state = 'head';
+        this.deadline = this.context.clock.now + this.context.config.timeouts.clientHeader;
+        this.append(chunk);
+        this.readRequests();
+        return;
+      case 'head':
+        this.append(chunk);
+        this.readRequests();
+        return;
+    }
+  }
+
+  private append(chunk: Buffer): void {
+    this.buffer = this.buffer ? Buffer.concat([this.buffer, chunk]) : chunk;
+  }
+
+  /** Parses and runs requests from the buffer until it needs more bytes or an exchange is busy. */
+  private readRequests(): void {
+    while (this.state === 'head' && this.buffer) {
+      let parsed: { head: RequestHead; size: number } | null;
+      try {
+        parsed = parseRequestHead(this.buffer, this.context.config.limits);
+      } catch (error) {
+        this.reject(error);
+        return;
+      }
+      if (!parsed) {
+        if (this.clientEnded) this.close();
+        return;
+      }
+      const rest = this.buffer.subarray(parsed.size);
+      this.buffer = undefined;
+      this.state = 'busy';
+      this.headSent = false;
+      const exchange = new Exchange(this, parsed.head);
+      this.exchange = exchange;
+      const used = exchange.start(rest);
+      if (used < rest.length) {
+        const leftover = rest.subarray(used);
+        this.buffer = this.buffer ? Buffer.concat([leftover, this.buffer]) : leftover;
+      }
+    }
+  }
+
+  /** Called by the exchange when its answer is complete (or failed). */
+  exchangeDone(exchange: Exchange, keepAlive: boolean): void {
+    if (this.exchange !== exchange) return;
+    this.exchange = undefined;
+    if (this.state === 'closed') return;
+    if (!keepAlive || this.context.draining || (this.clientEnded && !this.buffer)) {
+      this.close();
+      return;
+    }
+    this.state = 'head';
+    if (this.buffer) {
+      this.deadline = this.context.clock.now + this.context.config.timeouts.clientHeader;
+      this.readRequests();
+    } else {
+      this.state = 'idle';
+      this.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
+    }
+    this.resumeReading();
+  }
+
+  /** After a 101 answer the connection is a tunnel: pass the bytes already read on. */
+  startTunnel(): void {
+    const buffered = this.buffer;
+    this.buffer = undefined;
+    if (buffered) this.exchange?.onClientBody(buffered);
+    this.resumeReading();
+  }
+
+  expire(): void {
+    switch (this.state) {
+      case 'idle':
+        this.close();
+        return;
+      case 'head':
+        this.respondAndClose(408, 'request head not received in time');
+        return;
+      case 'busy':
+        this.exchange?.expire();
+        return;
+      case 'closing':
+        this.socket.destroy();
+        return;
+      case 'closed':
+        return;
+    }
+  }
+
+  private reject(error: unknown): void {
+    const status = error instanceof HttpError ? error.status : 400;
+    const message = error instanceof Error ? error.message : 'bad request';
+    const { logger } = this.context;
+    if (logger.isLevelEnabled('info'))
+      logger.info('request rejected', { client: this.address, status, reason: message });
+    this.respondAndClose(status, message);
+  }
+
+  private respondAndClose(status: number, message: string): void {
+    this.buffer = undefined;
+    this.state = 'closing';
+    this.deadline = this.context.clock.now + lingerMs;
+    // Reading on (and discarding) lets the answer reach a client that is still sending.
+    this.socket.resume();
+    this.socket.end(plainResponse(status, message, { close: true }), 'latin1');
+  }
+
+  private close(): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    this.buffer = undefined;
+    this.deadline = this.context.clock.now + lingerMs;
+    this.socket.resume();
+    this.socket.end();
+  }
+
+  private onEnd(): void {
+    this.clientEnded = true;
+    if (this.state === 'busy') {
+      this.exchange?.onClientEnd();
+      return;
+    }
+    if (this.state === 'closing') {
+      this.socket.destroy();
+      return;
+    }
+    if (this.buffer) this.readRequests();
+    else this.close();
+  }
+
+  private onClose(): void {
+    this.state = 'closed';
+    this.deadline = 0;
+    this.context.clock.untrack(this);
+    this.exchange?.onClientGone();
+    this.exchange = undefined;
+    this.onClosed(this);
+  }
+}

@@ -1,0 +1,18 @@
+// What every client connection of one proxy listener shares.
+import type { Logger } from 'winston';
+import type { Config } from '../config/types.ts';
+import type { BackendPool } from '../upstream/pool.ts';
+import type { Clock } from './clock.ts';
+import type { TrustedPeers } from './forwarding.ts';
+import type { Router } from './router.ts';
+
+export interface ProxyContext {
+  readonly config: Config;
+  readonly router: Router;
+  readonly pools: ReadonlyMap<string, BackendPool>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly trustedPeers: TrustedPeers;
+  /** Set when shutdown began: finish the current response, then close. */
+  draining: boolean;
+}

@@ -1,0 +1,660 @@
+// One request/response exchange: pick a backend, send the request, stream the body both ways
+// with backpressure, retry where it is safe, and hand the connection back when done.
+import { performance } from 'node:perf_hooks';
+import { ChunkedDecoder, encodeChunk, lastChunk } from '../http/chunked.ts';
+import { requestFraming, responseFraming } from '../http/framing.ts';
+import { connectionTokens } from '../http/hop-by-hop.ts';
+import {
+  type BodyFraming,
+  HttpError,
+  headerValue,
+  type RequestHead,
+  type ResponseHead,
+} from '../http/message.ts';
+import { parseResponseHead } from '../http/parser.ts';
+import type { Backend } from '../upstream/backend.ts';
+import type { UpstreamConnection, UpstreamUser } from '../upstream/connection.ts';
+import type { BackendPool } from '../upstream/pool.ts';
+import type { ClientConnection } from './client-connection.ts';
+import type { ProxyContext } from './context.ts';
+import { requestIdOf } from './forwarding.ts';
+import {
+  clientResponseHead,
+  interimHead,
+  type ResponseMode,
+  responseMode,
+  switchingProtocolsHead,
+  upstreamRequestHead,
+} from './heads.ts';
+import { plainResponse } from './responses.ts';
+
+/** Methods whose requests may be sent twice (RFC 9110 9.2.2). */
+const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** A request body up to this size is kept so the request can be replayed on another backend. */
+const replayLimit = 64 * 1024;
+
+type Phase = 'connecting' | 'waiting' | 'streaming' | 'tunnel' | 'done';
+
+export class Exchange implements UpstreamUser {
+  private readonly client: ClientConnection;
+  private readonly context: ProxyContext;
+  readonly request: RequestHead;
+  readonly requestId: string;
+  private readonly startedAt = performance.now();
+  private phase: Phase = 'connecting';
+  /** Keep the client connection open after this exchange. */
+  private keepClient: boolean;
+
+  // The request and its body.
+  private framing: BodyFraming = { kind: 'none' };
+  private pool: BackendPool | undefined;
+  private upstreamHead = '';
+  private upgrade: string | undefined;
+  private bodyRemaining = 0;
+  private bodyDecoder: ChunkedDecoder | undefined;
+  /** Every byte of the request body has been read from the client. */
+  requestComplete = true;
+  /** Body bytes read before the backend connection was ready, or kept for a replay. */
+  private held: Buffer[] = [];
+  private replayable = true;
+  private bytesIn = 0;
+
+  // The backend side.
+  private backend: Backend | undefined;
+  private upstream: UpstreamConnection | undefined;
+  private tried: Set<Backend> | undefined;
+  private attempts = 0;
+  private staleRetried = false;
+  private requestSent = false;
+  private upstreamReusable = false;
+  private firstByteAt = 0;
+
+  // The response.
+  private responseBuffer: Buffer | undefined;
+  private response: ResponseHead | undefined;
+  private responseFraming: BodyFraming = { kind: 'none' };
+  private mode: ResponseMode = 'raw';
+  private responseRemaining = 0;
+  private responseDecoder: ChunkedDecoder | undefined;
+  private status = 0;
+  private bytesOut = 0;
+  private error: string | undefined;
+
+  constructor(client: ClientConnection, request: RequestHead) {
+    this.client = client;
+    this.context = client.context;
+    this.request = request;
+    this.requestId = requestIdOf(request.headers);
+    this.keepClient = client.wantsKeepAlive(request);
+  }
+
+  /**
+   * Starts the exchange with the bytes that followed the head. Returns how many of them belong to
+   * this request's body; the rest is the next pipelined request.
+   */
+  start(rest: Buffer): number {
+    const { context, request } = this;
+    let framing: BodyFraming;
+    try {
+      framing = requestFraming(request);
+    } catch (error) {
+      return this.rejectRequest(error);
+    }
+    this.framing = framing;
+    if (framing.kind === 'length') this.bodyRemaining = framing.length;
+    if (framing.kind === 'chunked') this.bodyDecoder = new ChunkedDecoder();
+    this.requestComplete = framing.kind === 'none';
+    const maxBody = context.config.limits.maxBody;
+    if (maxBody !== null && framing.kind === 'length' && framing.length > maxBody)
+      return this.localResponse(413, 'request body too large', 'body_too_large');
+
+    const host = headerValue(request.headers, 'host');
+    const match = context.router.match(host, request.target);
+    if (!match) return this.localResponse(404, 'no route for this host and path', 'no_route');
+    const pool = context.pools.get(match.route.pool);
+    if (!pool) return this.localResponse(503, 'no backend available', 'no_pool');
+    this.pool = pool;
+
+    const tokens = connectionTokens(request.headers);
+    const upgradeValue = headerValue(request.headers, 'upgrade');
+    if (upgradeValue !== undefined && tokens.includes('upgrade') && request.versionMinor === 1) {
+      this.upgrade = upgradeValue;
+    }
+    this.upstreamHead = upstreamRequestHead({
+      head: request,
+      connectionTokens: tokens,
+      framing,
+      route: match.route,
+      path: match.path,
+      authority: absoluteAuthority(request.target),
+      upgrade: this.upgrade,
+      forwarding: {
+        clientAddress: this.client.address,
+        trusted: this.client.trusted,
+        host,
+        requestId: this.requestId,
+      },
+    });
+
+    let used = 0;
+    if (rest.length > 0 && !this.requestComplete) used = this.onClientBody(rest);
+    if (this.phase === 'done') return used;
+    this.client.pauseReading();
+    this.connectNext();
+    return used;
+  }
+
+  /** Whether bytes the client sends now belong to this exchange (its body or its tunnel). */
+  get consumesClientBytes(): boolean {
+    return this.phase === 'tunnel' || (!this.requestComplete && this.phase !== 'done');
+  }
+
+  /** Takes body (or tunnel) bytes from the client; returns how many belonged to this request. */
+  onClientBody(chunk: Buffer): number {
+    if (this.phase === 'tunnel') {
+      this.client.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
+      if (this.upstream && !this.upstream.socket.write(chunk)) this.client.pauseReading();
+      return chunk.length;
+    }
+    let used: number;
+    try {
+      used = this.takeBody(chunk);
+    } catch (error) {
+      this.abortOrReject(error);
+      return chunk.length;
+    }
+    const body = used === chunk.length ? chunk : chunk.subarray(0, used);
+    this.bytesIn += used;
+    const maxBody = this.context.config.limits.maxBody;
+    if (maxBody !== null && this.bytesIn > maxBody) {
+      this.abortOrReject(new HttpError(413, 'request body too large'));
+      return chunk.length;
+    }
+    if (this.requestSent && this.upstream) {
+      this.client.deadline = this.context.clock.now + this.context.config.timeouts.responseHeaders;
+      if (!this.upstream.socket.write(body)) this.client.pauseReading();
+    } else {
+      this.held.push(body);
+    }
+    return used;
+  }
+
+  private takeBody(chunk: Buffer): number {
+    if (this.bodyDecoder) {
+      const used = this.bodyDecoder.feed(chunk);
+      if (this.bodyDecoder.done) this.requestComplete = true;
+      return used;
+    }
+    const used = Math.min(this.bodyRemaining, chunk.length);
+    this.bodyRemaining -= used;
+    if (this.bodyRemaining === 0) this.requestComplete = true;
+    return used;
+  }
+
+  onClientDrain(): void {
+    if (this.phase === 'streaming' || this.phase === 'tunnel') this.upstream?.socket.resume();
+  }
+
+  /** The client connection closed under us. */
+  onClientGone(): void {
+    if (this.phase === 'done') return;
+    this.error ??= 'client_closed';
+    this.status ||= 499;
+    this.finish(false);
+  }
+
+  /** The client half-closed; in a tunnel that is passed on. */
+  onClientEnd(): void {
+    if (this.phase === 'tunnel') this.upstream?.socket.end();
+  }
+
+  /** The deadline of the current phase passed. */
+  expire(): void {
+    switch (this.phase) {
+      case 'connecting':
+        this.connectFailed('connect_timeout', 504);
+        return;
+      case 'waiting':
+        this.error = 'response_timeout';
+        if (this.response === undefined && !this.client.headSent) this.failWith(504, 'backend timed out');
+        else this.abort('response_timeout');
+        return;
+      case 'streaming':
+      case 'tunnel':
+        this.abort(this.phase === 'tunnel' ? 'tunnel_idle' : 'response_timeout');
+        return;
+      case 'done':
+        return;
+    }
+  }
+
+  // The backend side.
+
+  private connectNext(): void {
+    const pool = this.pool;
+    if (!pool) return;
+    const backend = pool.pick(this.tried);
+    if (!backend) {
+      this.failWith(
+        this.attempts === 0 ? 503 : 502,
+        this.attempts === 0 ? 'no backend available' : 'backend failed',
+      );
+      return;
+    }
+    this.backend = backend;
+    this.attempts++;
+    backend.inFlight++;
+    this.phase = 'connecting';
+    const idle = backend.connections.acquire();
+    if (idle) {
+      this.attach(idle);
+      this.sendRequest();
+      return;
+    }
+    this.openConnection(backend);
+  }
+
+  private openConnection(backend: Backend): void {
+    this.client.deadline = this.context.clock.now + this.context.config.timeouts.connect;
+    const connection = backend.connections.connect((connected) => {
+      if (this.upstream === connected && this.phase === 'connecting') this.sendRequest();
+    });
+    this.attach(connection);
+  }
+
+  private attach(connection: UpstreamConnection): void {
+    connection.user = this;
+    connection.requests++;
+    this.upstream = connection;
+    this.requestSent = false;
+  }
+
+  private sendRequest(): void {
+    const upstream = this.upstream;
+    if (!upstream) return;
+    const socket = upstream.socket;
+    this.phase = 'waiting';
+    socket.cork();
+    socket.write(this.upstreamHead, 'latin1');
+    for (const body of this.held) socket.write(body);
+    socket.uncork();
+    this.requestSent = true;
+    if (this.requestComplete) {
+      // A small complete body stays held so the request can be replayed after a failure.
+      let heldBytes = 0;
+      for (const body of this.held) heldBytes += body.length;
+      if (heldBytes > replayLimit) this.dropHeld();
+    } else {
+      this.dropHeld();
+      this.client.resumeReading();
+    }
+    this.client.deadline = this.context.clock.now + this.context.config.timeouts.responseHeaders;
+  }
+
+  private dropHeld(): void {
+    this.held = [];
+    this.replayable = this.framing.kind === 'none';
+  }
+
+  onUpstreamDrain(): void {
+    if (this.phase === 'tunnel' || !this.requestComplete) this.client.resumeReading();
+  }
+
+  onUpstreamData(chunk: Buffer): void {
+    const context = this.context;
+    if (this.phase === 'tunnel') {
+      this.client.deadline = context.clock.now + context.config.timeouts.clientIdle;
+      this.writeClient(chunk);
+      return;
+    }
+    this.client.deadline = context.clock.now + context.config.timeouts.responseHeaders;
+    if (this.firstByteAt === 0) this.firstByteAt = performance.now();
+    if (this.response) {
+      if (this.forwardBody(chunk)) this.finish(true);
+      return;
+    }
+    this.readResponseHead(chunk);
+  }
+
+  private readResponseHead(chunk: Buffer): void {
+    let buffer = this.responseBuffer ? Buffer.concat([this.responseBuffer, chunk]) : chunk;
+    for (;;) {
+      let parsed: { head: ResponseHead; size: number } | null;
+      try {
+        parsed = parseResponseHead(buffer);
+      } catch (error) {
+        this.error = 'bad_response';
+        this.failWith(502, error instanceof Error ? `backend sent a malformed response` : 'bad response');
+        return;
+      }
+      if (!parsed) {
+        this.responseBuffer = buffer;
+        return;
+      }
+      const { head } = parsed;
+      buffer = buffer.subarray(parsed.size);
+      this.responseBuffer = undefined;
+      if (head.status >= 200) {
+        this.beginResponse(head, buffer);
+        return;
+      }
+      if (head.status === 101) {
+        if (this.upgrade !== undefined) this.startTunnel(head, buffer);
+        else {
+          this.error = 'unexpected_upgrade';
+          this.failWith(502, 'backend switched protocols unasked');
+        }
+        return;
+      }
+      // 1xx interim answers go on to HTTP/1.1 clients (RFC 9110 15.2).
+      if (this.request.versionMinor === 1) this.writeClient(interimHead(head), 'latin1');
+      if (buffer.length === 0) return;
+    }
+  }
+
+  private beginResponse(head: ResponseHead, rest: Buffer): void {
+    let framing: BodyFraming;
+    try {
+      framing = responseFraming(head, this.request.method);
+    } catch {
+      this.error = 'bad_response';
+      this.failWith(502, 'backend sent a malformed response');
+      return;
+    }
+    this.response = head;
+    this.status = head.status;
+    this.responseFraming = framing;
+    this.phase = 'streaming';
+    const tokens = connectionTokens(head.headers);
+    this.upstreamReusable =
+      framing.kind !== 'close' &&
+      (head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive'));
+    const clientMinor = this.request.versionMinor;
+    this.mode = responseMode(framing, clientMinor);
+    // A body the client is still sending cannot be skipped safely: close after this answer.
+    if (!this.requestComplete || this.mode === 'dechunk' || (framing.kind === 'close' && clientMinor === 0))
+      this.keepClient = false;
+    if (this.context.draining) this.keepClient = false;
+    if (framing.kind === 'length') this.responseRemaining = framing.length;
+    if (framing.kind === 'chunked') this.responseDecoder = new ChunkedDecoder();
+
+    const socket = this.client.socket;
+    socket.cork();
+    this.writeClient(
+      clientResponseHead({
+        head,
+        connectionTokens: tokens,
+        framing,
+        mode: this.mode,
+        requestMethod: this.request.method,
+        keepAlive: this.keepClient,
+        clientMinor,
+      }),
+      'latin1',
+    );
+    this.client.headSent = true;
+    const complete = framing.kind === 'none' || (rest.length > 0 && this.forwardBody(rest));
+    socket.uncork();
+    if (complete) this.finish(true);
+  }
+
+  /** Passes response body bytes on; returns true when the body is complete. */
+  private forwardBody(chunk: Buffer): boolean {
+    const framing = this.responseFraming;
+    if (framing.kind === 'length') {
+      const used = Math.min(this.responseRemaining, chunk.length);
+      this.responseRemaining -= used;
+      // Bytes past the declared length: the backend is out of step.
+      if (used < chunk.length) this.upstreamReusable = false;
+      this.writeClient(used === chunk.length ? chunk : chunk.subarray(0, used));
+      return this.responseRemaining === 0;
+    }
+    if (framing.kind === 'chunked' && this.responseDecoder) {
+      const decoder = this.responseDecoder;
+      let used: number;
+      try {
+        used = decoder.feed(chunk, this.mode === 'dechunk' ? (data) => this.writeClient(data) : undefined);
+      } catch {
+        this.abort('bad_chunked_response');
+        return false;
+      }
+      if (used < chunk.length) this.upstreamReusable = false;
+      if (this.mode === 'raw') this.writeClient(used === chunk.length ? chunk : chunk.subarray(0, used));
+      return decoder.done;
+    }
+    if (framing.kind === 'close') this.writeClient(this.mode === 'rechunk' ? encodeChunk(chunk) : chunk);
+    return false;
+  }
+
+  private writeClient(data: Buffer | string, encoding?: BufferEncoding): void {
+    const socket = this.client.socket;
+    if (socket.destroyed) return;
+    const flushed = encoding ? socket.write(data, encoding) : socket.write(data);
+    if (typeof data !== 'string') this.bytesOut += data.length;
+    if (!flushed) this.upstream?.socket.pause();
+  }
+
+  private startTunnel(head: ResponseHead, rest: Buffer): void {
+    this.status = 101;
+    this.phase = 'tunnel';
+    this.keepClient = false;
+    this.upstreamReusable = false;
+    this.client.headSent = true;
+    this.writeClient(switchingProtocolsHead(head, connectionTokens(head.headers)), 'latin1');
+    if (rest.length > 0) this.writeClient(rest);
+    this.client.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
+    this.client.startTunnel();
+  }
+
+  onUpstreamClose(error: Error | undefined): void {
+    switch (this.phase) {
+      case 'done':
+        return;
+      case 'tunnel':
+        this.client.socket.end();
+        this.finish(false);
+        return;
+      case 'connecting':
+        this.connectFailed(errorKind(error, 'refused'), 502);
+        return;
+      case 'streaming':
+        if (this.responseFraming.kind === 'close' && !error) {
+          if (this.mode === 'rechunk') this.writeClient(lastChunk);
+          this.finish(true);
+        } else {
+          this.abort(errorKind(error, 'closed_mid_response'));
+        }
+        return;
+      case 'waiting':
+        this.waitingFailed(errorKind(error, 'closed_before_response'));
+        return;
+    }
+  }
+
+  /** The connection failed after the request went out but before any response byte. */
+  private waitingFailed(kind: string): void {
+    const nothingReceived = this.responseBuffer === undefined && this.firstByteAt === 0;
+    const upstream = this.upstream;
+    if (nothingReceived && this.replayable && upstream) {
+      // A kept-alive connection the backend closed just as we reused it: one fresh try, same backend.
+      if (upstream.requests > 1 && !this.staleRetried) {
+        this.staleRetried = true;
+        this.retryOnFreshConnection();
+        return;
+      }
+      if (this.mayReplay()) {
+        this.connectFailed(kind, 502);
+        return;
+      }
+    }
+    this.error = kind;
+    this.failWith(502, 'backend failed');
+  }
+
+  /** Same backend, new connection: the failure was the stale connection's, not the backend's. */
+  private retryOnFreshConnection(): void {
+    const backend = this.backend;
+    if (!backend) return;
+    this.dropUpstream();
+    this.phase = 'connecting';
+    this.openConnection(backend);
+  }
+
+  private mayReplay(): boolean {
+    return (
+      idempotentMethods.has(this.request.method) ||
+      headerValue(this.request.headers, 'idempotency-key') !== undefined
+    );
+  }
+
+  /** Connecting failed (or a replayable request failed): try another backend or give up. */
+  private connectFailed(kind: string, status: number): void {
+    this.error = kind;
+    const failed = this.backend;
+    this.dropUpstream();
+    this.releaseBackend();
+    if (failed) {
+      this.tried ??= new Set();
+      this.tried.add(failed);
+    }
+    if (this.attempts < this.context.config.retries.attempts && this.replayable) {
+      this.connectNext();
+      return;
+    }
+    this.failWith(status, status === 504 ? 'backend timed out' : 'backend failed');
+  }
+
+  // Endings.
+
+  /** Answers the client with an error of Sluice's own if nothing was sent yet, else aborts. */
+  private failWith(status: number, message: string): void {
+    if (this.client.headSent) {
+      this.abort(this.error ?? 'failed');
+      return;
+    }
+    this.status = status;
+    if (!this.requestComplete) this.keepClient = false;
+    this.client.socket.write(
+      plainResponse(status, message, {
+        close: !this.keepClient,
+        head: this.request.method === 'HEAD',
+      }),
+      'latin1',
+    );
+    this.client.headSent = true;
+    this.finish(false);
+  }
+
+  /** A response Sluice makes before any backend is involved. Returns bytes of body consumed (none). */
+  private localResponse(status: number, message: string, reason: string): number {
+    this.error = reason;
+    this.phase = 'waiting';
+    this.failWith(status, message);
+    return 0;
+  }
+
+  private rejectRequest(error: unknown): number {
+    const status = error instanceof HttpError ? error.status : 400;
+    this.keepClient = false;
+    this.requestComplete = false;
+    return this.localResponse(status, error instanceof Error ? error.message : 'bad request', 'bad_request');
+  }
+
+  private abortOrReject(error: unknown): void {
+    if (this.client.headSent) this.abort('bad_request_body');
+    else {
+      this.keepClient = false;
+      this.requestComplete = false;
+      this.error = 'bad_request_body';
+      this.status = error instanceof HttpError ? error.status : 400;
+      this.failWith(this.status, error instanceof Error ? error.message : 'bad request');
+    }
+  }
+
+  /** Gives up mid-response: the client sees a truncated answer, never a hang. */
+  private abort(reason: string): void {
+    this.error ??= reason;
+    this.keepClient = false;
+    this.client.socket.destroy();
+    this.finish(false);
+  }
+
+  private dropUpstream(): void {
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    if (upstream) {
+      upstream.user = undefined;
+      upstream.destroy();
+    }
+  }
+
+  private releaseBackend(): void {
+    if (this.backend) this.backend.inFlight--;
+    this.backend = undefined;
+  }
+
+  private finish(success: boolean): void {
+    if (this.phase === 'done') return;
+    this.phase = 'done';
+    const upstream = this.upstream;
+    if (upstream && this.backend) {
+      this.upstream = undefined;
+      if (success && this.upstreamReusable && this.requestComplete && !upstream.closed) {
+        upstream.user = undefined;
+        upstream.socket.resume();
+        this.backend.connections.release(upstream, this.context.clock.now);
+      } else {
+        upstream.user = undefined;
+        upstream.destroy();
+      }
+    }
+    const backend = this.backend;
+    this.releaseBackend();
+    this.held = [];
+    this.logAccess(backend);
+    this.client.exchangeDone(this, this.keepClient && (success || this.requestComplete));
+  }
+
+  private logAccess(backend: Backend | undefined): void {
+    const { config, logger } = this.context;
+    if (!config.accessLog || !logger.isLevelEnabled('info')) return;
+    const now = performance.now();
+    logger.info('access', {
+      requestId: this.requestId,
+      client: this.client.address,
+      method: this.request.method,
+      host: headerValue(this.request.headers, 'host'),
+      path: this.request.target,
+      status: this.status,
+      pool: this.pool?.name,
+      backend: backend?.name,
+      attempts: this.attempts,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      durationMs: round(now - this.startedAt),
+      upstreamMs: this.firstByteAt === 0 ? undefined : round(this.firstByteAt - this.startedAt),
+      error: this.error,
+    });
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function errorKind(error: Error | undefined, fallback: string): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'reset';
+  if (code === 'ETIMEDOUT') return 'connect_timeout';
+  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'unreachable';
+  return fallback;
+}
+
+function absoluteAuthority(target: string): string | undefined {
+  const match = /^https?:\/\/([^/?#]*)/i.exec(target);
+  if (!match) return undefined;
+  const authority = match[1] ?? '';
+  const at = authority.lastIndexOf('@');
+  return at === -1 ? authority : authority.slice(at + 1);
+}

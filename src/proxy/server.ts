@@ -1,0 +1,84 @@
+// The client-facing listener: accepts connections, tracks them, and shuts down gracefully.
+import { type AddressInfo, createServer, type Server } from 'node:net';
+import type { Logger } from 'winston';
+import type { Config } from '../config/types.ts';
+import type { BackendPool } from '../upstream/pool.ts';
+import { ClientConnection } from './client-connection.ts';
+import { Clock } from './clock.ts';
+import type { ProxyContext } from './context.ts';
+import { TrustedPeers } from './forwarding.ts';
+import { Router } from './router.ts';
+
+export class ProxyServer {
+  readonly context: ProxyContext;
+  private readonly server: Server;
+  private readonly connections = new Set<ClientConnection>();
+  private readonly poolSweep: NodeJS.Timeout;
+
+  constructor(config: Config, pools: ReadonlyMap<string, BackendPool>, logger: Logger) {
+    const clock = new Clock();
+    clock.start();
+    this.context = {
+      config,
+      router: new Router(config.routes),
+      pools,
+      clock,
+      logger,
+      trustedPeers: new TrustedPeers(config.trustedProxies),
+      draining: false,
+    };
+    // allowHalfOpen: a client that shuts down its sending side still gets its answer.
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      const connection = new ClientConnection(socket, this.context, (closed) =>
+        this.connections.delete(closed),
+      );
+      this.connections.add(connection);
+    });
+    this.server.on('error', (error) => logger.error('listener error', { error: error.message }));
+    this.poolSweep = setInterval(() => {
+      for (const pool of pools.values())
+        for (const backend of pool.backends) backend.connections.sweep(clock.now);
+    }, 1000);
+    this.poolSweep.unref();
+  }
+
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return listenOn(this.server, host, port);
+  }
+
+  /**
+   * Stops accepting, lets in-flight exchanges finish, closes idle keep-alive connections, and
+   * destroys whatever is left when `deadlineMs` has passed.
+   */
+  async shutdown(deadlineMs: number): Promise<void> {
+    this.context.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const connection of this.connections) connection.closeWhenIdle();
+    const deadline = Date.now() + deadlineMs;
+    while (this.connections.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      for (const connection of this.connections) connection.closeWhenIdle();
+    }
+    for (const connection of this.connections) connection.socket.destroy();
+    for (const pool of this.context.pools.values())
+      for (const backend of pool.backends) backend.connections.closeIdle();
+    clearInterval(this.poolSweep);
+    this.context.clock.stop();
+    await closed;
+  }
+}
+
+/** Listens and resolves with the bound address (port 0 picks a free one). */
+export function listenOn(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}

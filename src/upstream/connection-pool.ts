@@ -1,0 +1,81 @@
+// Keep-alive connections to one backend: a bounded stack of idle ones (the most recently used
+// is reused first, so surplus connections age out) and an idle timeout.
+import { connect } from 'node:net';
+import { UpstreamConnection } from './connection.ts';
+
+export interface ConnectionPoolOptions {
+  maxIdle: number;
+  /** Idle connections older than this (ms) are closed by `sweep`. */
+  idleTimeout: number;
+}
+
+interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export class ConnectionPool {
+  private readonly endpoint: Endpoint;
+  private readonly options: ConnectionPoolOptions;
+  private readonly idle: UpstreamConnection[] = [];
+  /** Connections open to this backend, idle or busy. */
+  open = 0;
+  /** Connections ever opened (a test and metric hook: reuse means this stays low). */
+  opened = 0;
+
+  constructor(endpoint: Endpoint, options: ConnectionPoolOptions) {
+    this.endpoint = endpoint;
+    this.options = options;
+  }
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /** An idle connection, or undefined when a new one must be opened. */
+  acquire(): UpstreamConnection | undefined {
+    return this.idle.pop();
+  }
+
+  /**
+   * Opens a new connection. `onConnect` runs once it is established; failures before that are
+   * reported to the user set on the returned connection.
+   */
+  connect(onConnect: (connection: UpstreamConnection) => void): UpstreamConnection {
+    const socket = connect({ host: this.endpoint.host, port: this.endpoint.port });
+    const connection = new UpstreamConnection(socket, (retired) => this.retire(retired));
+    this.open++;
+    this.opened++;
+    socket.once('connect', () => onConnect(connection));
+    return connection;
+  }
+
+  /** Returns a healthy connection after a complete exchange. */
+  release(connection: UpstreamConnection, now: number): void {
+    if (connection.closed) return;
+    if (this.idle.length >= this.options.maxIdle) {
+      connection.destroy();
+      return;
+    }
+    connection.user = undefined;
+    connection.idleSince = now;
+    this.idle.push(connection);
+  }
+
+  /** Closes connections idle for longer than the idle timeout. */
+  sweep(now: number): void {
+    const limit = now - this.options.idleTimeout;
+    // The stack is ordered by idleSince: the oldest sit at the bottom.
+    while (this.idle.length > 0 && (this.idle[0]?.idleSince ?? now) <= limit) this.idle[0]?.destroy();
+  }
+
+  closeIdle(): void {
+    for (const connection of [...this.idle]) connection.destroy();
+  }
+
+  private retire(connection: UpstreamConnection): void {
+    this.open--;
+    const index = this.idle.indexOf(connection);
+    if (index !== -1) this.idle.splice(index, 1);
+  }
+}

@@ -1,0 +1,53 @@
+// A TCP connection to a backend, reused across requests. Socket events go to whichever
+// exchange currently holds the connection; while idle in the pool, any event retires it.
+import type { Socket } from 'node:net';
+
+/** The exchange currently using a connection. */
+export interface UpstreamUser {
+  onUpstreamData(chunk: Buffer): void;
+  /** The connection ended, failed or closed; it is unusable from now on. */
+  onUpstreamClose(error: Error | undefined): void;
+  onUpstreamDrain(): void;
+}
+
+export class UpstreamConnection {
+  readonly socket: Socket;
+  user: UpstreamUser | undefined;
+  /** Requests this connection has carried, the current one included. */
+  requests = 0;
+  /** Clock time it went idle in the pool. */
+  idleSince = 0;
+  closed = false;
+  private readonly onRetire: (connection: UpstreamConnection) => void;
+
+  constructor(socket: Socket, onRetire: (connection: UpstreamConnection) => void) {
+    this.socket = socket;
+    this.onRetire = onRetire;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.user) this.user.onUpstreamData(chunk);
+      // Bytes from a backend nobody asked: the connection is out of step, drop it.
+      else this.destroy();
+    });
+    socket.on('drain', () => this.user?.onUpstreamDrain());
+    socket.on('end', () => this.closedBy(undefined));
+    socket.on('error', (error: Error) => this.closedBy(error));
+    socket.on('close', () => this.closedBy(undefined));
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+    this.closedBy(undefined);
+  }
+
+  private closedBy(error: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    // A half-closed socket would linger: make sure the file descriptor goes.
+    this.socket.destroy();
+    const user = this.user;
+    this.user = undefined;
+    this.onRetire(this);
+    user?.onUpstreamClose(error);
+  }
+}
