@@ -16,6 +16,7 @@ import type { Backend } from '../upstream/backend.ts';
 import type { UpstreamConnection, UpstreamUser } from '../upstream/connection.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { ClientConnection } from './client-connection.ts';
+import { withHead } from './coalesce.ts';
 import type { ProxyContext } from './context.ts';
 import { requestIdOf } from './forwarding.ts';
 import {
@@ -78,6 +79,8 @@ export class Exchange implements UpstreamUser {
   private responseDecoder: ChunkedDecoder | undefined;
   private status = 0;
   private bytesOut = 0;
+  /** While set, body bytes for the client are collected here instead of written. */
+  private gathered: Buffer[] | undefined;
   private error: string | undefined;
 
   constructor(client: ClientConnection, request: RequestHead) {
@@ -272,12 +275,10 @@ export class Exchange implements UpstreamUser {
   private sendRequest(): void {
     const upstream = this.upstream;
     if (!upstream) return;
-    const socket = upstream.socket;
     this.phase = 'waiting';
-    socket.cork();
-    socket.write(this.upstreamHead, 'latin1');
-    for (const body of this.held) socket.write(body);
-    socket.uncork();
+    const message = withHead(this.upstreamHead, this.held);
+    if (typeof message === 'string') upstream.socket.write(message, 'latin1');
+    else upstream.socket.write(message);
     this.requestSent = true;
     if (this.requestComplete) {
       // A small complete body stays held so the request can be replayed after a failure.
@@ -347,7 +348,7 @@ export class Exchange implements UpstreamUser {
         return;
       }
       // 1xx interim answers go on to HTTP/1.1 clients (RFC 9110 15.2).
-      if (this.request.versionMinor === 1) this.writeClient(interimHead(head), 'latin1');
+      if (this.request.versionMinor === 1) this.writeClient(interimHead(head));
       if (buffer.length === 0) return;
     }
   }
@@ -378,23 +379,22 @@ export class Exchange implements UpstreamUser {
     if (framing.kind === 'length') this.responseRemaining = framing.length;
     if (framing.kind === 'chunked') this.responseDecoder = new ChunkedDecoder();
 
-    const socket = this.client.socket;
-    socket.cork();
-    this.writeClient(
-      clientResponseHead({
-        head,
-        connectionTokens: tokens,
-        framing,
-        mode: this.mode,
-        requestMethod: this.request.method,
-        keepAlive: this.keepClient,
-        clientMinor,
-      }),
-      'latin1',
-    );
-    this.client.headSent = true;
+    const headText = clientResponseHead({
+      head,
+      connectionTokens: tokens,
+      framing,
+      mode: this.mode,
+      requestMethod: this.request.method,
+      keepAlive: this.keepClient,
+      clientMinor,
+    });
+    // Gather the body bytes that came with the head, to send both in one write.
+    const body: Buffer[] = [];
+    this.gathered = body;
     const complete = framing.kind === 'none' || (rest.length > 0 && this.forwardBody(rest));
-    socket.uncork();
+    this.gathered = undefined;
+    this.client.headSent = true;
+    this.writeClient(withHead(headText, body));
     if (complete) this.finish(true);
   }
 
@@ -426,11 +426,16 @@ export class Exchange implements UpstreamUser {
     return false;
   }
 
-  private writeClient(data: Buffer | string, encoding?: BufferEncoding): void {
+  /** Writes to the client (strings are heads, latin1); a full socket pauses the backend. */
+  private writeClient(data: Buffer | string): void {
+    if (this.gathered && typeof data !== 'string') {
+      this.gathered.push(data);
+      return;
+    }
     const socket = this.client.socket;
     if (socket.destroyed) return;
-    const flushed = encoding ? socket.write(data, encoding) : socket.write(data);
-    if (typeof data !== 'string') this.bytesOut += data.length;
+    const flushed = typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
+    this.bytesOut += data.length;
     if (!flushed) this.upstream?.socket.pause();
   }
 
@@ -440,7 +445,7 @@ export class Exchange implements UpstreamUser {
     this.keepClient = false;
     this.upstreamReusable = false;
     this.client.headSent = true;
-    this.writeClient(switchingProtocolsHead(head, connectionTokens(head.headers)), 'latin1');
+    this.writeClient(switchingProtocolsHead(head, connectionTokens(head.headers)));
     if (rest.length > 0) this.writeClient(rest);
     this.client.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
     this.client.startTunnel();

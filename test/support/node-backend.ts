@@ -43,3 +43,6 @@ export async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+/** A port that was free a moment ago, for a listener that needs to know its port in advance. */
+export const freePort = closedPort;

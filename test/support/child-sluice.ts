@@ -1,0 +1,62 @@
+// Runs Sluice as a child process (the real command), to see its memory and signals from outside.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export interface ChildSluice {
+  process: ChildProcess;
+  /** stdout and stderr so far. */
+  output(): string;
+  /** Peak resident memory (VmHWM) in bytes. */
+  peakRss(): number;
+  /** Resident memory now (VmRSS) in bytes. */
+  rss(): number;
+  stop(): Promise<number | null>;
+}
+
+/** Starts `sluice --config` with `yaml` and resolves once the proxy logged that it listens. */
+export async function startChildSluice(yaml: string): Promise<ChildSluice> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-'));
+  const config = join(dir, 'sluice.yaml');
+  writeFileSync(config, yaml);
+  const child = spawn(process.execPath, [main, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sluice did not start:\n${output}`)), 10_000);
+    const check = () => {
+      if (output.includes('sluice started')) {
+        clearTimeout(timer);
+        child.stdout?.off('data', check);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', check);
+    void exited.then(() => reject(new Error(`sluice exited:\n${output}`)));
+  });
+  return {
+    process: child,
+    output: () => output,
+    peakRss: () => memory(child, 'VmHWM'),
+    rss: () => memory(child, 'VmRSS'),
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+function memory(child: ChildProcess, field: 'VmHWM' | 'VmRSS'): number {
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+}
