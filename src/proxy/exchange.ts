@@ -111,6 +111,8 @@ export class Exchange implements UpstreamUser {
     if (maxBody !== null && framing.kind === 'length' && framing.length > maxBody)
       return this.localResponse(413, 'request body too large', 'body_too_large');
 
+    // A reverse proxy opens no tunnels to arbitrary hosts.
+    if (request.method === 'CONNECT') return this.localResponse(501, 'CONNECT is not supported', 'connect');
     const host = headerValue(request.headers, 'host');
     const match = context.router.match(host, request.target);
     if (!match) return this.localResponse(404, 'no route for this host and path', 'no_route');

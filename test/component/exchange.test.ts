@@ -242,6 +242,12 @@ test('a backend dying mid-body closes the client connection, never hangs it', as
   t.true(Date.now() - started < 1000);
 });
 
+test('CONNECT gets 501: a reverse proxy opens no tunnels', async (t) => {
+  const result = await rawExchange(port, 'CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n');
+  t.deepEqual(statuses(result.text), [501]);
+  t.true(result.text.endsWith('CONNECT is not supported\n'));
+});
+
 test('a request no route matches gets 404 and the connection stays open', async (t) => {
   const other = await startProxy(poolYaml([backend.port]).replace('host: "*"', 'host: only.test'));
   try {
