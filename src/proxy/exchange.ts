@@ -1,6 +1,7 @@
 // One request/response exchange: pick a backend, send the request, stream the body both ways
 // with backpressure, retry where it is safe, and hand the connection back when done.
 import { performance } from 'node:perf_hooks';
+import pRetry, { AbortError } from 'p-retry';
 import { ChunkedDecoder, encodeChunk, lastChunk } from '../http/chunked.ts';
 import { requestFraming, responseFraming } from '../http/framing.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
@@ -66,6 +67,11 @@ export class Exchange implements UpstreamUser {
   private tried: Set<Backend> | undefined;
   private attempts = 0;
   private staleRetried = false;
+  /** Retries made (attempts after the first on another backend). */
+  private retries = 0;
+  private lastFailureStatus = 502;
+  private pendingAttempt: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  private retryAbort: AbortController | undefined;
   private requestSent = false;
   private upstreamReusable = false;
   private firstByteAt = 0;
@@ -145,6 +151,7 @@ export class Exchange implements UpstreamUser {
     if (rest.length > 0 && !this.requestComplete) used = this.onClientBody(rest);
     if (this.phase === 'done') return used;
     this.client.pauseReading();
+    pool.retryBudget.recordRequest(context.clock.now);
     this.connectNext();
     return used;
   }
@@ -217,10 +224,11 @@ export class Exchange implements UpstreamUser {
   expire(): void {
     switch (this.phase) {
       case 'connecting':
-        this.connectFailed('connect_timeout', 504);
+        this.attemptFailed('connect_timeout', 504);
         return;
       case 'waiting':
         this.error = 'response_timeout';
+        this.reportOutcome(false);
         if (this.response === undefined && !this.client.headSent) this.failWith(504, 'backend timed out');
         else this.abort('response_timeout');
         return;
@@ -240,10 +248,15 @@ export class Exchange implements UpstreamUser {
     if (!pool) return;
     const backend = pool.pick(this.tried);
     if (!backend) {
-      this.failWith(
-        this.attempts === 0 ? 503 : 502,
-        this.attempts === 0 ? 'no backend available' : 'backend failed',
-      );
+      const failure =
+        this.attempts === 0
+          ? new AttemptFailure('no_backend', 503, 'no backend available')
+          : new AttemptFailure(this.error ?? 'no_backend', this.lastFailureStatus, 'backend failed');
+      if (this.pendingAttempt) this.settleAttempt(new AbortError(failure));
+      else {
+        this.error ??= failure.kind;
+        this.failWith(failure.status, failure.message);
+      }
       return;
     }
     this.backend = backend;
@@ -325,9 +338,10 @@ export class Exchange implements UpstreamUser {
       let parsed: { head: ResponseHead; size: number } | null;
       try {
         parsed = parseResponseHead(buffer);
-      } catch (error) {
+      } catch {
         this.error = 'bad_response';
-        this.failWith(502, error instanceof Error ? `backend sent a malformed response` : 'bad response');
+        this.reportOutcome(false);
+        this.failWith(502, 'backend sent a malformed response');
         return;
       }
       if (!parsed) {
@@ -361,9 +375,13 @@ export class Exchange implements UpstreamUser {
       framing = responseFraming(head, this.request.method);
     } catch {
       this.error = 'bad_response';
+      this.reportOutcome(false);
       this.failWith(502, 'backend sent a malformed response');
       return;
     }
+    // Gateway errors from the backend count against it, as connect failures do (passive checks).
+    this.reportOutcome(head.status < 502 || head.status > 504);
+    this.settleAttempt();
     this.response = head;
     this.status = head.status;
     this.responseFraming = framing;
@@ -442,6 +460,8 @@ export class Exchange implements UpstreamUser {
   }
 
   private startTunnel(head: ResponseHead, rest: Buffer): void {
+    this.reportOutcome(true);
+    this.settleAttempt();
     this.status = 101;
     this.phase = 'tunnel';
     this.keepClient = false;
@@ -462,7 +482,7 @@ export class Exchange implements UpstreamUser {
         this.finish(false);
         return;
       case 'connecting':
-        this.connectFailed(errorKind(error, 'refused'), 502);
+        this.attemptFailed(errorKind(error, 'refused'), 502);
         return;
       case 'streaming':
         if (this.responseFraming.kind === 'close' && !error) {
@@ -483,22 +503,24 @@ export class Exchange implements UpstreamUser {
     const nothingReceived = this.responseBuffer === undefined && this.firstByteAt === 0;
     const upstream = this.upstream;
     if (nothingReceived && this.replayable && upstream) {
-      // A kept-alive connection the backend closed just as we reused it: one fresh try, same backend.
+      // A kept-alive connection the backend closed just as we reused it: one fresh try, same
+      // backend, and no mark against it (the race is the connection's, not the backend's).
       if (upstream.requests > 1 && !this.staleRetried) {
         this.staleRetried = true;
         this.retryOnFreshConnection();
         return;
       }
       if (this.mayReplay()) {
-        this.connectFailed(kind, 502);
+        this.attemptFailed(kind, 502);
         return;
       }
     }
     this.error = kind;
+    this.reportOutcome(false);
     this.failWith(502, 'backend failed');
   }
 
-  /** Same backend, new connection: the failure was the stale connection's, not the backend's. */
+  /** Same backend, new connection. */
   private retryOnFreshConnection(): void {
     const backend = this.backend;
     if (!backend) return;
@@ -514,21 +536,89 @@ export class Exchange implements UpstreamUser {
     );
   }
 
-  /** Connecting failed (or a replayable request failed): try another backend or give up. */
-  private connectFailed(kind: string, status: number): void {
+  /** Tells the backend's passive health check how this attempt went. */
+  private reportOutcome(ok: boolean): void {
+    const pool = this.pool;
+    if (pool) this.backend?.reportOutcome(ok, pool.canEject);
+  }
+
+  /**
+   * An attempt failed before any response byte reached the client, in a way that is safe to
+   * retry: mark the backend, then let p-retry try another one after a jittered backoff.
+   */
+  private attemptFailed(kind: string, status: number): void {
     this.error = kind;
+    this.lastFailureStatus = status;
+    this.reportOutcome(false);
     const failed = this.backend;
     this.dropUpstream();
     this.releaseBackend();
+    // No deadline while p-retry waits out its backoff; the next attempt sets its own.
+    this.phase = 'connecting';
+    this.client.deadline = 0;
     if (failed) {
       this.tried ??= new Set();
       this.tried.add(failed);
     }
-    if (this.attempts < this.context.config.retries.attempts && this.replayable) {
-      this.connectNext();
+    const failure = new AttemptFailure(kind, status, status === 504 ? 'backend timed out' : 'backend failed');
+    if (this.pendingAttempt) this.settleAttempt(failure);
+    else this.startRetries(failure);
+  }
+
+  /**
+   * The first attempt runs outside p-retry, so the hot path makes no promises; p-retry takes over
+   * at the first failure (replayed to it as attempt 1) and paces the rest: 25-50 ms, then 50-100 ms.
+   */
+  private startRetries(first: AttemptFailure): void {
+    const retries = this.context.config.retries.attempts - 1;
+    if (retries <= 0 || !this.mayRetry()) {
+      this.failWith(first.status, first.message);
       return;
     }
-    this.failWith(status, status === 504 ? 'backend timed out' : 'backend failed');
+    const abort = new AbortController();
+    this.retryAbort = abort;
+    pRetry((attempt) => (attempt === 1 ? Promise.reject(first) : this.attemptOnce()), {
+      retries,
+      minTimeout: 25,
+      maxTimeout: 250,
+      factor: 2,
+      randomize: true,
+      signal: abort.signal,
+      shouldRetry: ({ error }) =>
+        error instanceof AttemptFailure &&
+        this.mayRetry() &&
+        (this.pool?.retryBudget.tryAcquire(this.context.clock.now) ?? false),
+    }).then(
+      () => {},
+      (error: unknown) => {
+        if (this.phase === 'done') return;
+        const failure = error instanceof AttemptFailure ? error : first;
+        this.error = failure.kind;
+        this.failWith(failure.status, failure.message);
+      },
+    );
+  }
+
+  private mayRetry(): boolean {
+    return this.replayable && this.phase !== 'done' && !this.client.headSent && !this.client.socket.destroyed;
+  }
+
+  /** One retry: resolves once a response head arrives, rejects if the attempt fails. */
+  private attemptOnce(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pendingAttempt = { resolve, reject };
+      this.retries++;
+      this.connectNext();
+    });
+  }
+
+  /** Ends the attempt p-retry is waiting for: success without an error. */
+  private settleAttempt(error?: Error): void {
+    const pending = this.pendingAttempt;
+    if (!pending) return;
+    this.pendingAttempt = undefined;
+    if (error) pending.reject(error);
+    else pending.resolve();
   }
 
   // Endings.
@@ -603,6 +693,8 @@ export class Exchange implements UpstreamUser {
   private finish(success: boolean): void {
     if (this.phase === 'done') return;
     this.phase = 'done';
+    this.settleAttempt();
+    this.retryAbort?.abort();
     const upstream = this.upstream;
     if (upstream && this.backend) {
       this.upstream = undefined;
@@ -664,4 +756,15 @@ function absoluteAuthority(target: string): string | undefined {
   const authority = match[1] ?? '';
   const at = authority.lastIndexOf('@');
   return at === -1 ? authority : authority.slice(at + 1);
+}
+
+/** A failed attempt that may be retried on another backend. */
+class AttemptFailure extends Error {
+  readonly kind: string;
+  readonly status: number;
+  constructor(kind: string, status: number, message: string) {
+    super(message);
+    this.kind = kind;
+    this.status = status;
+  }
 }

@@ -4,7 +4,7 @@ import type { Logger } from 'winston';
 import type { Config } from '../config/types.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import { ClientConnection } from './client-connection.ts';
-import { Clock } from './clock.ts';
+import type { Clock } from './clock.ts';
 import type { ProxyContext } from './context.ts';
 import { TrustedPeers } from './forwarding.ts';
 import { Router } from './router.ts';
@@ -15,9 +15,7 @@ export class ProxyServer {
   private readonly connections = new Set<ClientConnection>();
   private readonly poolSweep: NodeJS.Timeout;
 
-  constructor(config: Config, pools: ReadonlyMap<string, BackendPool>, logger: Logger) {
-    const clock = new Clock();
-    clock.start();
+  constructor(config: Config, pools: ReadonlyMap<string, BackendPool>, logger: Logger, clock: Clock) {
     this.context = {
       config,
       router: new Router(config.routes),
@@ -67,7 +65,6 @@ export class ProxyServer {
     for (const pool of this.context.pools.values())
       for (const backend of pool.backends) backend.connections.closeIdle();
     clearInterval(this.poolSweep);
-    this.context.clock.stop();
     await closed;
   }
 }

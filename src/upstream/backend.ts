@@ -1,7 +1,25 @@
 // One backend server of a pool and its live state.
 import type { Candidate } from '../balance/selector.ts';
-import type { ServerConfig } from '../config/types.ts';
+import type { HealthConfig } from '../config/types.ts';
+import { BackendHealth, type Transition } from '../health/state.ts';
 import { ConnectionPool, type ConnectionPoolOptions } from './connection-pool.ts';
+import type { ResolvedServer } from './discovery.ts';
+
+/** A coarse clock read on the hot path (the proxy's tick-updated `Clock` is one). */
+export interface TimeSource {
+  readonly now: number;
+}
+
+export interface BackendOptions {
+  pool: string;
+  server: ResolvedServer;
+  connections: ConnectionPoolOptions;
+  health: HealthConfig;
+  clock: TimeSource;
+  /** How a backend added while running starts: in slow start, so it is not flooded at once. */
+  initial?: 'up' | 'slow_start';
+  onTransition?: (backend: Backend, transition: Transition) => void;
+}
 
 export class Backend implements Candidate {
   readonly name: string;
@@ -10,32 +28,47 @@ export class Backend implements Candidate {
   readonly host: string;
   readonly port: number;
   readonly weight: number;
+  /** The address as configured (a DNS name stays a name), the default Host of health probes. */
+  readonly configuredAddress: string;
   readonly connections: ConnectionPool;
+  readonly health: BackendHealth;
   inFlight = 0;
-  /** Whether the selector may send new requests here (health checks will drive this). */
-  routable = true;
+  private readonly clock: TimeSource;
 
-  constructor(
-    pool: string,
-    name: string,
-    host: string,
-    port: number,
-    server: ServerConfig,
-    options: ConnectionPoolOptions,
-  ) {
-    this.pool = pool;
-    this.name = name;
-    this.host = host;
-    this.port = port;
-    this.weight = server.weight;
-    this.connections = new ConnectionPool(this, options);
+  constructor(options: BackendOptions) {
+    const { server, clock } = options;
+    this.pool = options.pool;
+    this.name = server.name;
+    this.host = server.host;
+    this.port = server.port;
+    this.weight = server.server.weight;
+    this.configuredAddress = server.server.address;
+    this.clock = clock;
+    this.connections = new ConnectionPool(this, options.connections);
+    this.health = new BackendHealth(
+      { rise: options.health.rise, fall: options.health.fall, initial: options.initial ?? 'up' },
+      clock.now,
+    );
+    const onTransition = options.onTransition;
+    if (onTransition) this.health.onTransition = (transition) => onTransition(this, transition);
   }
 
+  /** Whether the selector may send new requests here: up or in slow start, not draining. */
+  get routable(): boolean {
+    return this.health.routable(this.clock.now);
+  }
+
+  /** The configured weight, ramped from 10% during slow start. */
   get effectiveWeight(): number {
-    return this.weight;
+    return this.weight * this.health.weightFactor(this.clock.now);
   }
 
   get address(): string {
     return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
+  }
+
+  /** A real request's outcome (passive health): connect failures and gateway errors count. */
+  reportOutcome(ok: boolean, canEject: () => boolean): void {
+    this.health.recordPassive(ok, this.clock.now, canEject);
   }
 }

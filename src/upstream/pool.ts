@@ -2,8 +2,15 @@
 import { createSelector } from '../balance/index.ts';
 import type { Selector } from '../balance/selector.ts';
 import type { PoolConfig, TimeoutsConfig } from '../config/types.ts';
-import { Backend } from './backend.ts';
+import { ejectionAllowed, type Transition } from '../health/state.ts';
+import { Backend, type TimeSource } from './backend.ts';
 import type { ResolvedServer } from './discovery.ts';
+import { RetryBudget } from './retry-budget.ts';
+
+export interface PoolOptions {
+  clock: TimeSource;
+  onTransition?: (backend: Backend, transition: Transition) => void;
+}
 
 export class BackendPool {
   readonly name: string;
@@ -12,14 +19,33 @@ export class BackendPool {
   private readonly selector: Selector<Backend>;
   /** True while no backend is routable and the pool fails open. */
   panic = false;
+  readonly retryBudget = new RetryBudget();
+  /** Never eject more than half the pool on passive evidence alone. */
+  readonly canEject = (): boolean =>
+    ejectionAllowed(
+      this.backends.filter((backend) => backend.health.state === 'ejected').length,
+      this.backends.length,
+    );
 
-  constructor(config: PoolConfig, servers: readonly ResolvedServer[], timeouts: TimeoutsConfig) {
+  constructor(
+    config: PoolConfig,
+    servers: readonly ResolvedServer[],
+    timeouts: TimeoutsConfig,
+    options: PoolOptions,
+  ) {
     this.name = config.name;
     this.config = config;
-    const options = { maxIdle: config.maxIdlePerBackend, idleTimeout: timeouts.upstreamIdle };
+    const connections = { maxIdle: config.maxIdlePerBackend, idleTimeout: timeouts.upstreamIdle };
     this.backends = servers.map(
-      (resolved) =>
-        new Backend(config.name, resolved.name, resolved.host, resolved.port, resolved.server, options),
+      (server) =>
+        new Backend({
+          pool: config.name,
+          server,
+          connections,
+          health: config.health,
+          clock: options.clock,
+          ...(options.onTransition ? { onTransition: options.onTransition } : {}),
+        }),
     );
     this.selector = createSelector(config.balance, this.backends);
   }
@@ -35,6 +61,8 @@ export class BackendPool {
       return chosen;
     }
     this.panic = !this.backends.some((backend) => backend.routable);
-    return this.panic ? this.selector.select((backend) => !tried?.has(backend)) : undefined;
+    if (!this.panic) return undefined;
+    // Draining is the operator's decision, not a health verdict: panic leaves it alone.
+    return this.selector.select((backend) => !tried?.has(backend) && backend.health.state !== 'draining');
   }
 }
