@@ -1,0 +1,220 @@
+// A byte-bounded LRU store of cached responses, several variants (Vary) per primary key.
+// No I/O, no clock: policy decisions (freshness, storability) belong to policy.ts.
+//
+// API
+//   new CacheStore({ maxBytes, maxObjectBytes, maxVariants? })
+//   store.get(key, req)            the newest variant whose Vary selecting values match `req`
+//                                  (RFC 9111 4.1), marked most recently used; else undefined
+//   store.put(key, meta, body)     stores (taking ownership of the buffers); returns the entry, or
+//                                  undefined when it is larger than maxObjectBytes or maxBytes
+//   store.beginWrite(key, meta)    a CacheWriter that stores a body while it streams:
+//                                  write(chunk) → false once the object passes maxObjectBytes
+//                                  (abandoned: buffers freed, later writes ignored),
+//                                  commit() → the entry or undefined, abort() → drops it
+//   store.update(entry, freshened) new fields and times after a 304 (policy.updateFrom304)
+//   store.delete(entry)            removes one variant
+//   store.purge(key)               removes every variant of a key; returns the count removed
+//   store.purgePrefix(prefix)      removes every variant of keys starting with prefix; the count
+//   store.bytes / store.count      bytes accounted / entries (variants) held
+//
+// Accounting: an entry's size is its body bytes + its fields (name + value + 4 each) + key,
+// reason and Vary strings + ENTRY_OVERHEAD. `bytes` never exceeds maxBytes: a put evicts least
+// recently used entries first. Bodies in flight in a CacheWriter are not counted (each is at
+// most maxObjectBytes); they count from commit on.
+//
+// Variants: a put replaces the variant with the same Vary names and selecting values, and drops
+// the variants stored under a different Vary (the origin changed what it varies on, as Squid
+// does); at most maxVariants (default 32) per key, the oldest dropped first.
+import type { RequestHead } from '../http/message.ts';
+import { type CachedResponse, type Freshened, varyKey } from './policy.ts';
+
+/** Bytes charged per entry beyond its data, for bookkeeping objects. */
+export const ENTRY_OVERHEAD = 64;
+
+export interface CacheEntry extends CachedResponse {
+  readonly key: string;
+  /** The decoded body (no chunked framing), as stored. */
+  readonly body: readonly Buffer[];
+  readonly bodyBytes: number;
+  /** Bytes accounted for this entry. */
+  size: number;
+}
+
+export interface StoreOptions {
+  maxBytes: number;
+  maxObjectBytes: number;
+  maxVariants?: number;
+}
+
+export interface CacheWriter {
+  /** Appends a chunk (copied); false once the object is over maxObjectBytes and abandoned. */
+  write(chunk: Buffer): boolean;
+  /** Stores the object; undefined if it was abandoned, aborted or committed already. */
+  commit(): CacheEntry | undefined;
+  /** Drops the object (the response failed or was not complete). */
+  abort(): void;
+}
+
+function headSize(key: string, meta: CachedResponse): number {
+  let size = ENTRY_OVERHEAD + key.length + meta.reason.length + meta.vary.length + meta.varyKey.length;
+  for (const field of meta.headers) size += field.name.length + field.value.length + 4;
+  return size;
+}
+
+export class CacheStore {
+  private readonly maxBytes: number;
+  private readonly maxObjectBytes: number;
+  private readonly maxVariants: number;
+  /** Variants per key, newest first. */
+  private readonly byKey = new Map<string, CacheEntry[]>();
+  /** Every entry, least recently used first. */
+  private readonly lru = new Set<CacheEntry>();
+  private total = 0;
+
+  constructor(options: StoreOptions) {
+    this.maxBytes = options.maxBytes;
+    this.maxObjectBytes = options.maxObjectBytes;
+    this.maxVariants = Math.max(1, options.maxVariants ?? 32);
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  get count(): number {
+    return this.lru.size;
+  }
+
+  get(key: string, req: Pick<RequestHead, 'headers'>): CacheEntry | undefined {
+    const variants = this.byKey.get(key);
+    if (variants === undefined) return undefined;
+    const keys = new Map<string, string>();
+    for (const entry of variants) {
+      if (entry.vary === '*') continue;
+      let selecting = keys.get(entry.vary);
+      if (selecting === undefined) {
+        selecting = varyKey(req, entry.vary);
+        keys.set(entry.vary, selecting);
+      }
+      if (selecting === entry.varyKey) {
+        this.touch(entry);
+        return entry;
+      }
+    }
+    return undefined;
+  }
+
+  put(key: string, meta: CachedResponse, body: readonly Buffer[]): CacheEntry | undefined {
+    let bodyBytes = 0;
+    for (const chunk of body) bodyBytes += chunk.length;
+    const size = headSize(key, meta) + bodyBytes;
+    if (size > this.maxObjectBytes || size > this.maxBytes) return undefined;
+    const entry: CacheEntry = { ...meta, key, body: [...body], bodyBytes, size };
+    this.insert(entry);
+    return entry;
+  }
+
+  beginWrite(key: string, meta: CachedResponse): CacheWriter {
+    const limit = Math.min(this.maxObjectBytes, this.maxBytes);
+    const base = headSize(key, meta);
+    let chunks: Buffer[] = [];
+    let bytes = 0;
+    let open = base <= limit;
+    return {
+      write: (chunk: Buffer): boolean => {
+        if (!open) return false;
+        if (base + bytes + chunk.length > limit) {
+          open = false;
+          chunks = [];
+          return false;
+        }
+        chunks.push(Buffer.from(chunk));
+        bytes += chunk.length;
+        return true;
+      },
+      commit: (): CacheEntry | undefined => {
+        if (!open) return undefined;
+        open = false;
+        const body = chunks;
+        chunks = [];
+        return this.put(key, meta, body);
+      },
+      abort: (): void => {
+        open = false;
+        chunks = [];
+      },
+    };
+  }
+
+  /** Applies a 304's freshened fields and times; false if the entry is no longer stored. */
+  update(entry: CacheEntry, freshened: Freshened): boolean {
+    if (!this.lru.has(entry)) return false;
+    entry.headers = freshened.headers;
+    entry.requestTime = freshened.requestTime;
+    entry.responseTime = freshened.responseTime;
+    const size = headSize(entry.key, entry) + entry.bodyBytes;
+    this.total += size - entry.size;
+    entry.size = size;
+    if (size > this.maxObjectBytes || size > this.maxBytes) {
+      this.delete(entry);
+      return false;
+    }
+    this.touch(entry);
+    this.evictUntil(0, entry);
+    return true;
+  }
+
+  delete(entry: CacheEntry): boolean {
+    if (!this.lru.delete(entry)) return false;
+    this.total -= entry.size;
+    const variants = this.byKey.get(entry.key);
+    if (variants !== undefined) {
+      const i = variants.indexOf(entry);
+      if (i >= 0) variants.splice(i, 1);
+      if (variants.length === 0) this.byKey.delete(entry.key);
+    }
+    return true;
+  }
+
+  purge(key: string): number {
+    const variants = this.byKey.get(key);
+    if (variants === undefined) return 0;
+    const n = variants.length;
+    for (const entry of [...variants]) this.delete(entry);
+    return n;
+  }
+
+  purgePrefix(prefix: string): number {
+    let n = 0;
+    for (const key of [...this.byKey.keys()]) if (key.startsWith(prefix)) n += this.purge(key);
+    return n;
+  }
+
+  private touch(entry: CacheEntry): void {
+    this.lru.delete(entry);
+    this.lru.add(entry);
+  }
+
+  private insert(entry: CacheEntry): void {
+    const variants = this.byKey.get(entry.key) ?? [];
+    for (const old of [...variants]) {
+      if (old.vary !== entry.vary || old.varyKey === entry.varyKey) this.delete(old);
+    }
+    const kept = this.byKey.get(entry.key) ?? [];
+    while (kept.length >= this.maxVariants) this.delete(kept[kept.length - 1] as CacheEntry);
+    this.evictUntil(entry.size);
+    const list = this.byKey.get(entry.key) ?? [];
+    list.unshift(entry);
+    this.byKey.set(entry.key, list);
+    this.lru.add(entry);
+    this.total += entry.size;
+  }
+
+  /** Evicts least recently used entries (never `keep`) until `extra` more bytes fit. */
+  private evictUntil(extra: number, keep?: CacheEntry): void {
+    for (const victim of this.lru) {
+      if (this.total + extra <= this.maxBytes) return;
+      if (victim !== keep) this.delete(victim);
+    }
+  }
+}
