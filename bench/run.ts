@@ -10,8 +10,10 @@
 // the proxy compete for them. With `split` every proxy (and the `backend` reference) runs
 // on CPU 0 alone: nginx and HAProxy have one worker thread, and Sluice is one Node.js thread,
 // so each gets one whole core, Node's helper threads (GC, libuv) included. wrk and the three
-// backends share CPU 1. Without pinning the scheduler moves wrk onto the proxy's core and
-// the numbers swing much more from run to run; `--pin none` is there to compare.
+// backends share CPU 1 (at ~60k req/s they nearly fill it: a ceiling for the fastest peers).
+// Without pinning the scheduler moves wrk or the backends onto the proxy's core now and then
+// and the same target's req/s swung more between rounds in our trials (±3–13% against ±3–6%
+// pinned); `--pin none` and `--pin float` are there to compare.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -25,9 +27,11 @@ import { waitReady } from './lib/http-check.ts';
 import {
   cpuSeconds,
   killAllNow,
+  machineCpuSeconds,
   peakRssBytes,
   processTree,
   type Server,
+  selfAndReapedCpuSeconds,
   startServer,
   stopAll,
   stopServer,
@@ -53,9 +57,11 @@ const USAGE = `usage: npm run bench -- [options]
   --connections N    wrk connections (default 64)
   --threads N        wrk threads (default 1)
   --only LIST        comma-separated targets: ${ALL_TARGETS.join(',')}
-  --pin LAYOUT       split (proxy on CPU 0, wrk and backends on CPU 1) | none (default split)
+  --pin LAYOUT       split: proxy on CPU 0, wrk and backends on CPU 1 (default);
+                     float: only proxy (CPU 0) and wrk (CPU 1) pinned; none
   --json FILE        also write all results as JSON
   --ready-timeout S  how long a target may take to come up (default 10)
+  --sluice FILE      Sluice's entry point, run with node (default src/cli/main.ts)
   --check            exit 1 unless Sluice ran and met every target
   --keep             keep the temp dir with the generated configs and logs
   -h, --help`;
@@ -70,6 +76,7 @@ interface Options {
   pin: string;
   json?: string;
   readyTimeout: number;
+  sluice: string;
   check: boolean;
   keep: boolean;
 }
@@ -93,6 +100,7 @@ function parseOptions(): Options {
         pin: { type: 'string' },
         json: { type: 'string' },
         'ready-timeout': { type: 'string' },
+        sluice: { type: 'string' },
         check: { type: 'boolean' },
         keep: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -134,6 +142,7 @@ function parseOptions(): Options {
     pin,
     json: typeof v.json === 'string' ? v.json : undefined,
     readyTimeout: num('ready-timeout', 10, 1),
+    sluice: typeof v.sluice === 'string' ? path.resolve(v.sluice) : path.join(ROOT, 'src/cli/main.ts'),
     check: v.check === true,
     keep: v.keep === true,
   };
@@ -191,14 +200,17 @@ function versions(): Record<string, string> {
   };
 }
 
-/** One line for the table: "exited with code 1 — [ALERT] ... the last line of its output". */
+/** One line for the table: "exited with code 1 — <the line of its output that says why>". */
 function shortReason(s: string): string {
   const lines = s
     .split('\n')
     .map((l) => l.trim())
-    .filter(Boolean);
+    .filter((l) => l && !/^Node\.js v/.test(l) && !/^at /.test(l));
   if (lines.length < 2) return lines[0] ?? s;
-  return `${(lines[0] as string).replace(/:$/, '')} — ${lines.at(-1)}`;
+  const why = [...lines.slice(1)]
+    .reverse()
+    .find((l) => /error|alert|emerg|fatal|cannot|failed|refused|EADDR/i.test(l));
+  return `${(lines[0] as string).replace(/:$/, '')} — ${why ?? lines.at(-1)}`;
 }
 
 function hasCommand(cmd: string): boolean {
@@ -237,7 +249,7 @@ interface Target {
   port: number;
   server?: Server;
   skipped?: string;
-  runs: (WrkResult & { cpuSeconds: number })[];
+  runs: (WrkResult & { cpuSeconds: number; otherLoad: number; steal: number })[];
   peakRss?: number;
   died?: string;
 }
@@ -274,11 +286,12 @@ function startTarget(ctx: Ctx, t: Target): Server | string {
         cpus.proxy,
       );
     case 'sluice': {
-      const main = path.join(ROOT, 'src/cli/main.ts');
-      if (!existsSync(main)) return 'src/cli/main.ts does not exist yet';
+      const main = ctx.opts.sluice;
+      if (!existsSync(main)) return `${path.relative(ROOT, main)} does not exist yet`;
       const file = path.join(tmp, 'sluice.yaml');
       writeFileSync(file, sluiceYaml(t.port, backendPorts));
-      return startServer('sluice', process.execPath, [main, '--config', file], {
+      // The same V8 flag as `npm start`, the `sluice` bin and the image: Sluice as users run it.
+      return startServer('sluice', process.execPath, ['--max-semi-space-size=8', main, '--config', file], {
         cwd: ROOT,
         cpus: cpus.proxy,
       });
@@ -325,8 +338,26 @@ function webRoot(tmp: string): { root: string; note: string } {
 
 // ---- main ----
 
+/** CPU counters around a measured run (seconds); `bench` is the backends, wrk and this process. */
+function snapshot(target: number[], backends: number[]) {
+  const m = machineCpuSeconds();
+  return {
+    at: Date.now(),
+    target: cpuSeconds(target),
+    bench: cpuSeconds(backends) + selfAndReapedCpuSeconds(),
+    busy: m.busy,
+    steal: m.steal,
+  };
+}
+
 let tmpDir: string | undefined;
 let keepTmp = false;
+let stopping = false;
+
+/** After Ctrl-C, main parks here while the signal handler stops the servers and exits. */
+async function halted(): Promise<void> {
+  if (stopping) await new Promise(() => {});
+}
 
 async function cleanup(): Promise<string[]> {
   killWrk();
@@ -393,6 +424,7 @@ async function main(): Promise<number> {
   );
   for (const port of ctx.backendPorts) {
     const why = await waitReady(backends, port, `/${FILE}`, FILE_SIZE, opts.readyTimeout * 1000);
+    await halted();
     if (why) throw new Error(`nginx backends did not come up: ${why}`);
   }
 
@@ -405,6 +437,7 @@ async function main(): Promise<number> {
       t.skipped = started;
     } else {
       const why = await waitReady(started, t.port, `/${FILE}`, FILE_SIZE, opts.readyTimeout * 1000);
+      await halted();
       t.server = started;
       if (why) {
         t.skipped = why;
@@ -427,18 +460,30 @@ async function main(): Promise<number> {
       const load = { url: url(t.port), connections: opts.connections, threads: opts.threads, cpus: c.wrk };
       try {
         if (opts.warmup > 0) await runWrk({ ...load, duration: opts.warmup });
+        await halted();
         const pids = processTree(server.pid);
-        const cpu0 = cpuSeconds(pids);
+        const benchPids = processTree(backends.pid);
+        const before = snapshot(pids, benchPids);
         const r = await runWrk({ ...load, duration: opts.duration });
-        const cpu = cpuSeconds(pids) - cpu0;
-        t.runs.push({ ...r, cpuSeconds: cpu });
+        await halted();
+        const after = snapshot(pids, benchPids);
+        const cpu = after.target - before.target;
+        // CPU time the machine spent outside this benchmark (other jobs), and hypervisor steal,
+        // in % of all CPUs over the run: the noise this run suffered.
+        const wall = (after.at - before.at) / 1000;
+        const ours = cpu + after.bench - before.bench;
+        const otherLoad = Math.max(0, (after.busy - before.busy - ours) / (wall * nproc)) * 100;
+        const steal = ((after.steal - before.steal) / (wall * nproc)) * 100;
+        t.runs.push({ ...r, cpuSeconds: cpu, otherLoad, steal });
         const errs = r.non2xx + r.socketErrors;
         console.log(
           `round ${round + 1}/${opts.rounds} ${t.name.padEnd(11)} ${fmtInt(r.rps).padStart(8)} req/s  ` +
             `p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  cpu ${((cpu / Math.max(1, r.requests)) * 1e6).toFixed(1)} µs/req` +
+            `  other load ${otherLoad.toFixed(0)}%${steal >= 1 ? ` steal ${steal.toFixed(0)}%` : ''}` +
             (errs ? `  errors ${errs} (non-2xx ${r.non2xx}, socket ${r.socketErrors})` : ''),
         );
       } catch (e) {
+        await halted();
         t.died = `${(e as Error).message}`;
         console.log(`round ${round + 1}/${opts.rounds} ${t.name}: ${t.died}`);
       }
@@ -531,6 +576,18 @@ function report(
       'peak RSS: VmHWM after all rounds, summed over the process tree (nginx: master + worker).',
   );
 
+  const runs = targets.flatMap((t) => t.runs);
+  if (runs.length > 0) {
+    const other = runs.map((r) => r.otherLoad);
+    const steal = Math.max(...runs.map((r) => r.steal));
+    const busy = Math.max(...other) >= 10 || steal >= 5;
+    console.log(
+      `\nOther load on the machine during the measured runs (CPU time outside the benchmark, % of all CPUs): ` +
+        `median ${median(other).toFixed(0)}%, max ${Math.max(...other).toFixed(0)}%; max steal ${steal.toFixed(0)}%.` +
+        (busy ? ' The machine was busy: expect noisy numbers, compare ratios, or run again.' : ''),
+    );
+  }
+
   // Sluice's ratio to http-proxy and the targets it must meet.
   const checks: { name: string; ok: boolean; value: string }[] = [];
   let verdict: string;
@@ -589,7 +646,8 @@ function report(
   if (opts.json) {
     const data = {
       date: new Date().toISOString(),
-      machine: { ...machine, release: os.release() },
+      machine: { nproc: machine.nproc, cpuModel: machine.cpuModel, release: os.release(), pin: machine.pin },
+      file: machine.file,
       versions: machine.versions,
       options: opts,
       targets: targets.map((t) => ({
@@ -611,7 +669,6 @@ function report(
 }
 
 // Stop every server we started, whatever happens.
-let stopping = false;
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     if (stopping) return;
@@ -625,6 +682,7 @@ process.on('exit', () => killAllNow());
 main().then(
   (code) => process.exit(code),
   async (e: unknown) => {
+    await halted();
     console.error(`bench: ${(e as Error).stack ?? e}`);
     await cleanup();
     process.exit(1);

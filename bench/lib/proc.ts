@@ -183,3 +183,23 @@ export function peakRssBytes(pids: number[]): number {
   }
   return kb * 1024;
 }
+
+/** This process's own CPU time plus that of the children it has reaped (wrk), in seconds. */
+export function selfAndReapedCpuSeconds(): number {
+  const stat = readStat(process.pid);
+  if (!stat) return 0;
+  // utime, stime, cutime, cstime: fields 14–17.
+  return (Number(stat[11]) + Number(stat[12]) + Number(stat[13]) + Number(stat[14])) / ticksPerSecond();
+}
+
+/** Whole-machine CPU time from /proc/stat, in seconds: user+nice+system, and steal. */
+export function machineCpuSeconds(): { busy: number; steal: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] as string;
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const at = (i: number) => f[i] ?? 0;
+    return { busy: (at(0) + at(1) + at(2)) / ticksPerSecond(), steal: at(7) / ticksPerSecond() };
+  } catch {
+    return { busy: 0, steal: 0 };
+  }
+}

@@ -1,13 +1,12 @@
-// The `sluice` command: serve (default), check, demo.
+// The `sluice` command: serve (default), check, demo, client.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.ts';
-import { startDemo } from './demo.ts';
-import { checkCommand, serveCommand } from './serve.ts';
 
 const usage = `usage:
   sluice [serve] [--config FILE] [--listen ADDR] [--admin ADDR|off] [--log-level LEVEL]
   sluice check --config FILE
   sluice demo [--listen ADDR] [--admin ADDR|off] [--log-level LEVEL]
+  sluice client [options] URL     (a hand-built HTTP client; sluice client --help)
 
 Without --config (or SLUICE_CONFIG) Sluice runs the embedded demo: three small backends on
 loopback behind the proxy. Environment: SLUICE_CONFIG, SLUICE_LISTEN, SLUICE_ADMIN, SLUICE_LOG_LEVEL.`;
@@ -15,6 +14,12 @@ loopback behind the proxy. Environment: SLUICE_CONFIG, SLUICE_LISTEN, SLUICE_ADM
 const commands = new Set(['serve', 'check', 'demo']);
 
 async function main(argv: string[]): Promise<number> {
+  // The client has options of its own: it bypasses the parsing below. Each command loads only
+  // its own modules (the client does not need the proxy, the logger or metrics).
+  if (argv[0] === 'client') {
+    const { processIO, runClient } = await import('../client/run.ts');
+    return runClient(argv.slice(1), processIO());
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -42,10 +47,10 @@ async function main(argv: string[]): Promise<number> {
       console.error('sluice check: --config FILE is required');
       return 2;
     }
-    return checkCommand(configPath);
+    return (await import('./serve.ts')).checkCommand(configPath);
   }
-  if (command === 'demo' || !configPath) return startDemo(flags);
-  return serveCommand(configPath, flags);
+  if (command === 'demo' || !configPath) return (await import('./demo.ts')).startDemo(flags);
+  return (await import('./serve.ts')).serveCommand(configPath, flags);
 }
 
 main(process.argv.slice(2)).then(

@@ -63,7 +63,7 @@ export class ClientConnection implements Expirable {
   }
 
   resumeReading(): void {
-    if (this.state !== 'closed') this.socket.resume();
+    if (this.state !== 'closed' && this.socket.isPaused()) this.socket.resume();
   }
 
   /** Closes the connection if it is between requests; otherwise after the current answer. */

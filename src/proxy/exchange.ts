@@ -150,7 +150,9 @@ export class Exchange implements UpstreamUser {
     let used = 0;
     if (rest.length > 0 && !this.requestComplete) used = this.onClientBody(rest);
     if (this.phase === 'done') return used;
-    this.client.pauseReading();
+    // A body waits in the client socket until the backend connection is ready (bounded memory);
+    // without one, nothing needs pausing (pipelined requests queue in the client connection).
+    if (!this.requestComplete) this.client.pauseReading();
     pool.retryBudget.recordRequest(context.clock.now);
     this.connectNext();
     return used;
@@ -700,7 +702,7 @@ export class Exchange implements UpstreamUser {
       this.upstream = undefined;
       if (success && this.upstreamReusable && this.requestComplete && !upstream.closed) {
         upstream.user = undefined;
-        upstream.socket.resume();
+        if (upstream.socket.isPaused()) upstream.socket.resume();
         this.backend.connections.release(upstream, this.context.clock.now);
       } else {
         upstream.user = undefined;

@@ -1,0 +1,493 @@
+// `sluice client`: parses the options, sends the request on a hand-built connection, shows or
+// saves the response, follows redirects (-L) or repeats the request (--repeat), and returns
+// the exit code. All I/O goes through `io`, so tests run it in-process with fake streams.
+import type { LookupFunction, Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { type BodyFraming, headerValue, type ResponseHead } from '../http/message.ts';
+import { headerTokens } from '../http/serialize.ts';
+import { loadBody, type RequestBody } from './body.ts';
+import { openConnection } from './connection.ts';
+import { ClientError, exitCodes, formatAddress, statusExitCode } from './errors.ts';
+import { exchange } from './exchange.ts';
+import { type ClientOptions, type HeaderOption, type ParsedArgs, parseClientArgs, usage } from './options.ts';
+import { decideOutput, traceLines } from './output.ts';
+import { formatBytes, ProgressMeter } from './progress.ts';
+import { buildRequestHead } from './request.ts';
+import type { ResponseHandler } from './response-reader.ts';
+import { SocketChunks } from './response-reader.ts';
+import { type BodySink, type FileSink, flushed, openFileSink, rawSink, textSink, writeAll } from './sink.ts';
+
+export interface ClientIO {
+  stdout: Writable;
+  stderr: Writable;
+  stdin: Readable;
+  /** Whether stderr is a terminal: the progress bar is drawn only then. */
+  isTTY: boolean;
+  /** Directory that relative paths (-o, -d @FILE, saved files) start from (default: process.cwd()). */
+  cwd?: string;
+  /** Width of the terminal for the progress bar (default 80). */
+  columns?: number;
+  /** Replaces DNS lookups (tests). */
+  lookup?: LookupFunction;
+}
+
+const prefix = 'sluice client: ';
+
+/** Runs `sluice client` with the arguments after `client`; resolves with the exit code. */
+export async function runClient(argv: readonly string[], io: ClientIO): Promise<number> {
+  let parsed: ParsedArgs;
+  try {
+    parsed = parseClientArgs(argv);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr.write(`${prefix}${message}\nTry 'sluice client --help' for the options.\n`);
+    return error instanceof ClientError ? error.exitCode : exitCodes.usage;
+  }
+  if (parsed.help) {
+    io.stdout.write(`${usage}\n`);
+    return exitCodes.ok;
+  }
+  return new ClientRun(parsed.options, io).run();
+}
+
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+
+/** Whether the server will close the connection after this response. */
+function closesConnection(head: ResponseHead): boolean {
+  const tokens = headerTokens(head.headers, 'connection');
+  return tokens.includes('close') || (head.versionMinor === 0 && !tokens.includes('keep-alive'));
+}
+
+/** The redirect target, resolved against the current URL; only http:// can be followed. */
+export function redirectTarget(current: URL, location: string): URL {
+  let next: URL;
+  try {
+    next = new URL(location, current);
+  } catch {
+    throw new ClientError(exitCodes.malformed, `malformed response: invalid Location "${location}"`);
+  }
+  if (next.protocol !== 'http:') {
+    throw new ClientError(
+      exitCodes.failure,
+      `redirected to ${next.href}, which sluice client cannot follow (plain http:// only)`,
+    );
+  }
+  return next;
+}
+
+/** The method after a redirect, as curl does: 303 turns anything but HEAD into GET, 301/302 turn POST into GET. */
+export function redirectMethod(status: number, method: string): string {
+  if (status === 303 && method !== 'HEAD') return 'GET';
+  if ((status === 301 || status === 302) && method === 'POST') return 'GET';
+  return method;
+}
+
+interface Connection {
+  socket: Socket;
+  chunks: SocketChunks;
+  host: string;
+  port: number;
+}
+
+class ClientRun {
+  readonly #options: ClientOptions;
+  readonly #io: ClientIO;
+  readonly #cwd: string;
+  readonly #abort = new AbortController();
+  #socket: Socket | undefined;
+  #writer: ResponseWriter | undefined;
+  /** What is going on, for the --max-time message. */
+  #phase: () => string = () => 'before connecting';
+
+  constructor(options: ClientOptions, io: ClientIO) {
+    this.#options = options;
+    this.#io = io;
+    this.#cwd = io.cwd ?? process.cwd();
+  }
+
+  async run(): Promise<number> {
+    const { maxTimeMs } = this.#options;
+    let timer: NodeJS.Timeout | undefined;
+    const failures: Promise<never>[] = [];
+    if (maxTimeMs !== undefined) {
+      failures.push(
+        new Promise((_, reject) => {
+          timer = setTimeout(() => {
+            const s = maxTimeMs / 1000;
+            this.#stop(
+              reject,
+              new ClientError(exitCodes.timeout, `timed out after ${s} s (--max-time ${s}) ${this.#phase()}`),
+            );
+          }, maxTimeMs);
+        }),
+      );
+    }
+    let onStdoutError: ((error: Error) => void) | undefined;
+    failures.push(
+      new Promise((_, reject) => {
+        onStdoutError = (error: Error) => {
+          const why =
+            (error as NodeJS.ErrnoException).code === 'EPIPE' ? 'the reader went away' : error.message;
+          this.#stop(reject, new ClientError(exitCodes.write, `cannot write to stdout: ${why}`));
+        };
+        this.#io.stdout.on('error', onStdoutError);
+      }),
+    );
+    const work = this.#options.repeat === undefined ? this.#single() : this.#repeat(this.#options.repeat);
+    work.catch(() => {});
+    try {
+      return await Promise.race([work, ...failures]);
+    } catch (error) {
+      return this.#fail(error);
+    } finally {
+      clearTimeout(timer);
+      if (onStdoutError) this.#io.stdout.off('error', onStdoutError);
+      this.#socket?.destroy();
+    }
+  }
+
+  #stop(reject: (error: ClientError) => void, error: ClientError): void {
+    this.#abort.abort(error);
+    this.#socket?.destroy(error);
+    reject(error);
+  }
+
+  #fail(error: unknown): number {
+    const failure =
+      error instanceof ClientError
+        ? error
+        : new ClientError(exitCodes.failure, error instanceof Error ? error.message : String(error));
+    const partial = this.#writer?.abandon();
+    let message = `${prefix}${failure.message}\n`;
+    if (partial)
+      message += `${prefix}the partial body (${formatBytes(partial.bytes)}) is in ${partial.path}\n`;
+    this.#io.stderr.write(message);
+    return failure.exitCode;
+  }
+
+  #trace(text: string): void {
+    if (this.#options.verbose) this.#io.stderr.write(text);
+  }
+
+  #note(text: string): void {
+    if (!this.#options.silent) this.#io.stderr.write(`${prefix}${text}\n`);
+  }
+
+  /** Where to connect for `url`: --connect applies to the URL's own host and port only. */
+  #endpoint(url: URL): { host: string; port: number } {
+    const to = this.#options.connectTo;
+    if (to !== undefined && url.host === this.#options.url.host) return to;
+    return { host: url.hostname, port: url.port === '' ? 80 : Number(url.port) };
+  }
+
+  async #connect(url: URL): Promise<Connection> {
+    const { host, port } = this.#endpoint(url);
+    const address = formatAddress(host.replace(/^\[(.*)\]$/, '$1'), port);
+    this.#phase = () => `while connecting to ${address}`;
+    this.#trace(`* connecting to ${address}${this.#options.connectTo ? ` for ${url.host}` : ''}\n`);
+    const socket = await openConnection({
+      host,
+      port,
+      timeoutMs: this.#options.connectTimeoutMs,
+      lookup: this.#io.lookup,
+      signal: this.#abort.signal,
+    });
+    this.#socket = socket;
+    this.#trace(`* connected to ${formatAddress(socket.remoteAddress ?? host, socket.remotePort ?? port)}\n`);
+    this.#phase = () => `waiting for the response from ${address}`;
+    return { socket, chunks: new SocketChunks(socket), host, port };
+  }
+
+  /** The handler, with the --max-time message following the response as it arrives. */
+  #watch(handler: ResponseHandler, connection: Connection): ResponseHandler {
+    const address = formatAddress(connection.host.replace(/^\[(.*)\]$/, '$1'), connection.port);
+    let bytes = 0;
+    return {
+      interim: (head, raw) => handler.interim?.(head, raw),
+      head: (head, framing, raw) => {
+        this.#phase = () => `while receiving the body from ${address} (${formatBytes(bytes)} so far)`;
+        return handler.head(head, framing, raw);
+      },
+      data: (chunk) => {
+        bytes += chunk.length;
+        return handler.data(chunk);
+      },
+    };
+  }
+
+  async #loadBody(): Promise<RequestBody | undefined> {
+    const source = this.#options.body;
+    if (source === undefined) return undefined;
+    this.#phase = () => 'while reading the request body';
+    return loadBody(source, this.#io.stdin, this.#cwd);
+  }
+
+  async #single(): Promise<number> {
+    const options = this.#options;
+    let url = options.url;
+    let method = options.method;
+    let headers: readonly HeaderOption[] = options.headers;
+    let body = await this.#loadBody();
+    for (let redirects = 0; ; ) {
+      const connection = await this.#connect(url);
+      const head = buildRequestHead({ method, url, headers, bodyLength: body?.length, keepAlive: false });
+      this.#trace(traceLines(head, '> ', 'utf8'));
+      const writer = new ResponseWriter(this.#io, options, this.#cwd, url, method, this.#abort.signal);
+      this.#writer = writer;
+      const result = await exchange({
+        ...connection,
+        head,
+        body,
+        method,
+        handler: this.#watch(writer, connection),
+      });
+      if (result.sentBodyBytes > 0) this.#trace(`* sent ${result.sentBodyBytes} body bytes\n`);
+      connection.socket.destroy();
+      const { status } = result.head;
+      const location = headerValue(result.head.headers, 'location');
+      if (writer.redirecting) {
+        if (redirects >= options.maxRedirects) {
+          throw new ClientError(
+            exitCodes.redirects,
+            `too many redirects: stopped after ${redirects} (--max-redirs ${options.maxRedirects}); the next was to ${location}`,
+          );
+        }
+        redirects++;
+        const next = redirectTarget(url, location as string);
+        const nextMethod = redirectMethod(status, method);
+        if (nextMethod !== method) body = undefined;
+        // Credentials given with -H go to the host they were meant for only (as curl does).
+        if (next.host !== url.host) {
+          headers = headers.filter((h) => !['authorization', 'cookie'].includes(h.name.toLowerCase()));
+        }
+        this.#trace(
+          `* following ${status} to ${next.href}${nextMethod !== method ? ` as ${nextMethod}` : ''}\n`,
+        );
+        url = next;
+        method = nextMethod;
+        continue;
+      }
+      await writer.finish();
+      this.#writer = undefined;
+      const code = statusExitCode(status);
+      if (code !== exitCodes.ok) this.#note(`the server answered ${status} ${result.head.reason}`.trimEnd());
+      await flushed(this.#io.stdout);
+      return code;
+    }
+  }
+
+  async #repeat(count: number): Promise<number> {
+    const options = this.#options;
+    const body = await this.#loadBody();
+    const backends = new Map<string, number>();
+    let connection: Connection | undefined;
+    let exitCode: number = exitCodes.ok;
+    const width = String(count).length;
+    for (let i = 1; i <= count; i++) {
+      let fresh = false;
+      const started = performance.now();
+      const keepAlive = i < count;
+      const head = buildRequestHead({
+        method: options.method,
+        url: options.url,
+        headers: options.headers,
+        bodyLength: body?.length,
+        keepAlive,
+      });
+      const attempt = async () => {
+        if (connection === undefined) {
+          connection = await this.#connect(options.url);
+          fresh = true;
+        }
+        this.#trace(traceLines(head, '> ', 'utf8'));
+        let headSeen = false;
+        const handler: ResponseHandler = {
+          interim: (_head, raw) => this.#trace(traceLines(raw, '< ')),
+          head: (_head, _framing, raw) => {
+            headSeen = true;
+            this.#trace(traceLines(raw, '< '));
+          },
+          data: () => {},
+        };
+        try {
+          return await exchange({
+            ...connection,
+            head,
+            body,
+            method: options.method,
+            handler: this.#watch(handler, connection),
+          });
+        } catch (error) {
+          connection.socket.destroy();
+          connection = undefined;
+          // A reused connection the server closed meanwhile: try once more on a new one.
+          const stale =
+            !fresh &&
+            !headSeen &&
+            error instanceof ClientError &&
+            (error.exitCode === exitCodes.emptyReply || error.exitCode === exitCodes.receive);
+          if (!stale) throw error;
+          this.#trace('* the kept-alive connection was closed by the server; reconnecting\n');
+          return undefined;
+        }
+      };
+      const result = (await attempt()) ?? (await attempt());
+      if (result === undefined) throw new ClientError(exitCodes.receive, 'the connection failed twice');
+      const ms = performance.now() - started;
+      const backend = headerValue(result.head.headers, 'x-backend');
+      if (backend !== undefined) backends.set(backend, (backends.get(backend) ?? 0) + 1);
+      const line = [
+        `[${String(i).padStart(width)}/${count}]`,
+        `${result.head.status} ${result.head.reason}`.trimEnd(),
+        `X-Backend: ${backend ?? '-'}`,
+        `${result.bodyBytes} bytes`,
+        `${ms.toFixed(1)} ms${fresh && i > 1 ? '  (new connection)' : ''}`,
+      ].join('  ');
+      await writeAll(this.#io.stdout, `${line}\n`, this.#abort.signal);
+      if (result.closed || closesConnection(result.head)) {
+        connection?.socket.destroy();
+        connection = undefined;
+      }
+      if (exitCode === exitCodes.ok) exitCode = statusExitCode(result.head.status);
+    }
+    connection?.socket.destroy();
+    if (backends.size > 0) {
+      const counts = [...backends].map(([name, n]) => `${name}=${n}`).join(' ');
+      await writeAll(this.#io.stdout, `by backend: ${counts}\n`, this.#abort.signal);
+    }
+    await flushed(this.#io.stdout);
+    return exitCode;
+  }
+}
+
+/**
+ * Shows or saves one response: the head on stdout with -i (or for HEAD), the heads on stderr
+ * with -v, the body printed as text or saved to a file; a redirect's body is dropped with -L.
+ */
+class ResponseWriter implements ResponseHandler {
+  readonly #io: ClientIO;
+  readonly #options: ClientOptions;
+  readonly #cwd: string;
+  readonly #url: URL;
+  readonly #method: string;
+  readonly #signal: AbortSignal;
+  #head: ResponseHead | undefined;
+  #sink: BodySink | undefined;
+  #file: FileSink | undefined;
+  #progress: ProgressMeter | undefined;
+  #total: number | undefined;
+  /** The response is a redirect that -L follows: its body is dropped. */
+  redirecting = false;
+
+  constructor(
+    io: ClientIO,
+    options: ClientOptions,
+    cwd: string,
+    url: URL,
+    method: string,
+    signal: AbortSignal,
+  ) {
+    this.#io = io;
+    this.#options = options;
+    this.#cwd = cwd;
+    this.#url = url;
+    this.#method = method;
+    this.#signal = signal;
+  }
+
+  interim(_head: ResponseHead, raw: Buffer): void {
+    if (this.#options.verbose) this.#io.stderr.write(traceLines(raw, '< '));
+  }
+
+  async head(head: ResponseHead, framing: BodyFraming, raw: Buffer): Promise<void> {
+    this.#head = head;
+    this.#total = framing.kind === 'length' ? framing.length : undefined;
+    if (this.#options.verbose) this.#io.stderr.write(traceLines(raw, '< '));
+    this.redirecting =
+      this.#options.followRedirects &&
+      redirectStatuses.has(head.status) &&
+      headerValue(head.headers, 'location') !== undefined;
+    if (this.#options.include || this.#method === 'HEAD') await writeAll(this.#io.stdout, raw, this.#signal);
+  }
+
+  async data(chunk: Buffer): Promise<void> {
+    if (this.redirecting) return;
+    const sink = this.#sink ?? (await this.#open(chunk));
+    await sink.write(chunk);
+    this.#progress?.update(chunk.length);
+  }
+
+  /** After the whole body: flushes, closes a file and says where it went. */
+  async finish(): Promise<void> {
+    // -o FILE / -O make a file even for an empty body (as curl does); a HEAD has no body to save.
+    const wanted = this.#options.output !== undefined || this.#options.remoteName;
+    if (this.#sink === undefined && wanted && this.#method !== 'HEAD') await this.#open(Buffer.alloc(0));
+    await this.#sink?.close();
+    this.#progress?.finish();
+    const file = this.#file;
+    if (file !== undefined && !this.#options.silent) {
+      const type = headerValue(this.#head?.headers ?? [], 'content-type');
+      this.#io.stderr.write(
+        `${prefix}saved ${formatBytes(file.bytes)}${type ? ` (${type})` : ''} to ${file.path}\n`,
+      );
+    }
+  }
+
+  /** Stops after a failure; returns the partly written file, if any. */
+  abandon(): FileSink | undefined {
+    this.#sink?.abort();
+    if (this.#progress?.shown) this.#io.stderr.write('\n');
+    return this.#file !== undefined && this.#file.bytes > 0 ? this.#file : undefined;
+  }
+
+  async #open(sample: Buffer): Promise<BodySink> {
+    const head = this.#head as ResponseHead;
+    const decision = decideOutput({
+      contentType: headerValue(head.headers, 'content-type'),
+      contentEncoding: headerValue(head.headers, 'content-encoding'),
+      contentDisposition: headerValue(head.headers, 'content-disposition'),
+      url: this.#url,
+      output: this.#options.output,
+      remoteName: this.#options.remoteName,
+      sample,
+    });
+    let sink: BodySink;
+    if (decision.kind === 'stdout') sink = rawSink(this.#io.stdout, this.#signal);
+    else if (decision.kind === 'text') sink = textSink(this.#io.stdout, decision.encoding, this.#signal);
+    else {
+      const file = await openFileSink(
+        this.#cwd,
+        this.#options.outputDir,
+        decision.name,
+        decision.overwrite,
+        this.#signal,
+      );
+      this.#file = file;
+      sink = file;
+      if (this.#io.isTTY && !this.#options.silent) {
+        const stderr = this.#io.stderr;
+        this.#progress = new ProgressMeter({
+          total: this.#total,
+          write: (text) => stderr.write(text),
+          width: this.#io.columns,
+        });
+      }
+    }
+    this.#sink = sink;
+    return sink;
+  }
+}
+
+/** For main.ts: the process's own streams. */
+export function processIO(): ClientIO {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    // A getter: process.stdin is only opened when a body is read from it (-d @-).
+    get stdin() {
+      return process.stdin;
+    },
+    isTTY: process.stderr.isTTY === true,
+    columns: process.stderr.columns,
+  };
+}
