@@ -1,5 +1,5 @@
 // Assembles a running Sluice from a validated config: backends and their health checks, the
-// proxy listener, the admin port.
+// proxy listener, the admin port; reloads the config and follows DNS changes while running.
 import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'winston';
 import { createAdminServer } from './admin/server.ts';
@@ -10,8 +10,8 @@ import { createLogger } from './observe/logger.ts';
 import { Clock } from './proxy/clock.ts';
 import { listenOn, ProxyServer } from './proxy/server.ts';
 import type { Backend } from './upstream/backend.ts';
-import { resolveServers } from './upstream/discovery.ts';
-import { BackendPool } from './upstream/pool.ts';
+import type { BackendPool } from './upstream/pool.ts';
+import { Topology, type TopologyChange } from './upstream/topology.ts';
 
 export interface RunningSluice {
   readonly config: Config;
@@ -21,6 +21,12 @@ export interface RunningSluice {
   readonly health: HealthScheduler<BackendTarget>;
   readonly address: AddressInfo;
   readonly adminAddress: AddressInfo | undefined;
+  /**
+   * Applies a new config without dropping connections: routes, pools and backends change
+   * (kept backends keep their state, new ones start slowly, removed ones drain). The listen and
+   * admin addresses stay as they are until a restart.
+   */
+  reload(config: Config): Promise<void>;
   /** Graceful stop: in-flight requests finish within the shutdown timeout. */
   stop(): Promise<void>;
 }
@@ -31,9 +37,10 @@ export interface BackendTarget extends HealthTarget {
 }
 
 export async function startSluice(
-  config: Config,
-  logger = createLogger(config.logLevel),
+  initial: Config,
+  logger = createLogger(initial.logLevel),
 ): Promise<RunningSluice> {
+  let config = initial;
   const clock = new Clock();
   clock.start();
   const onTransition = (backend: Backend, transition: Transition) =>
@@ -45,15 +52,9 @@ export async function startSluice(
       reason: transition.reason,
       cause: transition.cause,
     });
-  const pools = new Map<string, BackendPool>();
-  for (const poolConfig of config.pools) {
-    const servers = await resolveServers(poolConfig.servers);
-    pools.set(
-      poolConfig.name,
-      new BackendPool(poolConfig, servers, config.timeouts, { clock, onTransition }),
-    );
-  }
-  const health = new HealthScheduler<BackendTarget>(healthTargets(pools), {
+  const topology = new Topology({ clock, onTransition });
+  const { added } = await topology.apply(config);
+  const health = new HealthScheduler<BackendTarget>(added.map(healthTarget), {
     onResult: (target, result) => {
       if (logger.isLevelEnabled('debug'))
         logger.debug('health check', { pool: target.backend.pool, backend: target.backend.name, ...result });
@@ -61,33 +62,68 @@ export async function startSluice(
     onError: (error, target) =>
       logger.error('health check failed to run', { backend: target.id, error: (error as Error).message }),
   });
-  const proxy = new ProxyServer(config, pools, logger, clock);
+  const proxy = new ProxyServer(config, topology.pools, logger, clock);
   const address = await proxy.listen(config.listen.host, config.listen.port);
   health.start();
   let admin: Server | undefined;
   let adminAddress: AddressInfo | undefined;
   if (config.admin) {
-    admin = createAdminServer({ pools, ready: () => !proxy.context.draining, now: () => clock.now });
+    admin = createAdminServer({
+      pools: () => topology.pools,
+      ready: () => !proxy.context.draining,
+      now: () => clock.now,
+    });
     adminAddress = await listenOn(admin, config.admin.host, config.admin.port);
   }
+
+  const changed = (change: TopologyChange, why: string) => {
+    for (const backend of change.removed) health.remove(targetId(backend));
+    for (const backend of change.added) health.add(healthTarget(backend));
+    proxy.update(config, topology.pools);
+    logger.info('backends changed', {
+      why,
+      added: change.added.map((backend) => `${backend.pool}/${backend.name}`),
+      removed: change.removed.map((backend) => `${backend.pool}/${backend.name}`),
+    });
+  };
+  const dnsTimer = setInterval(() => {
+    topology.refresh(config).then(
+      (change) => change && changed(change, 'dns'),
+      (error: Error) =>
+        logger.warn('dns refresh failed; keeping the backends as they are', { error: error.message }),
+    );
+  }, config.dnsRefresh);
+  dnsTimer.unref();
+
   logger.info('sluice started', {
     listen: `${address.address}:${address.port}`,
     admin: adminAddress ? `${adminAddress.address}:${adminAddress.port}` : null,
-    pools: [...pools.values()].map((pool) => ({
+    pools: [...topology.pools.values()].map((pool) => ({
       name: pool.name,
       backends: pool.backends.map((b) => b.address),
     })),
   });
   return {
-    config,
+    get config() {
+      return config;
+    },
     logger,
-    pools,
+    get pools() {
+      return topology.pools;
+    },
     proxy,
     health,
     address,
     adminAddress,
+    async reload(next) {
+      const change = await topology.apply(next);
+      config = next;
+      changed(change, 'reload');
+      if (next.logLevel !== logger.level) logger.level = next.logLevel;
+    },
     async stop() {
       logger.info('shutting down', { openConnections: proxy.openConnections });
+      clearInterval(dnsTimer);
       await Promise.all([proxy.shutdown(config.timeouts.shutdown), health.stop()]);
       admin?.close();
       clock.stop();
@@ -96,16 +132,19 @@ export async function startSluice(
   };
 }
 
-function healthTargets(pools: ReadonlyMap<string, BackendPool>): BackendTarget[] {
-  return [...pools.values()].flatMap((pool) =>
-    pool.backends.map((backend) => ({
-      id: `${pool.name}/${backend.name}`,
-      host: backend.host,
-      port: backend.port,
-      health: pool.config.health,
-      state: backend.health,
-      hostHeader: pool.config.health.host ?? backend.configuredAddress,
-      backend,
-    })),
-  );
+function targetId(backend: Backend): string {
+  return `${backend.pool}/${backend.name}`;
+}
+
+function healthTarget(backend: Backend): BackendTarget {
+  const health = backend.healthConfig;
+  return {
+    id: targetId(backend),
+    host: backend.host,
+    port: backend.port,
+    health,
+    state: backend.health,
+    hostHeader: health.host ?? backend.configuredAddress,
+    backend,
+  };
 }

@@ -7,7 +7,8 @@ import type { BackendPool } from '../upstream/pool.ts';
 import { backendStatus, poolsStatus } from './status.ts';
 
 export interface AdminState {
-  pools: ReadonlyMap<string, BackendPool>;
+  /** The pools as they are now (a reload replaces them). */
+  pools(): ReadonlyMap<string, BackendPool>;
   /** False once shutdown began, so load balancers in front stop sending traffic. */
   ready(): boolean;
   /** The proxy's clock, in ms. */
@@ -32,7 +33,7 @@ export function createAdminServer(state: AdminState): Server {
       case '/metrics':
         return state.metrics ? metrics(state.metrics) : text(404, 'not found');
       case '/status':
-        return json(200, { ready: state.ready(), pools: poolsStatus(state.pools, state.now()) });
+        return json(200, { ready: state.ready(), pools: poolsStatus(state.pools(), state.now()) });
       default:
         return text(404, 'not found');
     }
@@ -42,7 +43,7 @@ export function createAdminServer(state: AdminState): Server {
 /** `GET /backends/POOL/NAME`, `POST /backends/POOL/NAME/drain`, `POST …/undrain` (names URL-encoded). */
 function backendRoute(state: AdminState, request: EndpointRequest, match: RegExpExecArray): EndpointResponse {
   const [, poolName = '', backendName = '', action] = match;
-  const pool = state.pools.get(decodeURIComponent(poolName));
+  const pool = state.pools().get(decodeURIComponent(poolName));
   const backend = pool?.backends.find((candidate) => candidate.name === decodeURIComponent(backendName));
   if (!backend) return text(404, 'no such backend');
   const now = state.now();

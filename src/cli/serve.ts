@@ -1,6 +1,12 @@
 // `sluice serve` and `sluice check`: load and validate the config, run until a signal.
 
-import { applyOverrides, loadConfigFile, type Overrides, overridesFromEnv } from '../config/load.ts';
+import {
+  applyOverrides,
+  ConfigError,
+  loadConfigFile,
+  type Overrides,
+  overridesFromEnv,
+} from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import { type RunningSluice, startSluice } from '../sluice.ts';
 
@@ -32,7 +38,27 @@ export function checkCommand(path: string): number {
 export async function serveCommand(path: string, flags: Flags): Promise<number> {
   const sluice = await startSluice(withOverrides(loadConfigFile(path), flags));
   stopOnSignals(sluice);
+  reloadOnHangup(sluice, path, flags);
   return 0;
+}
+
+/** SIGHUP: read the file again and apply it; a bad file is logged and the running config kept. */
+function reloadOnHangup(sluice: RunningSluice, path: string, flags: Flags): void {
+  process.on('SIGHUP', () => {
+    sluice.logger.info('signal received', { signal: 'SIGHUP', config: path });
+    let next: Config;
+    try {
+      next = withOverrides(loadConfigFile(path), flags);
+    } catch (error) {
+      const issues = error instanceof ConfigError ? error.issues : [(error as Error).message];
+      sluice.logger.error('config not reloaded: the file has errors; keeping the running config', { issues });
+      return;
+    }
+    sluice.reload(next).then(
+      () => sluice.logger.info('config reloaded', { config: path }),
+      (error: Error) => sluice.logger.error('config not reloaded', { error: error.message }),
+    );
+  });
 }
 
 /** SIGTERM/SIGINT: drain and exit; a second signal exits at once. */

@@ -58,6 +58,7 @@ export const DEFAULTS = {
   },
   limits: { maxRequestLine: 8 * 1024, maxHead: 16 * 1024, maxBody: null },
   retries: { attempts: 3 },
+  dnsRefresh: 30_000,
   pool: { balance: 'round-robin', maxIdlePerBackend: 64, panic: 'open' },
   health: { path: '/', interval: 2_000, timeout: 1_000, rise: 2, fall: 3, expectStatus: [200, 399] },
   server: { weight: 1 },
@@ -405,6 +406,7 @@ export const configSchema = strict({
   timeouts: section(timeouts),
   limits: section(limits),
   retries: section(retries),
+  dnsRefresh: duration(DEFAULTS.dnsRefresh),
   pools,
   routes,
 })
@@ -458,6 +460,7 @@ export const configSchema = strict({
       timeouts: v.timeouts,
       limits: v.limits,
       retries: v.retries,
+      dnsRefresh: v.dnsRefresh,
       pools: Object.entries(v.pools).map(
         ([name, p]): PoolConfig => ({
           name,

@@ -91,6 +91,8 @@ export interface Config {
   timeouts: TimeoutsConfig;
   limits: LimitsConfig;
   retries: RetryConfig;
+  /** How often DNS names of servers are resolved again (ms). */
+  dnsRefresh: number;
   pools: PoolConfig[];
   routes: RouteConfig[];
 }

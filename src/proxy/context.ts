@@ -1,4 +1,5 @@
-// What every client connection of one proxy listener shares.
+// What every client connection of one proxy listener shares. A config reload replaces
+// `config`, `router`, `pools` and `trustedPeers`; exchanges already running keep what they took.
 import type { Logger } from 'winston';
 import type { Config } from '../config/types.ts';
 import type { BackendPool } from '../upstream/pool.ts';
@@ -7,12 +8,12 @@ import type { TrustedPeers } from './forwarding.ts';
 import type { Router } from './router.ts';
 
 export interface ProxyContext {
-  readonly config: Config;
-  readonly router: Router;
-  readonly pools: ReadonlyMap<string, BackendPool>;
+  config: Config;
+  router: Router;
+  pools: ReadonlyMap<string, BackendPool>;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly trustedPeers: TrustedPeers;
+  trustedPeers: TrustedPeers;
   /** Set when shutdown began: finish the current response, then close. */
   draining: boolean;
 }

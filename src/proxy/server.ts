@@ -34,10 +34,19 @@ export class ProxyServer {
     });
     this.server.on('error', (error) => logger.error('listener error', { error: error.message }));
     this.poolSweep = setInterval(() => {
-      for (const pool of pools.values())
+      for (const pool of this.context.pools.values())
         for (const backend of pool.backends) backend.connections.sweep(clock.now);
     }, 1000);
     this.poolSweep.unref();
+  }
+
+  /** Takes a reloaded config: new connections and requests use it, running ones finish as they are. */
+  update(config: Config, pools: ReadonlyMap<string, BackendPool>): void {
+    const context = this.context;
+    context.config = config;
+    context.router = new Router(config.routes);
+    context.pools = pools;
+    context.trustedPeers = new TrustedPeers(config.trustedProxies);
   }
 
   get openConnections(): number {

@@ -12,6 +12,8 @@ export interface TimeSource {
 
 export interface BackendOptions {
   pool: string;
+  /** What identifies this backend across config reloads (see Topology). */
+  identity: string;
   server: ResolvedServer;
   connections: ConnectionPoolOptions;
   health: HealthConfig;
@@ -32,12 +34,16 @@ export class Backend implements Candidate {
   readonly configuredAddress: string;
   readonly connections: ConnectionPool;
   readonly health: BackendHealth;
+  readonly healthConfig: HealthConfig;
+  readonly identity: string;
   inFlight = 0;
   private readonly clock: TimeSource;
 
   constructor(options: BackendOptions) {
     const { server, clock } = options;
     this.pool = options.pool;
+    this.identity = options.identity;
+    this.healthConfig = options.health;
     this.name = server.name;
     this.host = server.host;
     this.port = server.port;

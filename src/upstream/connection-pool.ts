@@ -22,6 +22,8 @@ export class ConnectionPool {
   open = 0;
   /** Connections ever opened (a test and metric hook: reuse means this stays low). */
   opened = 0;
+  /** The backend left the configuration: connections close as their last exchange ends. */
+  private retired = false;
 
   constructor(endpoint: Endpoint, options: ConnectionPoolOptions) {
     this.endpoint = endpoint;
@@ -43,7 +45,7 @@ export class ConnectionPool {
    */
   connect(onConnect: (connection: UpstreamConnection) => void): UpstreamConnection {
     const socket = connect({ host: this.endpoint.host, port: this.endpoint.port });
-    const connection = new UpstreamConnection(socket, (retired) => this.retire(retired));
+    const connection = new UpstreamConnection(socket, (retired) => this.forget(retired));
     this.open++;
     this.opened++;
     socket.once('connect', () => onConnect(connection));
@@ -53,7 +55,7 @@ export class ConnectionPool {
   /** Returns a healthy connection after a complete exchange. */
   release(connection: UpstreamConnection, now: number): void {
     if (connection.closed) return;
-    if (this.idle.length >= this.options.maxIdle) {
+    if (this.retired || this.idle.length >= this.options.maxIdle) {
       connection.destroy();
       return;
     }
@@ -73,7 +75,13 @@ export class ConnectionPool {
     for (const connection of [...this.idle]) connection.destroy();
   }
 
-  private retire(connection: UpstreamConnection): void {
+  /** Closes idle connections now and every busy one when its exchange ends. */
+  retire(): void {
+    this.retired = true;
+    this.closeIdle();
+  }
+
+  private forget(connection: UpstreamConnection): void {
     this.open--;
     const index = this.idle.indexOf(connection);
     if (index !== -1) this.idle.splice(index, 1);

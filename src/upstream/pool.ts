@@ -1,16 +1,10 @@
 // A named pool of backends and the selector that spreads requests over them.
 import { createSelector } from '../balance/index.ts';
 import type { Selector } from '../balance/selector.ts';
-import type { PoolConfig, TimeoutsConfig } from '../config/types.ts';
-import { ejectionAllowed, type Transition } from '../health/state.ts';
-import { Backend, type TimeSource } from './backend.ts';
-import type { ResolvedServer } from './discovery.ts';
+import type { PoolConfig } from '../config/types.ts';
+import { ejectionAllowed } from '../health/state.ts';
+import type { Backend } from './backend.ts';
 import { RetryBudget } from './retry-budget.ts';
-
-export interface PoolOptions {
-  clock: TimeSource;
-  onTransition?: (backend: Backend, transition: Transition) => void;
-}
 
 export class BackendPool {
   readonly name: string;
@@ -19,7 +13,7 @@ export class BackendPool {
   private readonly selector: Selector<Backend>;
   /** True while no backend is routable and the pool fails open. */
   panic = false;
-  readonly retryBudget = new RetryBudget();
+  readonly retryBudget: RetryBudget;
   /** Never eject more than half the pool on passive evidence alone. */
   readonly canEject = (): boolean =>
     ejectionAllowed(
@@ -27,26 +21,12 @@ export class BackendPool {
       this.backends.length,
     );
 
-  constructor(
-    config: PoolConfig,
-    servers: readonly ResolvedServer[],
-    timeouts: TimeoutsConfig,
-    options: PoolOptions,
-  ) {
+  /** `retryBudget` carries the budget over when a reload rebuilds the pool. */
+  constructor(config: PoolConfig, backends: Backend[], retryBudget = new RetryBudget()) {
     this.name = config.name;
     this.config = config;
-    const connections = { maxIdle: config.maxIdlePerBackend, idleTimeout: timeouts.upstreamIdle };
-    this.backends = servers.map(
-      (server) =>
-        new Backend({
-          pool: config.name,
-          server,
-          connections,
-          health: config.health,
-          clock: options.clock,
-          ...(options.onTransition ? { onTransition: options.onTransition } : {}),
-        }),
-    );
+    this.backends = backends;
+    this.retryBudget = retryBudget;
     this.selector = createSelector(config.balance, this.backends);
   }
 

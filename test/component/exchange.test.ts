@@ -243,7 +243,10 @@ test('a backend dying mid-body closes the client connection, never hangs it', as
 });
 
 test('CONNECT gets 501: a reverse proxy opens no tunnels', async (t) => {
-  const result = await rawExchange(port, 'CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n');
+  const result = await rawExchange(
+    port,
+    'CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n',
+  );
   t.deepEqual(statuses(result.text), [501]);
   t.true(result.text.endsWith('CONNECT is not supported\n'));
 });

@@ -9,6 +9,8 @@ const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 export interface ChildSluice {
   process: ChildProcess;
+  /** The config file it runs with (rewrite it and send SIGHUP to reload). */
+  configPath: string;
   /** stdout and stderr so far. */
   output(): string;
   /** Peak resident memory (VmHWM) in bytes. */
@@ -46,6 +48,7 @@ export async function startChildSluice(yaml: string): Promise<ChildSluice> {
   });
   return {
     process: child,
+    configPath: config,
     output: () => output,
     peakRss: () => memory(child, 'VmHWM'),
     rss: () => memory(child, 'VmRSS'),

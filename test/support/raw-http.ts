@@ -1,5 +1,6 @@
 // Raw-socket HTTP exchanges for tests: exact bytes out, every byte back.
 import { connect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 
 export interface RawResult {
   text: string;
@@ -52,7 +53,7 @@ export function openSocket(port: number): Promise<Socket> {
 
 /** Resolves with the next data the socket receives (accumulated until `until` matches). */
 export function readUntil(
-  socket: Socket,
+  socket: Readable,
   until: (text: string) => boolean,
   timeoutMs = 3000,
 ): Promise<string> {

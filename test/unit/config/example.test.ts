@@ -60,6 +60,7 @@ const defaultTop = {
   },
   limits: { maxRequestLine: 8192, maxHead: 16384, maxBody: null },
   retries: { attempts: 3 },
+  dnsRefresh: 30_000,
 } as const satisfies Partial<Config>;
 
 test('the DESIGN.md example parses to the exact Config', (t) => {
@@ -164,6 +165,7 @@ limits:
   maxBody: 10MB
 retries:
   attempts: 5
+dnsRefresh: 1m
 pools:
   static:
     balance: p2c
@@ -206,6 +208,7 @@ routes:
     },
     limits: { maxRequestLine: 4096, maxHead: 1_048_576, maxBody: 10_000_000 },
     retries: { attempts: 5 },
+    dnsRefresh: 60_000,
     pools: [
       {
         name: 'static',

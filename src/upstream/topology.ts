@@ -1,0 +1,120 @@
+// The pools and backends the configuration describes, kept in step with it: at start, on a
+// config reload and when DNS answers change. A backend that stays (same pool, name, address,
+// weight and health settings) keeps its health state and connections; a new one starts in slow
+// start; one that goes is drained and its connections close as their last exchanges end.
+import type { Config, PoolConfig, TimeoutsConfig } from '../config/types.ts';
+import type { Transition } from '../health/state.ts';
+import { Backend, type TimeSource } from './backend.ts';
+import { type ResolvedServer, type Resolver, resolveServers } from './discovery.ts';
+import { BackendPool } from './pool.ts';
+
+export interface TopologyOptions {
+  clock: TimeSource;
+  resolver?: Resolver;
+  onTransition?: (backend: Backend, transition: Transition) => void;
+}
+
+export interface TopologyChange {
+  added: Backend[];
+  removed: Backend[];
+}
+
+export class Topology {
+  pools = new Map<string, BackendPool>();
+  private readonly options: TopologyOptions;
+  /** What the last resolution returned, to skip rebuilding when DNS says nothing new. */
+  private signature = '';
+
+  constructor(options: TopologyOptions) {
+    this.options = options;
+  }
+
+  /** Resolves every server and rebuilds what changed. Throws if a name does not resolve. */
+  async apply(config: Config): Promise<TopologyChange> {
+    const resolved = await this.resolve(config);
+    this.signature = signatureOf(config, resolved);
+    const previous = new Map<string, Backend>();
+    for (const pool of this.pools.values())
+      for (const backend of pool.backends) previous.set(backend.identity, backend);
+    const starting = this.pools.size === 0;
+    const next = new Map<string, BackendPool>();
+    const added: Backend[] = [];
+    for (const poolConfig of config.pools) {
+      const backends = (resolved.get(poolConfig.name) ?? []).map((server) => {
+        const key = keyFor(poolConfig, server);
+        const kept = previous.get(key);
+        if (kept) {
+          previous.delete(key);
+          return kept;
+        }
+        const backend = this.create(poolConfig, server, config.timeouts, starting ? 'up' : 'slow_start');
+        added.push(backend);
+        return backend;
+      });
+      next.set(
+        poolConfig.name,
+        new BackendPool(poolConfig, backends, this.pools.get(poolConfig.name)?.retryBudget),
+      );
+    }
+    this.pools = next;
+    const removed = [...previous.values()];
+    for (const backend of removed) {
+      backend.health.drain(this.options.clock.now);
+      backend.connections.retire();
+    }
+    return { added, removed };
+  }
+
+  /** Re-resolves DNS names; rebuilds only when an answer changed. */
+  async refresh(config: Config): Promise<TopologyChange | undefined> {
+    const resolved = await this.resolve(config);
+    if (signatureOf(config, resolved) === this.signature) return undefined;
+    return this.apply(config);
+  }
+
+  private async resolve(config: Config): Promise<Map<string, ResolvedServer[]>> {
+    const entries = await Promise.all(
+      config.pools.map(
+        async (pool) => [pool.name, await resolveServers(pool.servers, this.options.resolver)] as const,
+      ),
+    );
+    return new Map(entries);
+  }
+
+  private create(
+    pool: PoolConfig,
+    server: ResolvedServer,
+    timeouts: TimeoutsConfig,
+    initial: 'up' | 'slow_start',
+  ): Backend {
+    const { clock, onTransition } = this.options;
+    return new Backend({
+      pool: pool.name,
+      identity: keyFor(pool, server),
+      server,
+      connections: { maxIdle: pool.maxIdlePerBackend, idleTimeout: timeouts.upstreamIdle },
+      health: pool.health,
+      clock,
+      initial,
+      ...(onTransition ? { onTransition } : {}),
+    });
+  }
+}
+
+/** What must be equal for a backend to be kept across a rebuild. */
+function keyFor(pool: PoolConfig, server: ResolvedServer): string {
+  return JSON.stringify([
+    pool.name,
+    server.name,
+    server.host,
+    server.port,
+    server.server.weight,
+    pool.health,
+  ]);
+}
+
+function signatureOf(config: Config, resolved: ReadonlyMap<string, ResolvedServer[]>): string {
+  return JSON.stringify(
+    config.pools.map((pool) => [pool, resolved.get(pool.name)?.map((server) => server.host)]),
+  );
+}

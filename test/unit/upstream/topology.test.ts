@@ -1,0 +1,82 @@
+import test from 'ava';
+import { parseConfig } from '../../../src/config/load.ts';
+import type { Backend } from '../../../src/upstream/backend.ts';
+import { Topology } from '../../../src/upstream/topology.ts';
+
+const clock = { now: 1_000_000 };
+
+function config(servers: string[], weight = 1) {
+  return parseConfig(`pools:
+  web:
+    servers:
+${servers.map((address) => `      - address: ${address}\n        weight: ${weight}`).join('\n')}
+`);
+}
+
+function names(topology: Topology): string[] {
+  return topology.pools.get('web')?.backends.map((backend) => backend.name) ?? [];
+}
+
+test('a reload keeps unchanged backends (same objects), adds new ones in slow start, drains removed ones', async (t) => {
+  const topology = new Topology({ clock });
+  const first = await topology.apply(config(['127.0.0.1:1', '127.0.0.1:2']));
+  t.deepEqual(
+    first.added.map((backend) => backend.health.state),
+    ['up', 'up'],
+  );
+  const [one, two] = (topology.pools.get('web')?.backends ?? []) as [Backend, Backend];
+  const change = await topology.apply(config(['127.0.0.1:2', '127.0.0.1:3']));
+  t.deepEqual(names(topology), ['127.0.0.1:2', '127.0.0.1:3']);
+  t.is(topology.pools.get('web')?.backends[0], two);
+  t.deepEqual(
+    change.added.map((backend) => [backend.name, backend.health.state]),
+    [['127.0.0.1:3', 'slow_start']],
+  );
+  t.deepEqual(change.removed, [one]);
+  t.is(one.health.state, 'draining');
+});
+
+test('a changed weight replaces the backend', async (t) => {
+  const topology = new Topology({ clock });
+  await topology.apply(config(['127.0.0.1:1']));
+  const before = topology.pools.get('web')?.backends[0];
+  const change = await topology.apply(config(['127.0.0.1:1'], 5));
+  t.is(change.removed[0], before);
+  t.is(change.added[0]?.weight, 5);
+});
+
+test('DNS refresh rebuilds only when an answer changed', async (t) => {
+  let answer = ['10.0.0.1', '10.0.0.2'];
+  const topology = new Topology({ clock, resolver: async () => answer });
+  const settings = config(['web.internal:80']);
+  await topology.apply(settings);
+  t.deepEqual(names(topology), ['web.internal:80/10.0.0.1', 'web.internal:80/10.0.0.2']);
+  t.is(await topology.refresh(settings), undefined);
+  answer = ['10.0.0.2', '10.0.0.3'];
+  const change = await topology.refresh(settings);
+  t.deepEqual(
+    change?.added.map((backend) => backend.name),
+    ['web.internal:80/10.0.0.3'],
+  );
+  t.deepEqual(
+    change?.removed.map((backend) => [backend.name, backend.health.state]),
+    [['web.internal:80/10.0.0.1', 'draining']],
+  );
+  t.deepEqual(names(topology), ['web.internal:80/10.0.0.2', 'web.internal:80/10.0.0.3']);
+});
+
+test('a DNS failure on refresh rejects and leaves the backends as they were', async (t) => {
+  let fail = false;
+  const topology = new Topology({
+    clock,
+    resolver: async (name) => {
+      if (fail) throw new Error(`getaddrinfo EAI_AGAIN ${name}`);
+      return ['10.0.0.1'];
+    },
+  });
+  const settings = config(['web.internal:80']);
+  await topology.apply(settings);
+  fail = true;
+  await t.throwsAsync(topology.refresh(settings), { message: /EAI_AGAIN web\.internal/ });
+  t.deepEqual(names(topology), ['web.internal:80/10.0.0.1']);
+});
