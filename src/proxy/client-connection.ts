@@ -167,6 +167,7 @@ export class ClientConnection implements Expirable {
         this.close();
         return;
       case 'head':
+        this.context.metrics?.rejected('client_timeout');
         this.respondAndClose(408, 'request head not received in time');
         return;
       case 'busy':
@@ -183,7 +184,8 @@ export class ClientConnection implements Expirable {
   private reject(error: unknown): void {
     const status = error instanceof HttpError ? error.status : 400;
     const message = error instanceof Error ? error.message : 'bad request';
-    const { logger } = this.context;
+    const { logger, metrics } = this.context;
+    metrics?.rejected(rejectionReason(status));
     if (logger.isLevelEnabled('info'))
       logger.info('request rejected', { client: this.address, status, reason: message });
     this.respondAndClose(status, message);
@@ -228,5 +230,23 @@ export class ClientConnection implements Expirable {
     this.exchange?.onClientGone();
     this.exchange = undefined;
     this.onClosed(this);
+  }
+}
+
+/** The `reason` label of sluice_requests_rejected_total for a request refused while parsing. */
+export function rejectionReason(status: number): string {
+  switch (status) {
+    case 413:
+      return 'body_too_large';
+    case 414:
+      return 'uri_too_long';
+    case 431:
+      return 'header_too_large';
+    case 501:
+      return 'not_implemented';
+    case 505:
+      return 'version_not_supported';
+    default:
+      return 'bad_request';
   }
 }

@@ -2,6 +2,7 @@
 // `config`, `router`, `pools` and `trustedPeers`; exchanges already running keep what they took.
 import type { Logger } from 'winston';
 import type { Config } from '../config/types.ts';
+import type { Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { Clock } from './clock.ts';
 import type { TrustedPeers } from './forwarding.ts';
@@ -13,6 +14,7 @@ export interface ProxyContext {
   pools: ReadonlyMap<string, BackendPool>;
   readonly clock: Clock;
   readonly logger: Logger;
+  readonly metrics: Metrics | undefined;
   trustedPeers: TrustedPeers;
   /** Set when shutdown began: finish the current response, then close. */
   draining: boolean;

@@ -75,6 +75,9 @@ export class Exchange implements UpstreamUser {
   private requestSent = false;
   private upstreamReusable = false;
   private firstByteAt = 0;
+  private connectStartedAt = 0;
+  /** The backend of the latest attempt, which the request's metrics are counted against. */
+  private lastBackend: Backend | undefined;
 
   // The response.
   private responseBuffer: Buffer | undefined;
@@ -230,6 +233,7 @@ export class Exchange implements UpstreamUser {
         return;
       case 'waiting':
         this.error = 'response_timeout';
+        this.backendError('response_timeout');
         this.reportOutcome(false);
         if (this.response === undefined && !this.client.headSent) this.failWith(504, 'backend timed out');
         else this.abort('response_timeout');
@@ -262,6 +266,7 @@ export class Exchange implements UpstreamUser {
       return;
     }
     this.backend = backend;
+    this.lastBackend = backend;
     this.attempts++;
     backend.inFlight++;
     this.phase = 'connecting';
@@ -276,8 +281,11 @@ export class Exchange implements UpstreamUser {
 
   private openConnection(backend: Backend): void {
     this.client.deadline = this.context.clock.now + this.context.config.timeouts.connect;
+    this.connectStartedAt = performance.now();
     const connection = backend.connections.connect((connected) => {
-      if (this.upstream === connected && this.phase === 'connecting') this.sendRequest();
+      if (this.upstream !== connected || this.phase !== 'connecting') return;
+      backend.metrics?.connectTimed((performance.now() - this.connectStartedAt) / 1000);
+      this.sendRequest();
     });
     this.attach(connection);
   }
@@ -342,6 +350,7 @@ export class Exchange implements UpstreamUser {
         parsed = parseResponseHead(buffer);
       } catch {
         this.error = 'bad_response';
+        this.backendError('bad_response');
         this.reportOutcome(false);
         this.failWith(502, 'backend sent a malformed response');
         return;
@@ -377,6 +386,7 @@ export class Exchange implements UpstreamUser {
       framing = responseFraming(head, this.request.method);
     } catch {
       this.error = 'bad_response';
+      this.backendError('bad_response');
       this.reportOutcome(false);
       this.failWith(502, 'backend sent a malformed response');
       return;
@@ -491,7 +501,9 @@ export class Exchange implements UpstreamUser {
           if (this.mode === 'rechunk') this.writeClient(lastChunk);
           this.finish(true);
         } else {
-          this.abort(errorKind(error, 'closed_mid_response'));
+          const kind = errorKind(error, 'closed_mid_response');
+          this.backendError(kind);
+          this.abort(kind);
         }
         return;
       case 'waiting':
@@ -518,6 +530,7 @@ export class Exchange implements UpstreamUser {
       }
     }
     this.error = kind;
+    this.backendError(kind);
     this.reportOutcome(false);
     this.failWith(502, 'backend failed');
   }
@@ -538,6 +551,11 @@ export class Exchange implements UpstreamUser {
     );
   }
 
+  /** Counts a failure against the backend of the latest attempt. */
+  private backendError(kind: string): void {
+    this.lastBackend?.metrics?.error(kind);
+  }
+
   /** Tells the backend's passive health check how this attempt went. */
   private reportOutcome(ok: boolean): void {
     const pool = this.pool;
@@ -551,6 +569,7 @@ export class Exchange implements UpstreamUser {
   private attemptFailed(kind: string, status: number): void {
     this.error = kind;
     this.lastFailureStatus = status;
+    this.backendError(kind);
     this.reportOutcome(false);
     const failed = this.backend;
     this.dropUpstream();
@@ -610,6 +629,7 @@ export class Exchange implements UpstreamUser {
     return new Promise((resolve, reject) => {
       this.pendingAttempt = { resolve, reject };
       this.retries++;
+      this.lastBackend?.metrics?.retry(this.error ?? 'unknown');
       this.connectNext();
     });
   }
@@ -709,14 +729,24 @@ export class Exchange implements UpstreamUser {
         upstream.destroy();
       }
     }
-    const backend = this.backend;
     this.releaseBackend();
     this.held = [];
-    this.logAccess(backend);
+    this.countRequest();
+    this.logAccess();
     this.client.exchangeDone(this, this.keepClient && (success || this.requestComplete));
   }
 
-  private logAccess(backend: Backend | undefined): void {
+  /** Counted when the request ends: against its backend, or as a rejection if none was involved. */
+  private countRequest(): void {
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    const metrics = this.lastBackend?.metrics;
+    if (metrics) {
+      const ttfb = this.firstByteAt === 0 ? undefined : (this.firstByteAt - this.startedAt) / 1000;
+      metrics.requestFinished(this.request.method, this.status, seconds, this.bytesIn, this.bytesOut, ttfb);
+    } else this.context.metrics?.rejected(this.error ?? 'local');
+  }
+
+  private logAccess(): void {
     const { config, logger } = this.context;
     if (!config.accessLog || !logger.isLevelEnabled('info')) return;
     const now = performance.now();
@@ -728,7 +758,7 @@ export class Exchange implements UpstreamUser {
       path: this.request.target,
       status: this.status,
       pool: this.pool?.name,
-      backend: backend?.name,
+      backend: this.lastBackend?.name,
       attempts: this.attempts,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,

@@ -2,6 +2,7 @@
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import type { Logger } from 'winston';
 import type { Config } from '../config/types.ts';
+import type { Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import { ClientConnection } from './client-connection.ts';
 import type { Clock } from './clock.ts';
@@ -15,13 +16,20 @@ export class ProxyServer {
   private readonly connections = new Set<ClientConnection>();
   private readonly poolSweep: NodeJS.Timeout;
 
-  constructor(config: Config, pools: ReadonlyMap<string, BackendPool>, logger: Logger, clock: Clock) {
+  constructor(
+    config: Config,
+    pools: ReadonlyMap<string, BackendPool>,
+    logger: Logger,
+    clock: Clock,
+    metrics?: Metrics,
+  ) {
     this.context = {
       config,
       router: new Router(config.routes),
       pools,
       clock,
       logger,
+      metrics,
       trustedPeers: new TrustedPeers(config.trustedProxies),
       draining: false,
     };

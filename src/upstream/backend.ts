@@ -2,6 +2,7 @@
 import type { Candidate } from '../balance/selector.ts';
 import type { HealthConfig } from '../config/types.ts';
 import { BackendHealth, type Transition } from '../health/state.ts';
+import type { BackendMetrics } from '../observe/metrics.ts';
 import { ConnectionPool, type ConnectionPoolOptions } from './connection-pool.ts';
 import type { ResolvedServer } from './discovery.ts';
 
@@ -37,6 +38,8 @@ export class Backend implements Candidate {
   readonly healthConfig: HealthConfig;
   readonly identity: string;
   inFlight = 0;
+  /** This backend's series, bound once when it is registered. */
+  metrics: BackendMetrics | undefined;
   private readonly clock: TimeSource;
 
   constructor(options: BackendOptions) {

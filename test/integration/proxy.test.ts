@@ -20,7 +20,9 @@ let port: number;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 function servers(list: readonly NginxBackend[]): string {
-  return list.map((backend) => `      - address: ${backend.address}\n        name: ${backend.name}`).join('\n');
+  return list
+    .map((backend) => `      - address: ${backend.address}\n        name: ${backend.name}`)
+    .join('\n');
 }
 
 test.before(async () => {
@@ -84,7 +86,9 @@ function request(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
         res.on('error', reject);
       },
     );
@@ -127,25 +131,31 @@ test.serial('keep-alive reuses backend connections: 300 sequential GETs open one
   );
   // Every request went over a connection the earlier test already opened.
   t.true(perConnection.size <= 48);
-  t.is([...perConnection.values()].reduce((sum, count) => sum + count, 0), 300);
+  t.is(
+    [...perConnection.values()].reduce((sum, count) => sum + count, 0),
+    300,
+  );
 });
 
-test.serial('a 1 MB and a 100 MB PUT arrive byte-identical at nginx (read back through Sluice)', async (t) => {
-  for (const size of [1_000_000, 100_000_000]) {
-    const body = randomBytes(size);
-    const put = await request(`/upload/body-${size}.bin`, { method: 'PUT', body });
-    t.true(put.status === 201 || put.status === 204, `PUT answered ${put.status}`);
-    const target = String(put.headers['x-backend']);
-    // Read it back from the same backend: the pool rotates, so ask until that one answers.
-    let got: Reply | undefined;
-    for (let attempt = 0; attempt < 3 && got?.headers['x-backend'] !== target; attempt++) {
-      got = await request(`/upload/body-${size}.bin`);
+test.serial(
+  'a 1 MB and a 100 MB PUT arrive byte-identical at nginx (read back through Sluice)',
+  async (t) => {
+    for (const size of [1_000_000, 100_000_000]) {
+      const body = randomBytes(size);
+      const put = await request(`/upload/body-${size}.bin`, { method: 'PUT', body });
+      t.true(put.status === 201 || put.status === 204, `PUT answered ${put.status}`);
+      const target = String(put.headers['x-backend']);
+      // Read it back from the same backend: the pool rotates, so ask until that one answers.
+      let got: Reply | undefined;
+      for (let attempt = 0; attempt < 3 && got?.headers['x-backend'] !== target; attempt++) {
+        got = await request(`/upload/body-${size}.bin`);
+      }
+      t.is(got?.status, 200);
+      t.is(got?.body.length, size);
+      t.is(sha256(got?.body ?? Buffer.alloc(0)), sha256(body));
     }
-    t.is(got?.status, 200);
-    t.is(got?.body.length, size);
-    t.is(sha256(got?.body ?? Buffer.alloc(0)), sha256(body));
-  }
-});
+  },
+);
 
 test.serial('the PNG and the PDF of the demo site arrive byte-identical', async (t) => {
   for (const [path, type] of [
@@ -179,7 +189,8 @@ test.serial('HEAD answers with the length of the page and no body', async (t) =>
 
 test.serial('two domains reach two pools; the route strips its prefix and rewrites headers', async (t) => {
   const left = new Set<string>();
-  for (let index = 0; index < 6; index++) left.add(String((await request('/', { host: 'left.test' })).headers['x-backend']));
+  for (let index = 0; index < 6; index++)
+    left.add(String((await request('/', { host: 'left.test' })).headers['x-backend']));
   t.deepEqual([...left].sort(), ['nginx-1', 'nginx-2']);
 
   const right = await request('/api/index.html?x=1', { host: 'right.test', headers: { 'X-Debug': 'yes' } });
@@ -212,10 +223,12 @@ test.serial('a malformed request gets 400, the connection closes and nginx never
   );
 });
 
-test.serial('a stopped backend is retried on another, and a pool of only stopped ones gives 502 fast', async (t) => {
-  const doomed = await startNginxBackend('doomed');
-  const [one] = backends as [NginxBackend];
-  const other = await startProxy(`listen: 127.0.0.1:0
+test.serial(
+  'a stopped backend is retried on another, and a pool of only stopped ones gives 502 fast',
+  async (t) => {
+    const doomed = await startNginxBackend('doomed');
+    const [one] = backends as [NginxBackend];
+    const other = await startProxy(`listen: 127.0.0.1:0
 admin: false
 accessLog: false
 pools:
@@ -231,19 +244,23 @@ routes:
   - host: "*"
     pool: mixed
 `);
-  try {
-    await doomed.stop();
-    const started = Date.now();
-    for (let index = 0; index < 10; index++) {
-      const result = await rawExchange(other.address.port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
-      t.deepEqual(statuses(result.text), [200]);
-      t.regex(result.text, /\r\nX-Backend: nginx-1\r\n/i);
+    try {
+      await doomed.stop();
+      const started = Date.now();
+      for (let index = 0; index < 10; index++) {
+        const result = await rawExchange(
+          other.address.port,
+          'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+        );
+        t.deepEqual(statuses(result.text), [200]);
+        t.regex(result.text, /\r\nX-Backend: nginx-1\r\n/i);
+      }
+      const dead = await rawExchange(other.address.port, 'GET / HTTP/1.1\r\nHost: dead.test\r\n\r\n');
+      t.deepEqual(statuses(dead.text), [502]);
+      t.true(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    } finally {
+      await other.stop();
+      await doomed.stop();
     }
-    const dead = await rawExchange(other.address.port, 'GET / HTTP/1.1\r\nHost: dead.test\r\n\r\n');
-    t.deepEqual(statuses(dead.text), [502]);
-    t.true(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
-  } finally {
-    await other.stop();
-    await doomed.stop();
-  }
-});
+  },
+);

@@ -12,6 +12,7 @@ export interface NodeBackend {
 
 export async function startNodeBackend(
   handler: (request: IncomingMessage, response: ServerResponse) => void,
+  port = 0,
 ): Promise<NodeBackend> {
   const server = createServer(handler);
   const sockets = new Set<Socket>();
@@ -30,7 +31,7 @@ export async function startNodeBackend(
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   backend.port = (server.address() as AddressInfo).port;
   return backend;
 }

@@ -1,0 +1,260 @@
+// The files of the monitoring stack, checked without starting it: Prometheus' config and alert
+// rules with promtool (Debian package `prometheus`), the Grafana dashboard and provisioning, the
+// compose files and Sluice's config for the stack. The running stack is compose.test.ts.
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { parse as parseYaml } from 'yaml';
+import { loadConfigFile } from '../../src/config/load.ts';
+import { knownSeriesNames } from '../support/design-metrics.ts';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const at = (file: string) => path.join(ROOT, file);
+const known = knownSeriesNames();
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template.
+const DATASOURCE = '${datasource}';
+
+/** Names of metrics a PromQL expression reads (Sluice's and the Node.js/process ones). */
+function metricNames(expr: string): string[] {
+  return [...expr.matchAll(/\b((?:sluice|nodejs|process)_[a-z0-9_]+)\b/g)].map((m) => m[1] as string);
+}
+
+async function promtool(t: import('ava').ExecutionContext, ...args: string[]): Promise<string> {
+  try {
+    const { stdout, stderr } = await run('promtool', args, { cwd: ROOT });
+    return stdout + stderr;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
+    if (e.code === 'ENOENT')
+      t.fail('promtool is missing: apt-get install -y prometheus (.ci/run installs it)');
+    else t.fail(`promtool ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    return '';
+  }
+}
+
+test('promtool check config: prometheus.yml and the rule file it names', async (t) => {
+  const out = await promtool(t, 'check', 'config', 'prometheus/prometheus.yml');
+  t.regex(out, /SUCCESS: 1 rule files found/);
+  t.regex(out, /Checking prometheus\/rules\/sluice\.yml\s+SUCCESS: 6 rules found/);
+});
+
+test('promtool test rules: every alert firing and not firing', async (t) => {
+  const out = await promtool(t, 'test', 'rules', 'prometheus/rules/sluice.test.yml');
+  t.regex(out, /SUCCESS/);
+});
+
+interface Rule {
+  alert?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+}
+
+test('the alerts named in the issue exist, each with a severity, reading metrics Sluice exports', async (t) => {
+  const rules = parseYaml(await readFile(at('prometheus/rules/sluice.yml'), 'utf8')) as {
+    groups: { rules: Rule[] }[];
+  };
+  const all = rules.groups.flatMap((g) => g.rules);
+  t.deepEqual(all.map((r) => r.alert).sort(), [
+    'SluiceBackendDown',
+    'SluiceBackendFlapping',
+    'SluiceEventLoopLag',
+    'SluiceHighErrorRatio',
+    'SluiceHighP99',
+    'SluiceNoHealthyBackend',
+  ]);
+  for (const rule of all) {
+    t.true(['warning', 'critical'].includes(rule.labels?.severity ?? ''), `${rule.alert}: severity`);
+    const names = metricNames(rule.expr);
+    t.true(names.length > 0, `${rule.alert} reads no metric`);
+    for (const name of names) t.true(known.has(name), `${rule.alert}: unknown metric ${name}`);
+  }
+  // Every alert is exercised by the promtool tests.
+  const tests = await readFile(at('prometheus/rules/sluice.test.yml'), 'utf8');
+  for (const rule of all) t.true(tests.includes(`alertname: ${rule.alert}`), `${rule.alert} is not tested`);
+});
+
+interface Target {
+  expr: string;
+  refId: string;
+  datasource?: { type?: string; uid?: string };
+}
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  datasource?: { type?: string; uid?: string };
+  targets?: Target[];
+  gridPos: { x: number; y: number; w: number; h: number };
+}
+interface Dashboard {
+  uid: string;
+  title: string;
+  schemaVersion: number;
+  panels: Panel[];
+  templating: {
+    list: { name: string; type: string; query: unknown; datasource?: { uid?: string } }[];
+  };
+}
+
+async function dashboard(): Promise<Dashboard> {
+  return JSON.parse(await readFile(at('grafana/dashboards/sluice.json'), 'utf8')) as Dashboard;
+}
+
+test('the dashboard is Grafana 10+ JSON with datasource, instance, pool and backend variables', async (t) => {
+  const d = await dashboard();
+  t.is(d.schemaVersion, 39);
+  t.is(d.uid, 'sluice');
+  const vars = new Map(d.templating.list.map((v) => [v.name, v]));
+  t.is(vars.get('datasource')?.type, 'datasource');
+  t.is(vars.get('datasource')?.query, 'prometheus');
+  for (const name of ['instance', 'pool', 'backend']) {
+    const v = vars.get(name);
+    t.is(v?.type, 'query', name);
+    t.is(v?.datasource?.uid, DATASOURCE, name);
+    const query = JSON.stringify(v?.query);
+    t.regex(query, /label_values\(sluice_[a-z_]+/, name);
+  }
+  const ids = d.panels.map((p) => p.id);
+  t.is(new Set(ids).size, ids.length, 'panel ids are unique');
+  for (const p of d.panels) t.true(p.gridPos.x + p.gridPos.w <= 24, `${p.title} fits the grid`);
+});
+
+test('every panel uses the datasource variable and queries a metric of the design', async (t) => {
+  const d = await dashboard();
+  const panels = d.panels.filter((p) => p.type !== 'row');
+  t.true(panels.length >= 12);
+  for (const p of panels) {
+    t.is(p.datasource?.uid, DATASOURCE, `${p.title}: panel datasource`);
+    const targets = p.targets ?? [];
+    t.true(targets.length > 0, `${p.title}: no target`);
+    const names = targets.flatMap((target) => {
+      t.is(target.datasource?.uid, DATASOURCE, `${p.title} ${target.refId}: target datasource`);
+      return metricNames(target.expr);
+    });
+    t.true(names.length > 0, `${p.title}: no metric named`);
+    for (const name of names) t.true(known.has(name), `${p.title}: unknown metric ${name}`);
+    t.true(
+      targets.some((target) => target.expr.includes('$instance')),
+      `${p.title}: filters by $instance`,
+    );
+  }
+});
+
+test('the dashboard has the panels the issue asks for', async (t) => {
+  const d = await dashboard();
+  const uses = (type: string | undefined, pattern: RegExp) =>
+    d.panels.some(
+      (p) => (type === undefined || p.type === type) && p.targets?.some((x) => pattern.test(x.expr)),
+    );
+  t.true(uses(undefined, /rate\(sluice_http_requests_total\{/), 'request rate');
+  t.true(uses(undefined, /code=~"5\.\."/), 'error ratio');
+  for (const q of ['0.5', '0.95', '0.99']) {
+    t.true(
+      uses(
+        undefined,
+        new RegExp(
+          `histogram_quantile\\(${q.replace('.', '\\.')}, .*sluice_http_request_duration_seconds_bucket`,
+        ),
+      ),
+      `p${Number(q) * 100}`,
+    );
+  }
+  t.true(
+    uses(undefined, /sum by \(pool, backend\) \(rate\(sluice_http_requests_total/),
+    'requests by backend',
+  );
+  t.true(uses('state-timeline', /sluice_backend_up/), 'backend up/down as a state timeline');
+  t.true(uses(undefined, /sluice_health_checks_total\{[^}]*result!="success"/), 'health-check failures');
+  t.true(
+    uses(undefined, /sluice_retries_total/) && uses(undefined, /sluice_backend_ejections_total/),
+    'retries, ejections',
+  );
+  t.true(uses(undefined, /sluice_http_requests_in_flight/), 'in-flight');
+  t.true(uses(undefined, /sluice_cache_requests_total\{[^}]*result=~"hit/), 'cache hit ratio');
+  t.true(uses(undefined, /nodejs_eventloop_lag/), 'event-loop lag');
+  t.true(uses(undefined, /process_resident_memory_bytes/), 'memory');
+});
+
+test('Grafana provisioning points at the compose Prometheus and the mounted dashboards', async (t) => {
+  const ds = parseYaml(await readFile(at('grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as {
+    datasources: { type: string; url: string; uid: string }[];
+  };
+  t.is(ds.datasources[0]?.type, 'prometheus');
+  t.is(ds.datasources[0]?.url, 'http://prometheus:9090');
+  const boards = parseYaml(await readFile(at('grafana/provisioning/dashboards/sluice.yml'), 'utf8')) as {
+    providers: { options: { path: string } }[];
+  };
+  const compose = await readFile(at('docker-compose.yml'), 'utf8');
+  const dashboardsPath = boards.providers[0]?.options.path ?? '';
+  t.true(
+    compose.includes(`./grafana/dashboards:${dashboardsPath}:ro`),
+    'the provider reads the mounted folder',
+  );
+  t.true(compose.includes('GF_AUTH_ANONYMOUS_ENABLED: "true"'));
+  t.true(compose.includes('GF_AUTH_ANONYMOUS_ORG_ROLE: Viewer'));
+});
+
+test("the stack's Sluice config is valid", (t) => {
+  const config = loadConfigFile(at('deploy/sluice.yaml'));
+  t.deepEqual(config.admin, { host: '0.0.0.0', port: 9100 });
+  t.deepEqual(
+    config.pools[0]?.servers.map((s) => s.name),
+    ['web-1', 'web-2', 'web-3'],
+  );
+});
+
+interface ComposeConfig {
+  services: Record<
+    string,
+    { image?: string; profiles?: string[]; build?: { args?: Record<string, string> } }
+  >;
+}
+
+async function composeConfig(t: import('ava').ExecutionContext, files: string[]): Promise<ComposeConfig> {
+  const args = [...files.flatMap((f) => ['-f', f]), 'config'];
+  try {
+    // Without the environment's image overrides (.ci/run sets NGINX_IMAGE): the files' defaults.
+    const env = { ...process.env };
+    for (const name of ['NGINX_IMAGE', 'PROMETHEUS_IMAGE', 'GRAFANA_IMAGE', 'SLUICE_IMAGE', 'NODE_IMAGE'])
+      delete env[name];
+    delete env.NODE_BUILD_IMAGE;
+    const { stdout } = await run('docker-compose', args, { cwd: ROOT, env });
+    return parseYaml(stdout) as ComposeConfig;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') t.fail('docker-compose is missing: apt-get install -y docker-compose');
+    else t.fail(`docker-compose ${args.join(' ')}: ${e.stderr ?? e.message}`);
+    return { services: {} };
+  }
+}
+
+test('docker-compose.yml names official images; the local override swaps in sluice-local ones', async (t) => {
+  const base = await composeConfig(t, ['docker-compose.yml']);
+  t.deepEqual(Object.keys(base.services).sort(), [
+    'grafana',
+    'prometheus',
+    'sluice',
+    'web-1',
+    'web-2',
+    'web-3',
+  ]);
+  t.is(base.services['web-1']?.image, 'nginx:1.27-alpine');
+  t.is(base.services.prometheus?.image, 'prom/prometheus:v2.42.0');
+  t.regex(base.services.grafana?.image ?? '', /^grafana\/grafana:/);
+  t.is(base.services.sluice?.build?.args?.NODE_IMAGE, 'node:24-alpine');
+  t.is(base.services.grafana?.profiles, undefined);
+
+  const local = await composeConfig(t, ['docker-compose.yml', 'docker-compose.local.yml']);
+  for (const name of ['web-1', 'web-2', 'web-3'])
+    t.is(local.services[name]?.image, 'sluice-local/nginx:1.22');
+  t.is(local.services.prometheus?.image, 'sluice-local/prometheus:2.42');
+  t.is(local.services.sluice?.image, 'sluice-local/sluice:dev');
+  t.is(local.services.sluice?.build?.args?.NODE_IMAGE, 'sluice-local/node:24');
+  t.is(local.services.sluice?.build?.args?.NODE_BUILD_IMAGE, 'sluice-local/node-build:24');
+  // Grafana is in no registry reachable here: only `--profile grafana` would start it.
+  t.deepEqual(local.services.grafana?.profiles, ['grafana']);
+});
