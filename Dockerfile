@@ -48,5 +48,5 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
 # in-flight requests finish) and exits. Keep timeouts.shutdown below the runtime's stop grace
 # period (docker stop: 10 s unless --time / compose stop_grace_period says more).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/src/cli/main.ts"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/src/cli/main.ts"]
 CMD ["--config", "/etc/sluice/sluice.yaml"]
