@@ -13,7 +13,6 @@ import { poolYaml, startProxy } from '../support/sluice.ts';
 
 let backends: NodeBackend[] = [];
 let sluice: RunningSluice;
-let metrics: Metrics;
 let adminPort: number;
 let atStart: Exposition;
 let bare: Server;
@@ -26,7 +25,6 @@ test.before(async () => {
   sluice = await startProxy(
     poolYaml(backends.map((b) => b.port)).replace('admin: false', 'admin: 127.0.0.1:0'),
   );
-  metrics = sluice.metrics;
   adminPort = sluice.adminAddress?.port ?? 0;
   // Before any test sends traffic: what a fresh Sluice exposes.
   atStart = (await scrape()).exposition;
