@@ -1,7 +1,13 @@
 // One `npm test` runs every suite: unit (pure core), component (the proxy in-process against
-// node:http backends) and integration (real nginx containers). Files run two at a time.
+// node:http backends), integration (real nginx containers) and chaos (backends killed, paused
+// and restarted under bounded load). Files run two at a time.
 export default {
-  files: ['test/unit/**/*.test.ts', 'test/component/**/*.test.ts', 'test/integration/**/*.test.ts'],
+  files: [
+    'test/unit/**/*.test.ts',
+    'test/component/**/*.test.ts',
+    'test/integration/**/*.test.ts',
+    'test/chaos/**/*.test.ts',
+  ],
   extensions: { ts: 'module' },
   concurrency: 2,
   timeout: '120s',

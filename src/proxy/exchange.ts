@@ -67,6 +67,8 @@ export class Exchange implements UpstreamUser {
   private tried: Set<Backend> | undefined;
   private attempts = 0;
   private staleRetried = false;
+  /** Some attempt wrote the request to a backend: from then on only idempotent requests are resent. */
+  private sentToBackend = false;
   /** Retries made (attempts after the first on another backend). */
   private retries = 0;
   private lastFailureStatus = 502;
@@ -305,6 +307,7 @@ export class Exchange implements UpstreamUser {
     if (typeof message === 'string') upstream.socket.write(message, 'latin1');
     else upstream.socket.write(message);
     this.requestSent = true;
+    this.sentToBackend = true;
     if (this.requestComplete) {
       // A small complete body stays held so the request can be replayed after a failure.
       let heldBytes = 0;
@@ -516,7 +519,9 @@ export class Exchange implements UpstreamUser {
   private waitingFailed(kind: string): void {
     const nothingReceived = this.responseBuffer === undefined && this.firstByteAt === 0;
     const upstream = this.upstream;
-    if (nothingReceived && this.replayable && upstream) {
+    // The request may have reached the backend: only an idempotent one is sent again (RFC 9112
+    // 9.3.1), never a POST without Idempotency-Key.
+    if (nothingReceived && this.replayable && upstream && this.mayReplay()) {
       // A kept-alive connection the backend closed just as we reused it: one fresh try, same
       // backend, and no mark against it (the race is the connection's, not the backend's).
       if (upstream.requests > 1 && !this.staleRetried) {
@@ -524,10 +529,8 @@ export class Exchange implements UpstreamUser {
         this.retryOnFreshConnection();
         return;
       }
-      if (this.mayReplay()) {
-        this.attemptFailed(kind, 502);
-        return;
-      }
+      this.attemptFailed(kind, 502);
+      return;
     }
     this.error = kind;
     this.backendError(kind);
@@ -621,7 +624,13 @@ export class Exchange implements UpstreamUser {
   }
 
   private mayRetry(): boolean {
-    return this.replayable && this.phase !== 'done' && !this.client.headSent && !this.client.socket.destroyed;
+    return (
+      this.replayable &&
+      (!this.sentToBackend || this.mayReplay()) &&
+      this.phase !== 'done' &&
+      !this.client.headSent &&
+      !this.client.socket.destroyed
+    );
   }
 
   /** One retry: resolves once a response head arrives, rejects if the attempt fails. */
