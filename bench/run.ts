@@ -41,7 +41,7 @@ import { killWrk, runWrk, type WrkResult } from './lib/wrk.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FILE = '1k.txt';
 const FILE_SIZE = 1024;
-const ALL_TARGETS = ['backend', 'sluice', 'haproxy', 'nginx-proxy', 'http-proxy'] as const;
+const ALL_TARGETS = ['backend', 'sluice', 'sluice-cache', 'haproxy', 'nginx-proxy', 'http-proxy'] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
 
 const PIN_LAYOUTS: Record<string, { proxy?: string; backends?: string; wrk?: string }> = {
@@ -285,13 +285,16 @@ function startTarget(ctx: Ctx, t: Target): Server | string {
         nginxStaticConf(path.join(tmp, 'backend-direct'), ctx.webRoot, [t.port]),
         cpus.proxy,
       );
-    case 'sluice': {
+    case 'sluice':
+    case 'sluice-cache': {
+      // sluice-cache: the same, with `cache: true` on the route; the backends' answers are
+      // cacheable for an hour, so after the first miss every request is a cache hit.
       const main = ctx.opts.sluice;
       if (!existsSync(main)) return `${path.relative(ROOT, main)} does not exist yet`;
-      const file = path.join(tmp, 'sluice.yaml');
-      writeFileSync(file, sluiceYaml(t.port, backendPorts));
+      const file = path.join(tmp, `${t.name}.yaml`);
+      writeFileSync(file, sluiceYaml(t.port, backendPorts, { cache: t.name === 'sluice-cache' }));
       // The same V8 flag as `npm start`, the `sluice` bin and the image: Sluice as users run it.
-      return startServer('sluice', process.execPath, ['--max-semi-space-size=8', main, '--config', file], {
+      return startServer(t.name, process.execPath, ['--max-semi-space-size=8', main, '--config', file], {
         cwd: ROOT,
         cpus: cpus.proxy,
       });
@@ -477,7 +480,7 @@ async function main(): Promise<number> {
         t.runs.push({ ...r, cpuSeconds: cpu, otherLoad, steal });
         const errs = r.non2xx + r.socketErrors;
         console.log(
-          `round ${round + 1}/${opts.rounds} ${t.name.padEnd(11)} ${fmtInt(r.rps).padStart(8)} req/s  ` +
+          `round ${round + 1}/${opts.rounds} ${t.name.padEnd(12)} ${fmtInt(r.rps).padStart(8)} req/s  ` +
             `p50 ${fmtMs(r.p50)}  p99 ${fmtMs(r.p99)}  cpu ${((cpu / Math.max(1, r.requests)) * 1e6).toFixed(1)} µs/req` +
             `  other load ${otherLoad.toFixed(0)}%${steal >= 1 ? ` steal ${steal.toFixed(0)}%` : ''}` +
             (errs ? `  errors ${errs} (non-2xx ${r.non2xx}, socket ${r.socketErrors})` : ''),
@@ -548,6 +551,8 @@ function report(
   const ha = sums.get('haproxy');
   const hp = sums.get('http-proxy');
   const sl = sums.get('sluice');
+  const sc = sums.get('sluice-cache');
+  const be = sums.get('backend');
 
   console.log(
     `\n## Results: medians over ${opts.rounds} round(s) of ${opts.duration} s, ${opts.connections} connections\n`,
@@ -575,6 +580,14 @@ function report(
       'CPU/req: user+system CPU time of the target process tree during the measured run ÷ requests. ' +
       'peak RSS: VmHWM after all rounds, summed over the process tree (nginx: master + worker).',
   );
+
+  if (sc && be) {
+    console.log(
+      `\nCached answers: sluice-cache ÷ backend (nginx serving the file itself): ` +
+        `${fmtRatio(sc.rps / be.rps)} req/s, ${fmtRatio(sc.p99 / be.p99)} p99` +
+        (sl ? `; sluice-cache ÷ sluice (proxied): ${fmtRatio(sc.rps / sl.rps)} req/s` : ''),
+    );
+  }
 
   const runs = targets.flatMap((t) => t.runs);
   if (runs.length > 0) {

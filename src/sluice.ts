@@ -3,6 +3,7 @@
 import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'winston';
 import { createAdminServer } from './admin/server.ts';
+import { ProxyCache } from './cache/proxy-cache.ts';
 import type { Config } from './config/types.ts';
 import { HealthScheduler, type HealthTarget } from './health/scheduler.ts';
 import type { Transition } from './health/state.ts';
@@ -22,6 +23,8 @@ export interface RunningSluice {
   readonly health: HealthScheduler<BackendTarget>;
   /** This instance's metrics, served on the admin port's /metrics. */
   readonly metrics: Metrics;
+  /** The shared response cache (used by routes with `cache: true`). */
+  readonly cache: ProxyCache;
   readonly address: AddressInfo;
   readonly adminAddress: AddressInfo | undefined;
   /**
@@ -83,6 +86,12 @@ export async function startSluice(
       logger.error('health check failed to run', { backend: target.id, error: (error as Error).message }),
   });
   const proxy = new ProxyServer(config, topology.pools, logger, clock, metrics);
+  const cache = new ProxyCache({
+    config: config.cache,
+    refreshTimeout: config.timeouts.responseHeaders,
+    metrics,
+  });
+  proxy.context.cache = cache;
   // Gauges Sluice keeps anyway are read when Prometheus scrapes, not updated per request.
   metrics.onScrape(() => {
     let backendConnections = 0;
@@ -95,6 +104,7 @@ export async function startSluice(
     }
     metrics.setOpenConnections('client', proxy.openConnections);
     metrics.setOpenConnections('backend', backendConnections);
+    metrics.cacheBytes(cache.bytes);
   });
   const address = await proxy.listen(config.listen.host, config.listen.port);
   health.start();
@@ -106,6 +116,7 @@ export async function startSluice(
       ready: () => !proxy.context.draining,
       now: () => clock.now,
       metrics,
+      cache,
     });
     adminAddress = await listenOn(admin, config.admin.host, config.admin.port);
   }
@@ -154,11 +165,13 @@ export async function startSluice(
     proxy,
     health,
     metrics,
+    cache,
     address,
     adminAddress,
     async reload(next) {
       const change = await topology.apply(next);
       config = next;
+      cache.configure(next.cache, next.timeouts.responseHeaders);
       changed(change, 'reload');
       if (next.logLevel !== logger.level) logger.level = next.logLevel;
     },

@@ -40,14 +40,18 @@ function nginxHttpCommon(prefix: string): string {
 `;
 }
 
-/** Static file server: one nginx master, one worker, one server block per port. */
+/**
+ * Static file server: one nginx master, one worker, one server block per port. Responses are
+ * cacheable for an hour (`Expires` and `Cache-Control: max-age=3600`), so the `sluice-cache`
+ * target can serve them from its cache; proxies without a cache pass the two fields through.
+ */
 export function nginxStaticConf(prefix: string, root: string, ports: number[]): string {
   const servers = ports
     .map(
       (port) => `  server {
     listen 127.0.0.1:${port};
     root ${root};
-    location / { }
+    location / { expires 1h; }
   }
 `,
     )
@@ -105,8 +109,11 @@ backend web
 ${servers}`;
 }
 
-/** The configuration the brief asks Sluice to accept as it is. */
-export function sluiceYaml(port: number, backends: number[]): string {
+/**
+ * The configuration the brief asks Sluice to accept as it is; `cache` adds `cache: true` to the
+ * route (the `sluice-cache` target: answers from Sluice's shared cache after the first miss).
+ */
+export function sluiceYaml(port: number, backends: number[], options: { cache?: boolean } = {}): string {
   const servers = backends.map((p) => `        - address: 127.0.0.1:${p}\n`).join('');
   return `listen: 127.0.0.1:${port}
 admin: false
@@ -118,5 +125,5 @@ pools:
 ${servers}routes:
   - host: "*"
     pool: web
-`;
+${options.cache ? '    cache: true\n' : ''}`;
 }

@@ -1,5 +1,6 @@
 // The admin port: liveness, readiness, Prometheus metrics, a JSON view of every pool and
-// backend, and draining a backend. Bound to loopback by default: it has no authentication.
+// backend, draining a backend, and purging the cache. Bound to loopback by default: it has no
+// authentication.
 import type { Server } from 'node:net';
 import { createEndpointServer, type EndpointRequest, type EndpointResponse } from '../http/endpoint.ts';
 import type { Metrics } from '../observe/metrics.ts';
@@ -15,6 +16,14 @@ export interface AdminState {
   now(): number;
   /** Served on `GET /metrics` (404 without it). */
   metrics?: Metrics;
+  /** The response cache, purged by `POST /cache/purge` (404 without it). */
+  cache?: CachePurger;
+}
+
+/** What the admin port needs of the cache: purges by URL and by URL prefix, optionally per pool. */
+export interface CachePurger {
+  purgeUrl(url: string, pool?: string): number;
+  purgePrefix(prefix: string, pool?: string): number;
 }
 
 const backendPath = /^\/backends\/([^/]+)\/([^/]+?)(?:\/(drain|undrain))?$/;
@@ -24,6 +33,7 @@ export function createAdminServer(state: AdminState): Server {
     const { head, path } = request;
     const backendMatch = backendPath.exec(path);
     if (backendMatch) return backendRoute(state, request, backendMatch);
+    if (path === '/cache/purge') return purgeRoute(state, request);
     if (head.method !== 'GET' && head.method !== 'HEAD') return text(405, 'method not allowed');
     switch (path) {
       case '/healthz':
@@ -59,6 +69,27 @@ function backendRoute(state: AdminState, request: EndpointRequest, match: RegExp
     backend.connections.closeIdle();
   } else backend.health.undrain(now);
   return json(202, backendStatus(backend, now));
+}
+
+/**
+ * `POST /cache/purge?url=http://host/path` removes every stored variant of that URL;
+ * `POST /cache/purge?prefix=http://host/path/` every URL that starts with it. `&pool=NAME` limits
+ * either to one pool. Answers `{ "purged": n }`.
+ */
+function purgeRoute(state: AdminState, request: EndpointRequest): EndpointResponse {
+  if (!state.cache) return text(404, 'no cache');
+  if (request.head.method !== 'POST') return text(405, 'use POST');
+  const { query } = request;
+  const url = query.get('url');
+  const prefix = query.get('prefix');
+  const pool = query.get('pool') ?? undefined;
+  if ((url === null) === (prefix === null))
+    return json(400, { error: 'give exactly one of url= and prefix= (an absolute http:// URL)' });
+  const target = (url ?? prefix) as string;
+  if (!/^https?:\/\/[^/?#]+/i.test(target))
+    return json(400, { error: `expected an absolute http:// URL (got ${JSON.stringify(target)})` });
+  const purged = url !== null ? state.cache.purgeUrl(target, pool) : state.cache.purgePrefix(target, pool);
+  return json(200, { purged });
 }
 
 function text(status: number, body: string): EndpointResponse {

@@ -9,6 +9,7 @@
 //   if (flight.leader) { …fetch…; flight.finish('stored' | 'uncacheable' | 'failed'); }
 //   else { const outcome = await flight.wait; … }
 //   flights.size                 keys with a flight in progress
+//   flights.has(key)             a flight for that key is in progress (join would follow)
 //   flights.followers(key)       callers waiting on that key
 //
 // Outcomes: 'stored' → followers look the key up in the store again (their Vary values may
@@ -32,6 +33,10 @@ export class Coalescer {
 
   get size(): number {
     return this.flights.size;
+  }
+
+  has(key: string): boolean {
+    return this.flights.has(key);
   }
 
   followers(key: string): number {

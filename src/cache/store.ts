@@ -14,7 +14,9 @@
 //   store.update(entry, freshened) new fields and times after a 304 (policy.updateFrom304)
 //   store.delete(entry)            removes one variant
 //   store.purge(key)               removes every variant of a key; returns the count removed
-//   store.purgePrefix(prefix)      removes every variant of keys starting with prefix; the count
+//   store.purgePrefix(prefix, accept?)  removes every variant of keys starting with prefix (and,
+//                                  given `accept`, for which it returns true); the count
+//   store.resize(limits)           new maxBytes / maxObjectBytes (a reload); evicts down to them
 //   store.bytes / store.count      bytes accounted / entries (variants) held
 //
 // Accounting: an entry's size is its body bytes + its fields (name + value + 4 each) + key,
@@ -62,8 +64,8 @@ function headSize(key: string, meta: CachedResponse): number {
 }
 
 export class CacheStore {
-  private readonly maxBytes: number;
-  private readonly maxObjectBytes: number;
+  private maxBytes: number;
+  private maxObjectBytes: number;
   private readonly maxVariants: number;
   /** Variants per key, newest first. */
   private readonly byKey = new Map<string, CacheEntry[]>();
@@ -90,6 +92,11 @@ export class CacheStore {
     if (variants === undefined) return undefined;
     const keys = new Map<string, string>();
     for (const entry of variants) {
+      if (entry.vary === '') {
+        // No Vary: every request selects it.
+        this.touch(entry);
+        return entry;
+      }
       if (entry.vary === '*') continue;
       let selecting = keys.get(entry.vary);
       if (selecting === undefined) {
@@ -184,10 +191,20 @@ export class CacheStore {
     return n;
   }
 
-  purgePrefix(prefix: string): number {
+  purgePrefix(prefix: string, accept?: (key: string) => boolean): number {
     let n = 0;
-    for (const key of [...this.byKey.keys()]) if (key.startsWith(prefix)) n += this.purge(key);
+    for (const key of [...this.byKey.keys()]) {
+      if (key.startsWith(prefix) && (accept === undefined || accept(key))) n += this.purge(key);
+    }
     return n;
+  }
+
+  /** New limits: entries over the object limit go, then the least recently used until all fit. */
+  resize(limits: { maxBytes: number; maxObjectBytes: number }): void {
+    this.maxBytes = limits.maxBytes;
+    this.maxObjectBytes = limits.maxObjectBytes;
+    for (const entry of [...this.lru]) if (entry.size > this.maxObjectBytes) this.delete(entry);
+    this.evictUntil(0);
   }
 
   private touch(entry: CacheEntry): void {

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import type {
   BalanceAlgorithm,
+  CacheConfig,
   Config,
   HealthConfig,
   ListenAddress,
@@ -63,6 +64,12 @@ export const DEFAULTS = {
   health: { path: '/', interval: 2_000, timeout: 1_000, rise: 2, fall: 3, expectStatus: [200, 399] },
   server: { weight: 1 },
   route: { host: '*', path: '/', stripPrefix: false, cache: false },
+  cache: {
+    maxBytes: 256 * 1024 ** 2,
+    maxObjectBytes: 8 * 1024 ** 2,
+    staleIfError: 3_600_000,
+    lockTimeout: 5_000,
+  },
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -214,6 +221,43 @@ const limits = strict({
 );
 
 const retries = strict({ attempts: integer(DEFAULTS.retries.attempts, 1, 10) });
+
+/** A duration that may be zero (`0`, `0s`): the feature is off. */
+const durationOrZero = (fallback: number) =>
+  leaf(
+    (v): Parsed<number> =>
+      v === 0 || (typeof v === 'string' && /^0+(?:\.0+)?\s*(?:ms|s|m|h)?$/.test(v.trim()))
+        ? { ok: true, value: 0 }
+        : parseDuration(v),
+    () => fallback,
+  );
+
+const cache = strict({
+  maxBytes: size(DEFAULTS.cache.maxBytes, 1024),
+  maxObjectBytes: size(DEFAULTS.cache.maxObjectBytes, 1),
+  staleIfError: durationOrZero(DEFAULTS.cache.staleIfError),
+  lockTimeout: duration(DEFAULTS.cache.lockTimeout),
+})
+  .superRefine(
+    (v, ctx) => {
+      if (v.maxObjectBytes > v.maxBytes) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['maxObjectBytes'],
+          message: `must not be larger than maxBytes (${v.maxObjectBytes} > ${v.maxBytes} bytes)`,
+        });
+      }
+    },
+    { when: (p) => isRecord(p.value) && clean(p.issues, ['maxObjectBytes'], ['maxBytes']) },
+  )
+  .transform(
+    (v): CacheConfig => ({
+      maxBytes: v.maxBytes,
+      maxObjectBytes: v.maxObjectBytes,
+      staleIfError: v.staleIfError,
+      lockTimeout: v.lockTimeout,
+    }),
+  );
 
 const health = strict({
   path: leaf(parsePath, () => DEFAULTS.health.path),
@@ -407,6 +451,7 @@ export const configSchema = strict({
   limits: section(limits),
   retries: section(retries),
   dnsRefresh: duration(DEFAULTS.dnsRefresh),
+  cache: section(cache),
   pools,
   routes,
 })
@@ -461,6 +506,7 @@ export const configSchema = strict({
       limits: v.limits,
       retries: v.retries,
       dnsRefresh: v.dnsRefresh,
+      cache: v.cache,
       pools: Object.entries(v.pools).map(
         ([name, p]): PoolConfig => ({
           name,

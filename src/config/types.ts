@@ -80,6 +80,21 @@ export interface RetryConfig {
   attempts: number;
 }
 
+/** The shared response cache, used by routes with `cache: true` (one store for all of them). */
+export interface CacheConfig {
+  /** Bytes the cache may hold in all (bodies, fields and bookkeeping); LRU eviction beyond. */
+  maxBytes: number;
+  /** Largest object stored; a larger response passes through uncached. */
+  maxObjectBytes: number;
+  /**
+   * How long (ms) past its freshness a stored response may still answer when the backend fails
+   * (refused, timed out, 5xx) and the response itself grants no `stale-if-error`; 0: never.
+   */
+  staleIfError: number;
+  /** How long (ms) a request waits for a coalesced miss of the same URL before it goes itself. */
+  lockTimeout: number;
+}
+
 export interface Config {
   listen: ListenAddress;
   /** The admin listener (/healthz, /readyz, /status, later /metrics), or null for none. */
@@ -93,6 +108,7 @@ export interface Config {
   retries: RetryConfig;
   /** How often DNS names of servers are resolved again (ms). */
   dnsRefresh: number;
+  cache: CacheConfig;
   pools: PoolConfig[];
   routes: RouteConfig[];
 }

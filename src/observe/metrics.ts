@@ -428,47 +428,29 @@ class Families {
   }
 }
 
-/** The metrics of one backend, with every series it updates per request bound once. */
-export class BackendMetrics {
+/**
+ * The per-request series of one `backend` label: a real backend, or a pool's `(cache)` (answered
+ * from the cache) and `(none)` (no backend could take it), so traffic panels count every answer.
+ */
+export class RequestMetrics {
   readonly pool: string;
   readonly backend: string;
-  private readonly f: Families;
+  protected readonly f: Families;
   /** method -> status code -> sluice_http_requests_total series. */
   private readonly requests = new Map<string, Map<number, ScalarCell>>();
   /** Index: the first digit of the status code. */
   private readonly durationByClass: (HistogramCell | undefined)[] = new Array(10).fill(undefined);
   private readonly responseDuration: HistogramCell;
-  private readonly connectDuration: HistogramCell;
-  private readonly inFlightCell: ScalarCell;
   private readonly requestBytes: ScalarCell;
   private readonly responseBytes: ScalarCell;
-  private readonly upCell: ScalarCell;
-  private readonly stateCells: ReadonlyMap<BackendState, ScalarCell>;
-  private readonly healthResults = new Map<string, ScalarCell>();
-  private readonly healthDuration: HistogramCell;
-  private readonly retryCells = new Map<string, ScalarCell>();
-  private readonly errorCells = new Map<string, ScalarCell>();
-  private readonly ejectionCells = new Map<string, ScalarCell>();
-  private currentState: BackendState | undefined;
 
   constructor(families: Families, pool: string, backend: string) {
     this.f = families;
     this.pool = pool;
     this.backend = backend;
     this.responseDuration = families.responseDuration.cell(pool, backend);
-    this.connectDuration = families.connectDuration.cell(pool, backend);
-    this.inFlightCell = families.inFlight.cell(pool, backend);
     this.requestBytes = families.requestBytes.cell(pool, backend);
     this.responseBytes = families.responseBytes.cell(pool, backend);
-    this.upCell = families.up.cell(pool, backend);
-    this.stateCells = new Map(BACKEND_STATES.map((s) => [s, families.state.cell(pool, backend, s)]));
-    for (const s of BACKEND_STATES) families.transitions.cell(pool, backend, s);
-    for (const r of HEALTH_RESULTS) this.healthResults.set(r, families.healthChecks.cell(pool, backend, r));
-    this.healthDuration = families.healthCheckDuration.cell(pool, backend);
-    for (const r of KNOWN_RETRY_REASONS) this.retryCells.set(r, families.retries.cell(pool, backend, r));
-    for (const t of KNOWN_ERROR_TYPES) this.errorCells.set(t, families.errors.cell(pool, backend, t));
-    for (const r of KNOWN_EJECTION_REASONS)
-      this.ejectionCells.set(r, families.ejections.cell(pool, backend, r));
   }
 
   /**
@@ -502,6 +484,46 @@ export class BackendMetrics {
     this.requestBytes.value += bytesIn;
     this.responseBytes.value += bytesOut;
     if (ttfbSeconds !== undefined) this.responseDuration.observe(ttfbSeconds);
+  }
+
+  /** The per-code series of a method; only the standard methods get a key of their own. */
+  private methodCells(method: string): Map<number, ScalarCell> {
+    const normal = normalMethod(method);
+    let byCode = this.requests.get(normal);
+    if (byCode === undefined) {
+      byCode = new Map();
+      this.requests.set(normal, byCode);
+    }
+    return byCode;
+  }
+}
+
+/** The metrics of one backend, with every series it updates per request bound once. */
+export class BackendMetrics extends RequestMetrics {
+  private readonly connectDuration: HistogramCell;
+  private readonly inFlightCell: ScalarCell;
+  private readonly upCell: ScalarCell;
+  private readonly stateCells: ReadonlyMap<BackendState, ScalarCell>;
+  private readonly healthResults = new Map<string, ScalarCell>();
+  private readonly healthDuration: HistogramCell;
+  private readonly retryCells = new Map<string, ScalarCell>();
+  private readonly errorCells = new Map<string, ScalarCell>();
+  private readonly ejectionCells = new Map<string, ScalarCell>();
+  private currentState: BackendState | undefined;
+
+  constructor(families: Families, pool: string, backend: string) {
+    super(families, pool, backend);
+    this.connectDuration = families.connectDuration.cell(pool, backend);
+    this.inFlightCell = families.inFlight.cell(pool, backend);
+    this.upCell = families.up.cell(pool, backend);
+    this.stateCells = new Map(BACKEND_STATES.map((s) => [s, families.state.cell(pool, backend, s)]));
+    for (const s of BACKEND_STATES) families.transitions.cell(pool, backend, s);
+    for (const r of HEALTH_RESULTS) this.healthResults.set(r, families.healthChecks.cell(pool, backend, r));
+    this.healthDuration = families.healthCheckDuration.cell(pool, backend);
+    for (const r of KNOWN_RETRY_REASONS) this.retryCells.set(r, families.retries.cell(pool, backend, r));
+    for (const t of KNOWN_ERROR_TYPES) this.errorCells.set(t, families.errors.cell(pool, backend, t));
+    for (const r of KNOWN_EJECTION_REASONS)
+      this.ejectionCells.set(r, families.ejections.cell(pool, backend, r));
   }
 
   /** A TCP connection to this backend was established after `seconds`. */
@@ -552,17 +574,6 @@ export class BackendMetrics {
     counterFor(this.healthResults, this.f.healthChecks, this.pool, this.backend, result).value++;
     this.healthDuration.observe(seconds);
   }
-
-  /** The per-code series of a method; only the standard methods get a key of their own. */
-  private methodCells(method: string): Map<number, ScalarCell> {
-    const normal = normalMethod(method);
-    let byCode = this.requests.get(normal);
-    if (byCode === undefined) {
-      byCode = new Map();
-      this.requests.set(normal, byCode);
-    }
-    return byCode;
-  }
 }
 
 function normalMethod(method: string): string {
@@ -589,6 +600,7 @@ export class Metrics {
   private readonly f: Families;
   private readonly backends = new Map<string, Map<string, BackendMetrics>>();
   private readonly rejectedCells = new Map<string, ScalarCell>();
+  private readonly poolSources = new Map<string, RequestMetrics>();
   private readonly cacheCells: ReadonlyMap<string, ScalarCell>;
   private readonly cacheBytesCell: ScalarCell;
   private readonly clientConnections: ScalarCell;
@@ -666,6 +678,20 @@ export class Metrics {
       this.backends.delete(pool);
       this.f.poolPanic.removeMatching({ pool });
     }
+  }
+
+  /**
+   * The request series of a pool's answers that no backend gave: `(cache)` for answers from the
+   * cache, `(none)` when no backend could take the request (503). Made on first use.
+   */
+  poolRequests(pool: string, source: '(cache)' | '(none)'): RequestMetrics {
+    const key = `${pool}\u0000${source}`;
+    let handle = this.poolSources.get(key);
+    if (handle === undefined) {
+      handle = new RequestMetrics(this.f, pool, source);
+      this.poolSources.set(key, handle);
+    }
+    return handle;
   }
 
   /** A request Sluice answered itself (400, 404, 408, 413, 414, 431, 503 ...), by reason. */

@@ -107,7 +107,13 @@ export class ClientConnection implements Expirable {
 
   /** Parses and runs requests from the buffer until it needs more bytes or an exchange is busy. */
   private readRequests(): void {
-    while (this.state === 'head' && this.buffer) {
+    // An exchange Sluice answers itself (404, 413…) ends inside start(), before its leftover bytes
+    // are back in the buffer: the connection is then idle with a pipelined request waiting.
+    while (this.buffer && (this.state === 'head' || this.state === 'idle')) {
+      if (this.state === 'idle') {
+        this.state = 'head';
+        this.deadline = this.context.clock.now + this.context.config.timeouts.clientHeader;
+      }
       let parsed: { head: RequestHead; size: number } | null;
       try {
         parsed = parseRequestHead(this.buffer, this.context.config.limits);

@@ -1,6 +1,7 @@
 // What every client connection of one proxy listener shares. A config reload replaces
 // `config`, `router`, `pools` and `trustedPeers`; exchanges already running keep what they took.
 import type { Logger } from 'winston';
+import type { ProxyCache } from '../cache/proxy-cache.ts';
 import type { Config } from '../config/types.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
@@ -16,6 +17,8 @@ export interface ProxyContext {
   readonly logger: Logger;
   readonly metrics: Metrics | undefined;
   trustedPeers: TrustedPeers;
+  /** The shared response cache of routes with `cache: true`. */
+  cache?: ProxyCache;
   /** Set when shutdown began: finish the current response, then close. */
   draining: boolean;
 }

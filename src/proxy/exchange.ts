@@ -2,11 +2,13 @@
 // with backpressure, retry where it is safe, and hand the connection back when done.
 import { performance } from 'node:perf_hooks';
 import pRetry, { AbortError } from 'p-retry';
+import type { CacheFlow, CacheStep } from '../cache/proxy-cache.ts';
 import { ChunkedDecoder, encodeChunk, lastChunk } from '../http/chunked.ts';
 import { requestFraming, responseFraming } from '../http/framing.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
 import {
   type BodyFraming,
+  type HeaderField,
   HttpError,
   headerValue,
   type RequestHead,
@@ -26,6 +28,7 @@ import {
   type ResponseMode,
   responseMode,
   switchingProtocolsHead,
+  type UpstreamRequest,
   upstreamRequestHead,
 } from './heads.ts';
 import { plainResponse } from './responses.ts';
@@ -94,6 +97,13 @@ export class Exchange implements UpstreamUser {
   private gathered: Buffer[] | undefined;
   private error: string | undefined;
 
+  // The shared cache, on routes with `cache: true` only (src/cache/proxy-cache.ts).
+  private cache: CacheFlow | undefined;
+  /** Takes each decoded body chunk of a response being stored. */
+  private sink: ((data: Buffer) => void) | undefined;
+  /** A cached answer waits for the client to read it: bytes still queued at the last look. */
+  private drainMark: number | undefined;
+
   constructor(client: ClientConnection, request: RequestHead) {
     this.client = client;
     this.context = client.context;
@@ -136,7 +146,7 @@ export class Exchange implements UpstreamUser {
     if (upgradeValue !== undefined && tokens.includes('upgrade') && request.versionMinor === 1) {
       this.upgrade = upgradeValue;
     }
-    this.upstreamHead = upstreamRequestHead({
+    const upstream: UpstreamRequest = {
       head: request,
       connectionTokens: tokens,
       framing,
@@ -150,7 +160,17 @@ export class Exchange implements UpstreamUser {
         host,
         requestId: this.requestId,
       },
-    });
+    };
+    if (match.route.cache && context.cache) {
+      // The upstream head is made only when the request goes to a backend (cacheStep).
+      const eligible = framing.kind === 'none' && this.upgrade === undefined;
+      this.cache = context.cache.open(
+        request,
+        pool,
+        (head) => upstreamRequestHead({ ...upstream, head }),
+        eligible,
+      );
+    } else this.upstreamHead = upstreamRequestHead(upstream);
 
     let used = 0;
     if (rest.length > 0 && !this.requestComplete) used = this.onClientBody(rest);
@@ -158,9 +178,80 @@ export class Exchange implements UpstreamUser {
     // A body waits in the client socket until the backend connection is ready (bounded memory);
     // without one, nothing needs pausing (pipelined requests queue in the client connection).
     if (!this.requestComplete) this.client.pauseReading();
-    pool.retryBudget.recordRequest(context.clock.now);
-    this.connectNext();
+    if (this.cache) this.cacheStep(this.cache.begin());
+    else {
+      pool.retryBudget.recordRequest(context.clock.now);
+      this.connectNext();
+    }
     return used;
+  }
+
+  /** Follows the cache's lookup: answer from it, go to the backend, or wait for a coalesced miss. */
+  private cacheStep(step: CacheStep): void {
+    if (step.kind === 'forward') {
+      this.upstreamHead = step.head ?? (this.cache as CacheFlow).headFor(this.request);
+      this.pool?.retryBudget.recordRequest(this.context.clock.now);
+      this.connectNext();
+    } else if (step.kind === 'answer') {
+      // After the caller's loop: a pipelined request behind this one is read on completion.
+      queueMicrotask(() => this.answerFromCache());
+    } else {
+      this.client.deadline = 0;
+      void step.ready.then(() => {
+        if (this.phase !== 'done' && this.cache) this.cacheStep(this.cache.begin());
+      });
+    }
+  }
+
+  /** Writes the answer the cache made and ends the exchange. */
+  private answerFromCache(): void {
+    const cache = this.cache;
+    if (!cache || this.phase === 'done') return;
+    if (this.context.draining) this.keepClient = false;
+    const answer = cache.render(this.keepClient);
+    this.status = answer.status;
+    this.client.headSent = true;
+    const socket = this.client.socket;
+    if (!socket.destroyed) {
+      if (answer.bodyBytes <= 16 * 1024) socket.write(withHead(answer.head, answer.body));
+      else {
+        socket.cork();
+        socket.write(answer.head, 'latin1');
+        for (const part of answer.body) socket.write(part);
+        socket.uncork();
+      }
+    }
+    this.bytesOut += answer.bodyBytes;
+    if (!socket.writableNeedDrain) {
+      this.finish(true);
+      return;
+    }
+    // Backpressure: the next request waits until the client has read this answer.
+    this.detachUpstream();
+    this.phase = 'streaming';
+    this.drainMark = socket.writableLength;
+    this.client.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
+  }
+
+  /** Hands the backend connection back (or closes it) before the exchange itself ends. */
+  private detachUpstream(): void {
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    if (upstream && this.backend) {
+      upstream.user = undefined;
+      if (this.upstreamReusable && !upstream.closed)
+        this.backend.connections.release(upstream, this.context.clock.now);
+      else upstream.destroy();
+    }
+  }
+
+  /** A 304 for another representation: the same request again, unconditional, on a fresh attempt. */
+  private restartUpstream(head: string): void {
+    this.detachUpstream();
+    this.releaseBackend();
+    this.upstreamHead = head;
+    this.firstByteAt = 0;
+    this.connectNext();
   }
 
   /** Whether bytes the client sends now belong to this exchange (its body or its tunnel). */
@@ -211,7 +302,8 @@ export class Exchange implements UpstreamUser {
   }
 
   onClientDrain(): void {
-    if (this.phase === 'streaming' || this.phase === 'tunnel') this.upstream?.socket.resume();
+    if (this.drainMark !== undefined) this.finish(true);
+    else if (this.phase === 'streaming' || this.phase === 'tunnel') this.upstream?.socket.resume();
   }
 
   /** The client connection closed under us. */
@@ -242,6 +334,12 @@ export class Exchange implements UpstreamUser {
         return;
       case 'streaming':
       case 'tunnel':
+        if (this.drainMark !== undefined && this.client.socket.writableLength < this.drainMark) {
+          // A cached answer still reaching a slow client: it moves, so it gets more time.
+          this.drainMark = this.client.socket.writableLength;
+          this.client.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
+          return;
+        }
         this.abort(this.phase === 'tunnel' ? 'tunnel_idle' : 'response_timeout');
         return;
       case 'done':
@@ -405,6 +503,19 @@ export class Exchange implements UpstreamUser {
     this.upstreamReusable =
       framing.kind !== 'close' &&
       (head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive'));
+    let extra: HeaderField[] | undefined;
+    if (this.cache) {
+      const action = this.cache.onResponse(head, framing);
+      if (action.kind !== 'pass') {
+        this.response = undefined;
+        if (framing.kind !== 'none' || rest.length > 0) this.upstreamReusable = false;
+        if (action.kind === 'restart') this.restartUpstream(action.head);
+        else this.answerFromCache();
+        return;
+      }
+      extra = action.extra;
+      this.sink = action.sink;
+    }
     const clientMinor = this.request.versionMinor;
     this.mode = responseMode(framing, clientMinor);
     // A body the client is still sending cannot be skipped safely: close after this answer.
@@ -422,6 +533,7 @@ export class Exchange implements UpstreamUser {
       requestMethod: this.request.method,
       keepAlive: this.keepClient,
       clientMinor,
+      extra,
     });
     // Gather the body bytes that came with the head, to send both in one write.
     const body: Buffer[] = [];
@@ -441,14 +553,24 @@ export class Exchange implements UpstreamUser {
       this.responseRemaining -= used;
       // Bytes past the declared length: the backend is out of step.
       if (used < chunk.length) this.upstreamReusable = false;
-      this.writeClient(used === chunk.length ? chunk : chunk.subarray(0, used));
+      const data = used === chunk.length ? chunk : chunk.subarray(0, used);
+      this.sink?.(data);
+      this.writeClient(data);
       return this.responseRemaining === 0;
     }
     if (framing.kind === 'chunked' && this.responseDecoder) {
       const decoder = this.responseDecoder;
       let used: number;
       try {
-        used = decoder.feed(chunk, this.mode === 'dechunk' ? (data) => this.writeClient(data) : undefined);
+        used = decoder.feed(
+          chunk,
+          this.mode === 'dechunk' || this.sink
+            ? (data) => {
+                this.sink?.(data);
+                if (this.mode === 'dechunk') this.writeClient(data);
+              }
+            : undefined,
+        );
       } catch {
         this.abort('bad_chunked_response');
         return false;
@@ -457,7 +579,10 @@ export class Exchange implements UpstreamUser {
       if (this.mode === 'raw') this.writeClient(used === chunk.length ? chunk : chunk.subarray(0, used));
       return decoder.done;
     }
-    if (framing.kind === 'close') this.writeClient(this.mode === 'rechunk' ? encodeChunk(chunk) : chunk);
+    if (framing.kind === 'close') {
+      this.sink?.(chunk);
+      this.writeClient(this.mode === 'rechunk' ? encodeChunk(chunk) : chunk);
+    }
     return false;
   }
 
@@ -660,12 +785,19 @@ export class Exchange implements UpstreamUser {
       this.abort(this.error ?? 'failed');
       return;
     }
+    // A stale copy may answer instead (stale-if-error, every backend down).
+    if (this.cache?.onFailure()) {
+      this.upstreamReusable = false;
+      this.answerFromCache();
+      return;
+    }
     this.status = status;
     if (!this.requestComplete) this.keepClient = false;
     this.client.socket.write(
       plainResponse(status, message, {
         close: !this.keepClient,
         head: this.request.method === 'HEAD',
+        extra: this.cache?.headerLine,
       }),
       'latin1',
     );
@@ -740,19 +872,30 @@ export class Exchange implements UpstreamUser {
     }
     this.releaseBackend();
     this.held = [];
+    this.cache?.done(success);
     this.countRequest();
     this.logAccess();
     this.client.exchangeDone(this, this.keepClient && (success || this.requestComplete));
   }
 
-  /** Counted when the request ends: against its backend, or as a rejection if none was involved. */
+  /**
+   * Counted when the request ends: against the backend that answered, the pool's `(cache)` or
+   * `(none)` when no backend did, or as a rejection when it never reached a pool (404, 413 …).
+   */
   private countRequest(): void {
     const seconds = (performance.now() - this.startedAt) / 1000;
-    const metrics = this.lastBackend?.metrics;
-    if (metrics) {
+    const { metrics } = this.context;
+    const pool = this.pool?.name;
+    const target = this.cache?.answered
+      ? pool === undefined
+        ? undefined
+        : metrics?.poolRequests(pool, '(cache)')
+      : (this.lastBackend?.metrics ??
+        (pool === undefined ? undefined : metrics?.poolRequests(pool, '(none)')));
+    if (target) {
       const ttfb = this.firstByteAt === 0 ? undefined : (this.firstByteAt - this.startedAt) / 1000;
-      metrics.requestFinished(this.request.method, this.status, seconds, this.bytesIn, this.bytesOut, ttfb);
-    } else this.context.metrics?.rejected(this.error ?? 'local');
+      target.requestFinished(this.request.method, this.status, seconds, this.bytesIn, this.bytesOut, ttfb);
+    } else metrics?.rejected(this.error ?? 'local');
   }
 
   private logAccess(): void {
@@ -773,6 +916,7 @@ export class Exchange implements UpstreamUser {
       bytesOut: this.bytesOut,
       durationMs: round(now - this.startedAt),
       upstreamMs: this.firstByteAt === 0 ? undefined : round(this.firstByteAt - this.startedAt),
+      cache: this.cache?.result,
       error: this.error,
     });
   }

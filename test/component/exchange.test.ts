@@ -262,6 +262,20 @@ test('a request no route matches gets 404 and the connection stays open', async 
   }
 });
 
+test('a request Sluice answers itself does not stall the pipelined request behind it', async (t) => {
+  const other = await startProxy(poolYaml([backend.port]).replace('host: "*"', 'host: only.test'));
+  try {
+    const result = await rawExchange(
+      other.address.port,
+      'GET / HTTP/1.1\r\nHost: elsewhere.test\r\n\r\nGET /after HTTP/1.1\r\nHost: only.test\r\n\r\n',
+    );
+    t.deepEqual(statuses(result.text), [404, 200]);
+    t.true(result.text.endsWith('path /after'));
+  } finally {
+    await other.stop();
+  }
+});
+
 test('connections refused everywhere give a quick 502', async (t) => {
   const other = await startProxy(poolYaml([await closedPort(), await closedPort()]));
   try {

@@ -61,6 +61,7 @@ const defaultTop = {
   limits: { maxRequestLine: 8192, maxHead: 16384, maxBody: null },
   retries: { attempts: 3 },
   dnsRefresh: 30_000,
+  cache: { maxBytes: 268_435_456, maxObjectBytes: 8_388_608, staleIfError: 3_600_000, lockTimeout: 5_000 },
 } as const satisfies Partial<Config>;
 
 test('the DESIGN.md example parses to the exact Config', (t) => {
@@ -166,6 +167,11 @@ limits:
 retries:
   attempts: 5
 dnsRefresh: 1m
+cache:
+  maxBytes: 64MiB
+  maxObjectBytes: 1MiB
+  staleIfError: 0s
+  lockTimeout: 2s
 pools:
   static:
     balance: p2c
@@ -209,6 +215,7 @@ routes:
     limits: { maxRequestLine: 4096, maxHead: 1_048_576, maxBody: 10_000_000 },
     retries: { attempts: 5 },
     dnsRefresh: 60_000,
+    cache: { maxBytes: 67_108_864, maxObjectBytes: 1_048_576, staleIfError: 0, lockTimeout: 2000 },
     pools: [
       {
         name: 'static',
