@@ -2,12 +2,18 @@
 // same host port, the Sluice config they run under, and ways to watch Sluice's view of them.
 import http from 'node:http';
 import net from 'node:net';
-import { GenericContainer, getContainerRuntimeClient, Wait } from 'testcontainers';
+import { GenericContainer, Wait } from 'testcontainers';
 import type { BackendState, Transition } from '../../src/health/state.ts';
 import type { RunningSluice } from '../../src/sluice.ts';
 import type { Backend } from '../../src/upstream/backend.ts';
 import { type LoadRecord, now, sleep } from '../support/load.ts';
-import { containerLogs, defaultServerConf, NGINX_IMAGE, type NginxBackend } from '../support/nginx.ts';
+import {
+  backendHandle,
+  defaultServerConf,
+  dockerContainer,
+  NGINX_IMAGE,
+  type NginxBackend,
+} from '../support/nginx.ts';
 
 /** Short health checks keep the suite fast; every bound below is derived from these. */
 export const HEALTH = { interval: 500, timeout: 300, rise: 2, fall: 2 } as const;
@@ -108,23 +114,9 @@ function chaosBackend(
   port: number,
   container: Awaited<ReturnType<GenericContainer['start']>>,
 ): ChaosBackend {
-  const host = '127.0.0.1';
-  const docker = async () => (await getContainerRuntimeClient()).container.getById(container.getId());
-  let stopped: Promise<void> | undefined;
+  const docker = () => dockerContainer(container);
   return {
-    name,
-    host,
-    port,
-    address: `${host}:${port}`,
-    container,
-    url: (path = '/') => `http://${host}:${port}${path}`,
-    logs: async () => (await containerLogs(container)).all,
-    pause: async () => {
-      await (await docker()).pause();
-    },
-    unpause: async () => {
-      await (await docker()).unpause();
-    },
+    ...backendHandle(name, '127.0.0.1', port, container),
     kill: async () => {
       await (await docker()).kill({ signal: 'SIGKILL' });
     },
@@ -134,14 +126,6 @@ function chaosBackend(
     start: async () => {
       await (await docker()).start();
       await waitForHttp(port, 15_000);
-    },
-    stop: () => {
-      stopped ??= (async () => {
-        const info = await (await docker()).inspect().catch(() => undefined);
-        if (info?.State.Paused) await (await docker()).unpause();
-        await container.stop();
-      })();
-      return stopped;
     },
   };
 }

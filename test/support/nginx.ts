@@ -173,11 +173,23 @@ export async function startNginxBackend(
     .withStartupTimeout(options.startupTimeout ?? 30_000)
     .start();
 
-  const host = ipHost(container.getHost());
-  const port = container.getMappedPort(80);
-  let stopped: Promise<void> | undefined;
-  const docker = async () => (await getContainerRuntimeClient()).container.getById(container.getId());
+  return backendHandle(name, ipHost(container.getHost()), container.getMappedPort(80), container);
+}
 
+/** The Docker API's view of a started container (pause, kill, inspect …). */
+export async function dockerContainer(container: StartedTestContainer) {
+  return (await getContainerRuntimeClient()).container.getById(container.getId());
+}
+
+/** The handle tests use for a started nginx container reachable at host:port. */
+export function backendHandle(
+  name: string,
+  host: string,
+  port: number,
+  container: StartedTestContainer,
+): NginxBackend {
+  let stopped: Promise<void> | undefined;
+  const docker = () => dockerContainer(container);
   return {
     name,
     host,
