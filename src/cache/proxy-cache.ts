@@ -29,8 +29,9 @@
 // - When the backend fails (no backend, refused, timed out, 500/502/503/504), a stored response
 //   is served stale within the largest of the response's and the request's `stale-if-error` and
 //   `cache.staleIfError` (RFC 9111 4.2.4 permits stale responses when disconnected), never under
-//   must-revalidate, proxy-revalidate or no-cache. Served with `X-Cache: STALE`, no Warning
-//   (RFC 9111 obsoleted it).
+//   must-revalidate, proxy-revalidate or no-cache. Every stale answer carries `X-Cache: STALE`
+//   and `Warning: 110 - "Response is Stale"`: RFC 9111 obsoleted Warning, but clients and
+//   monitoring still read it, and the project asked for a warning header on stale content.
 // - Times are Date.now() (ms), not the proxy's coarse tick clock, so Age is exact.
 // - The hot path of a hit: a request without Cache-Control, Pragma, If-Match or
 //   If-Unmodified-Since is checked against figures kept per stored entry (freshness lifetime,
@@ -553,13 +554,17 @@ export function renderEntry(
       requestMethod: request.method,
       keepAlive,
       clientMinor: request.versionMinor,
-      extra: [field('Age', age), field('X-Cache', label)],
+      extra:
+        label === 'STALE'
+          ? [field('Age', age), field('X-Cache', label), staleWarning]
+          : [field('Age', age), field('X-Cache', label)],
     });
     return { status: 304, head, body: [], bodyBytes: 0 };
   }
   const status = entry.status;
   const bodiless = status === 204 || status === 304 || status < 200;
   let head = `${info.prefix}Age: ${age}\r\nX-Cache: ${label}\r\n`;
+  if (label === 'STALE') head += `Warning: ${staleWarning.value}\r\n`;
   if (!bodiless) head += `Content-Length: ${entry.bodyBytes}\r\n`;
   if (!keepAlive) head += 'Connection: close\r\n';
   else if (request.versionMinor === 0) head += 'Connection: keep-alive\r\n';
@@ -567,6 +572,9 @@ export function renderEntry(
   if (bodiless || request.method === 'HEAD') return { status, head, body: [], bodyBytes: 0 };
   return { status, head, body: entry.body, bodyBytes: entry.bodyBytes };
 }
+
+/** RFC 7234 5.5.1's warn-code for any stale answer. */
+const staleWarning = field('Warning', '110 - "Response is Stale"');
 
 /** No directive or precondition: a hit can be decided from the entry's kept figures. */
 function isPlain(request: RequestHead): boolean {

@@ -136,6 +136,7 @@ test('a MISS is stored; the next request is a HIT whose Age grows exactly with t
   const hit = await request('/age');
   t.is(hit.status, 200);
   t.is(hit.headers['x-cache'], 'HIT');
+  t.is(hit.headers.warning, undefined);
   t.is(hit.headers.age, '5');
   t.is(hit.body.toString(), 'aged');
   t.is(hit.headers['content-length'], '4');
@@ -342,6 +343,7 @@ test('request max-age=0 and no-cache revalidate; max-stale accepts a stale entry
   await sleep(2100);
   const stale = await request('/directives', { headers: { 'cache-control': 'max-stale=60' } });
   t.is(stale.headers['x-cache'], 'STALE');
+  t.is(stale.headers.warning, '110 - "Response is Stale"');
   t.is(n, 3);
   const fresh = await request('/directives', { headers: { 'cache-control': 'min-fresh=30' } });
   t.is(fresh.headers['x-cache'], 'REVALIDATED');
@@ -412,6 +414,7 @@ test('stale-if-error: a stale entry answers when the backend fails with a 5xx', 
   t.is(reply.status, 200);
   t.is(reply.body.toString(), 'good');
   t.is(reply.headers['x-cache'], 'STALE');
+  t.is(reply.headers.warning, '110 - "Response is Stale"');
   t.is(count('/stale-if-error'), 2);
 });
 

@@ -182,6 +182,7 @@ test.serial(
     const stale = await get('/second/style.css', 'doomed.test');
     t.is(stale.status, 200);
     t.is(stale.headers['x-cache'], 'STALE');
+    t.is(stale.headers.warning, '110 - "Response is Stale"');
     t.is(sha256(stale.body), sha256(short.body));
     const never = await get('/hour/1k.txt', 'doomed.test');
     t.is(never.status, 502);
