@@ -161,11 +161,6 @@ export class ChunkedDecoder {
 /** The last chunk with an empty trailer section: ends a chunked body. */
 export const lastChunk = Buffer.from('0\r\n\r\n');
 
-/** The `size-hex CRLF` line that precedes `size` bytes of chunk data (write data and CRLF after it). */
-export function chunkHeader(size: number): Buffer {
-  return Buffer.from(`${size.toString(16)}\r\n`, 'latin1');
-}
-
 /**
  * `size-hex CRLF data CRLF` in one buffer. Empty data gives an empty buffer, since a
  * zero-size chunk would end the body.
