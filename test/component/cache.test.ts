@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import test from 'ava';
 import type { RunningSluice } from '../../src/sluice.ts';
+import { httpRequest, type Reply } from '../support/http.ts';
 import { type NodeBackend, startNodeBackend } from '../support/node-backend.ts';
 import { openSocket, rawExchange, statuses } from '../support/raw-http.ts';
 import { startProxy } from '../support/sluice.ts';
@@ -58,12 +59,6 @@ test.after.always(async () => {
   await backend?.close();
 });
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
 function request(
   path: string,
   options: {
@@ -74,35 +69,7 @@ function request(
     port?: number;
   } = {},
 ): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: options.port ?? port,
-        path,
-        agent,
-        method: options.method ?? 'GET',
-        headers: {
-          host: options.host ?? 'site.test',
-          // Node frames no body of a DELETE by itself.
-          ...(options.body === undefined
-            ? {}
-            : { 'content-length': String(Buffer.byteLength(options.body)) }),
-          ...options.headers,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
+  return httpRequest({ ...options, port: options.port ?? port, path, agent });
 }
 
 const count = (path: string) => seen.get(path)?.length ?? 0;

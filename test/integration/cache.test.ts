@@ -6,6 +6,7 @@ import http from 'node:http';
 import test from 'ava';
 import type { RunningSluice } from '../../src/sluice.ts';
 import { parseExposition } from '../support/design-metrics.ts';
+import { httpRequest, type Reply } from '../support/http.ts';
 import {
   accessLog,
   defaultServerConf,
@@ -76,25 +77,8 @@ test.after.always(async () => {
   await stopNginxBackends(backends);
 });
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
 function get(path: string, host = 'site.test'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, agent, headers: { host } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return httpRequest({ port, path, host, agent });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { parse as parseYaml } from 'yaml';
 import { freePort } from '../support/node-backend.ts';
+import { until } from '../support/wait.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -32,22 +33,6 @@ async function compose(...args: string[]): Promise<string> {
     maxBuffer: 16 * 1024 * 1024,
   });
   return stdout + stderr;
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what}: not within ${timeoutMs} ms (last error: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 interface PromResponse<T> {

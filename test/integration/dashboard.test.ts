@@ -36,6 +36,7 @@ import {
 import { freePort } from '../support/node-backend.ts';
 import { rawExchange } from '../support/raw-http.ts';
 import { startProxy } from '../support/sluice.ts';
+import { until } from '../support/wait.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const PROMETHEUS_IMAGE = process.env.PROMETHEUS_IMAGE ?? 'sluice-local/prometheus:2.42';
@@ -102,22 +103,6 @@ function instant(expr: string): Promise<PromResponse<Vector>> {
 function range(expr: string, start: number, end: number, step = 1): Promise<PromResponse<Matrix>> {
   const q = new URLSearchParams({ query: expr, start: String(start), end: String(end), step: String(step) });
   return prom<Matrix>(`/api/v1/query_range?${q}`);
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what}: not within ${timeoutMs} ms (last error: ${String(last)})`);
-    await sleep(200);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import test from 'ava';
 import type { RunningSluice } from '../../src/sluice.ts';
+import { httpRequest, type Reply } from '../support/http.ts';
 import {
   accessLog,
   type NginxBackend,
@@ -63,38 +64,11 @@ test.after.always(async () => {
   await stopNginxBackends(backends);
 });
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
 function request(
   path: string,
   options: { method?: string; host?: string; body?: Buffer; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        agent,
-        method: options.method ?? 'GET',
-        headers: { host: options.host ?? 'site.test', ...options.headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
+  return httpRequest({ ...options, port, path, agent });
 }
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
