@@ -37,6 +37,8 @@ import { plainResponse } from './responses.ts';
 const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** A request body up to this size is kept so the request can be replayed on another backend. */
 const replayLimit = 64 * 1024;
+/** A body up to this size goes to the client in the same write as its head. */
+const oneWriteLimit = 16 * 1024;
 
 type Phase = 'connecting' | 'waiting' | 'streaming' | 'tunnel' | 'done';
 
@@ -95,6 +97,8 @@ export class Exchange implements UpstreamUser {
   private bytesOut = 0;
   /** While set, body bytes for the client are collected here instead of written. */
   private gathered: Buffer[] | undefined;
+  /** A response head waiting for the first bytes of its small body (see beginResponse). */
+  private heldHead: string | undefined;
   private error: string | undefined;
 
   // The shared cache, on routes with `cache: true` only (src/cache/proxy-cache.ts).
@@ -213,7 +217,7 @@ export class Exchange implements UpstreamUser {
     this.client.headSent = true;
     const socket = this.client.socket;
     if (!socket.destroyed) {
-      if (answer.bodyBytes <= 16 * 1024) socket.write(withHead(answer.head, answer.body));
+      if (answer.bodyBytes <= oneWriteLimit) socket.write(withHead(answer.head, answer.body));
       else {
         socket.cork();
         socket.write(answer.head, 'latin1');
@@ -334,6 +338,10 @@ export class Exchange implements UpstreamUser {
         return;
       case 'streaming':
       case 'tunnel':
+        if (this.heldHead !== undefined) {
+          this.heldHeadFailed('response_timeout', 504, 'backend timed out');
+          return;
+        }
         if (this.drainMark !== undefined && this.client.socket.writableLength < this.drainMark) {
           // A cached answer still reaching a slow client: it moves, so it gets more time.
           this.drainMark = this.client.socket.writableLength;
@@ -436,6 +444,12 @@ export class Exchange implements UpstreamUser {
     }
     this.client.deadline = context.clock.now + context.config.timeouts.responseHeaders;
     if (this.firstByteAt === 0) this.firstByteAt = performance.now();
+    if (this.heldHead !== undefined) {
+      const head = this.heldHead;
+      this.heldHead = undefined;
+      this.sendHeadWith(head, chunk);
+      return;
+    }
     if (this.response) {
       if (this.forwardBody(chunk)) this.finish(true);
       return;
@@ -535,10 +549,25 @@ export class Exchange implements UpstreamUser {
       clientMinor,
       extra,
     });
-    // Gather the body bytes that came with the head, to send both in one write.
+    if (framing.kind === 'none') {
+      this.client.headSent = true;
+      this.writeClient(headText);
+      this.finish(true);
+    } else if (rest.length > 0 || framing.kind !== 'length' || framing.length > oneWriteLimit) {
+      this.sendHeadWith(headText, rest);
+    } else {
+      // The head of a small body came alone (nginx writes the head, then sendfiles the body):
+      // keep it for the body's first bytes, so both go in one write, and so a backend that
+      // stalls or dies right here still gets the client a clean 504 or 502, not a cut answer.
+      this.heldHead = headText;
+    }
+  }
+
+  /** Writes the head and the body bytes that came with it in one write. */
+  private sendHeadWith(headText: string, chunk: Buffer): void {
     const body: Buffer[] = [];
     this.gathered = body;
-    const complete = framing.kind === 'none' || (rest.length > 0 && this.forwardBody(rest));
+    const complete = chunk.length > 0 && this.forwardBody(chunk);
     this.gathered = undefined;
     this.client.headSent = true;
     this.writeClient(withHead(headText, body));
@@ -625,6 +654,10 @@ export class Exchange implements UpstreamUser {
         this.attemptFailed(errorKind(error, 'refused'), 502);
         return;
       case 'streaming':
+        if (this.heldHead !== undefined) {
+          this.heldHeadFailed(errorKind(error, 'closed_mid_response'), 502, 'backend failed');
+          return;
+        }
         if (this.responseFraming.kind === 'close' && !error) {
           if (this.mode === 'rechunk') this.writeClient(lastChunk);
           this.finish(true);
@@ -638,6 +671,15 @@ export class Exchange implements UpstreamUser {
         this.waitingFailed(errorKind(error, 'closed_before_response'));
         return;
     }
+  }
+
+  /** The backend stopped between a held head and its body: nothing reached the client yet. */
+  private heldHeadFailed(kind: string, status: number, message: string): void {
+    this.heldHead = undefined;
+    this.error = kind;
+    this.backendError(kind);
+    this.upstreamReusable = false;
+    this.failWith(status, message);
   }
 
   /** The connection failed after the request went out but before any response byte. */

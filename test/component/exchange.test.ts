@@ -49,6 +49,18 @@ test.before(async () => {
       setTimeout(() => response.socket?.destroy(), 20);
       return;
     }
+    if (url.pathname.startsWith('/head-alone/')) {
+      // A head on its own, then (after a pause) the body, nothing, or the connection closing.
+      // Written past node:http, so the connection is not kept: node would wait for a response end.
+      const [, , length = '5', then = 'body'] = url.pathname.split('/');
+      const socket = response.socket;
+      socket?.write(`HTTP/1.1 200 OK\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`);
+      setTimeout(() => {
+        if (then === 'body') socket?.end('x'.repeat(Number(length)));
+        if (then === 'close') socket?.destroy();
+      }, 150);
+      return;
+    }
     if (url.pathname === '/slow') {
       setTimeout(() => response.end(`slow ${url.search}`), Number(url.searchParams.get('ms') ?? 200));
       return;
@@ -240,6 +252,46 @@ test('a backend dying mid-body closes the client connection, never hangs it', as
   t.true(result.text.endsWith('only part'));
   t.true(result.closed);
   t.true(Date.now() - started < 1000);
+});
+
+test('the head of a small body that comes alone is sent with its body, whole', async (t) => {
+  const socket = await openSocket(port);
+  socket.write('GET /head-alone/5/body HTTP/1.1\r\nHost: a\r\n\r\n');
+  const text = await readUntil(socket, (received) => received.endsWith('xxxxx'));
+  socket.destroy();
+  t.deepEqual(statuses(text), [200]);
+  t.regex(text, /\r\nContent-Length: 5\r\n/);
+});
+
+test('a backend that stalls after the head of a small body gives a clean 504, not a cut answer', async (t) => {
+  const socket = await openSocket(port);
+  const started = Date.now();
+  socket.write('GET /head-alone/5/stall HTTP/1.1\r\nHost: a\r\n\r\n');
+  const text = await readUntil(socket, (received) => received.endsWith('backend timed out\n'));
+  // The connection stays usable: the next request on it is answered.
+  socket.write('GET /next HTTP/1.1\r\nHost: a\r\n\r\n');
+  const next = await readUntil(socket, (received) => received.endsWith('path /next'));
+  socket.destroy();
+  t.deepEqual(statuses(text), [504]);
+  t.true(Date.now() - started < 1500);
+  t.deepEqual(statuses(next), [200]);
+});
+
+test('a backend that closes after the head of a small body gives a clean 502', async (t) => {
+  const result = await rawExchange(port, 'GET /head-alone/5/close HTTP/1.1\r\nHost: a\r\n\r\n');
+  t.deepEqual(statuses(result.text), [502]);
+  t.true(result.text.endsWith('backend failed\n'));
+});
+
+test('the head of a large body is not held back: the client has it before the body', async (t) => {
+  const socket = await openSocket(port);
+  socket.write('GET /head-alone/100000/body HTTP/1.1\r\nHost: a\r\n\r\n');
+  // The backend sends the body 150 ms after the head; by then the client has the head alone.
+  const head = await readUntil(socket, (received) => received.includes('\r\n\r\n'));
+  t.is(head.slice(head.indexOf('\r\n\r\n') + 4), '');
+  const whole = await readUntil(socket, (received) => received.length >= 100_000);
+  socket.destroy();
+  t.deepEqual(statuses(head + whole), [200]);
 });
 
 test('CONNECT gets 501: a reverse proxy opens no tunnels', async (t) => {
