@@ -64,11 +64,19 @@ ${servers}}
 `;
 }
 
+// Every proxy does the work Sluice does by default, so the rows compare one job: X-Forwarded-For,
+// -Proto and -Host, Forwarded (RFC 7239), Via both ways, X-Request-Id kept or made, and (where
+// the proxy has them) active HEAD checks every 2 s.
+
 /** nginx as a reverse proxy: upstream keep-alive pool of 64 connections, HTTP/1.1 upstream. */
 export function nginxProxyConf(prefix: string, port: number, backends: number[]): string {
   const servers = backends.map((p) => `    server 127.0.0.1:${p};\n`).join('');
   return `${nginxCommon(prefix)}http {
-${nginxHttpCommon(prefix)}  upstream web {
+${nginxHttpCommon(prefix)}  map $http_x_request_id $forward_request_id {
+    default $http_x_request_id;
+    "" $request_id;
+  }
+  upstream web {
 ${servers}    keepalive 64;
     keepalive_requests 1000000;
   }
@@ -78,7 +86,14 @@ ${servers}    keepalive 64;
       proxy_pass http://web;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_set_header Host $host;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header Forwarded "for=$remote_addr;host=\\"$http_host\\";proto=$scheme";
+      proxy_set_header Via "1.1 nginx";
+      proxy_set_header X-Request-Id $forward_request_id;
+      add_header Via "1.1 nginx" always;
     }
   }
 }
@@ -95,6 +110,7 @@ defaults
   mode http
   option http-keep-alive
   http-reuse safe
+  option forwardfor
   timeout connect 5s
   timeout client 60s
   timeout server 60s
@@ -102,10 +118,19 @@ defaults
 
 frontend fe
   bind 127.0.0.1:${port}
+  unique-id-format %{+X}o%ci%cp%fi%fp%Ts%rt%pid
+  http-request set-header X-Request-Id %[unique-id] unless { req.hdr(x-request-id) -m found }
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  http-request set-header Forwarded "for=%[src];host=\\"%[req.hdr(host)]\\";proto=http"
+  http-request add-header Via "1.1 haproxy"
+  http-response add-header Via "1.1 haproxy"
   default_backend web
 
 backend web
   balance roundrobin
+  option httpchk HEAD /
+  default-server check inter 2s rise 2 fall 3
 ${servers}`;
 }
 

@@ -21,6 +21,11 @@ export function connectionTokens(headers: readonly HeaderField[]): string[] {
   return headerTokens(headers, 'connection');
 }
 
+/** Whether a field named `lower` stops at this hop: hop-by-hop, framing, or named in Connection. */
+export function isHopByHop(lower: string, tokens: readonly string[]): boolean {
+  return hopByHop.has(lower) || (tokens.length > 0 && tokens.includes(lower));
+}
+
 /**
  * The end-to-end fields of a message: hop-by-hop fields, fields named in Connection and
  * framing fields removed. Returns the input array itself when there is nothing to remove.
@@ -28,11 +33,11 @@ export function connectionTokens(headers: readonly HeaderField[]): string[] {
 export function endToEndFields(headers: readonly HeaderField[], tokens: readonly string[]): HeaderField[] {
   let keep = true;
   for (const header of headers) {
-    if (hopByHop.has(header.lower) || (tokens.length > 0 && tokens.includes(header.lower))) {
+    if (isHopByHop(header.lower, tokens)) {
       keep = false;
       break;
     }
   }
   if (keep) return headers as HeaderField[];
-  return headers.filter((header) => !hopByHop.has(header.lower) && !tokens.includes(header.lower));
+  return headers.filter((header) => !isHopByHop(header.lower, tokens));
 }

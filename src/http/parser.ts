@@ -99,6 +99,27 @@ function rejectBareLf(buf: Buffer, from: number): void {
 }
 
 /**
+ * The checks on a request head that has no end yet within `maxHead` (`end` is where CRLFCRLF
+ * is, -1 if nowhere): throws 414, 431 or 400 as soon as the bytes so far show the head is bad.
+ */
+function incompleteRequestHead(buf: Buffer, start: number, end: number, limits: HeadLimits): void {
+  const len = buf.length;
+  const lineEnd = buf.indexOf(LF, start);
+  if (lineEnd === -1) {
+    // Request line still incomplete: it may already be too long (a trailing CR is not content).
+    const sofar = len - start - (buf[len - 1] === CR ? 1 : 0);
+    if (sofar > limits.maxRequestLine) throw new HttpError(414, 'request line too long');
+    if (len >= limits.maxHead) throw new HttpError(431, 'request head too large');
+    return;
+  }
+  if (lineEnd === start || buf[lineEnd - 1] !== CR) throw new HttpError(400, 'bare LF in message head');
+  if (lineEnd - 1 - start > limits.maxRequestLine) throw new HttpError(414, 'request line too long');
+  // With maxHead bytes and no terminator, the head can only end beyond maxHead.
+  if (end !== -1 || len >= limits.maxHead) throw new HttpError(431, 'request head too large');
+  rejectBareLf(buf, lineEnd + 1);
+}
+
+/**
  * Parses a request head from the start of `buf`. Returns null while incomplete (and within
  * limits), else the head and `size`, the bytes consumed through the final CRLFCRLF.
  */
@@ -111,31 +132,18 @@ export function parseRequestHead(
   let start = 0;
   while (start + 1 < len && buf[start] === CR && buf[start + 1] === LF) start += 2;
 
-  const lineEnd = buf.indexOf(LF, start);
-  if (lineEnd === -1) {
-    // Request line still incomplete: it may already be too long (a trailing CR is not content).
-    const sofar = len - start - (buf[len - 1] === CR ? 1 : 0);
-    if (sofar > limits.maxRequestLine) throw new HttpError(414, 'request line too long');
-    if (len >= limits.maxHead) throw new HttpError(431, 'request head too large');
-    return null;
-  }
-  if (lineEnd === start || buf[lineEnd - 1] !== CR) throw new HttpError(400, 'bare LF in message head');
-  const lineLength = lineEnd - 1 - start;
-  if (lineLength > limits.maxRequestLine) throw new HttpError(414, 'request line too long');
-
   const end = buf.indexOf(CRLFCRLF, start);
-  if (end === -1) {
-    // With maxHead bytes and no terminator, the head can only end beyond maxHead.
-    if (len >= limits.maxHead) throw new HttpError(431, 'request head too large');
-    rejectBareLf(buf, lineEnd + 1);
+  if (end === -1 || end + 4 > limits.maxHead) {
+    incompleteRequestHead(buf, start, end, limits);
     return null;
   }
   const size = end + 4;
-  if (size > limits.maxHead) throw new HttpError(431, 'request head too large');
 
-  // The first CRLF is the request line's (lineEnd is the first LF), so lines[0] is the request line.
   const lines = buf.toString('latin1', start, end).split('\r\n');
   const requestLine = lines[0] as string;
+  // A bare LF ends the request line early, and would make the line checks below misjudge it.
+  if (requestLine.includes('\n')) throw new HttpError(400, 'bare LF in message head');
+  if (requestLine.length > limits.maxRequestLine) throw new HttpError(414, 'request line too long');
   const m = REQUEST_LINE.exec(requestLine);
   if (m === null) throw new HttpError(400, describe(requestLine, 'malformed request line'));
   const method = m[1] as string;
@@ -175,7 +183,19 @@ export function parseResponseHead(
   buf: Buffer,
   maxHead: number = defaultMaxResponseHead,
 ): { head: ResponseHead; size: number } | null {
-  // The head ends at the first empty line; LF or CRLF both end a line here.
+  // The usual head has CRLF line endings only: one search finds its end. A bare LF or CR in it
+  // fails the line checks, and then the careful scan decides where the head ends (or throws).
+  const end = buf.indexOf(CRLFCRLF);
+  if (end !== -1 && end + 4 <= maxHead) {
+    try {
+      return { head: parseResponseLines(buf.toString('latin1', 0, end).split('\r\n')), size: end + 4 };
+    } catch {}
+  }
+  return scanResponseHead(buf, maxHead);
+}
+
+/** The lenient search for the end of a response head: LF or CRLF both end a line. */
+function scanResponseHead(buf: Buffer, maxHead: number): { head: ResponseHead; size: number } | null {
   let bareLf = false;
   let size = -1;
   let i = buf.indexOf(LF);
@@ -199,7 +219,11 @@ export function parseResponseHead(
   if (size > maxHead) throw new HttpError(502, 'response head too large');
 
   const text = buf.toString('latin1', 0, i > 0 && buf[i - 1] === CR ? i - 1 : i);
-  const lines = bareLf ? text.split(/\r?\n/) : text.split('\r\n');
+  return { head: parseResponseLines(bareLf ? text.split(/\r?\n/) : text.split('\r\n')), size };
+}
+
+/** The status line and fields of a response head split into lines; throws HttpError(502). */
+function parseResponseLines(lines: readonly string[]): ResponseHead {
   const statusLine = lines[0] as string;
   const m = STATUS_LINE.exec(statusLine);
   if (m === null) throw new HttpError(502, describe(statusLine, 'malformed status line'));
@@ -220,9 +244,5 @@ export function parseResponseHead(
     }
     headers.push(parseFieldLine(line, 502));
   }
-
-  return {
-    head: { versionMinor: m[1] === '1' ? 1 : 0, status: Number(m[2]), reason: m[3] ?? '', headers },
-    size,
-  };
+  return { versionMinor: m[1] === '1' ? 1 : 0, status: Number(m[2]), reason: m[3] ?? '', headers };
 }

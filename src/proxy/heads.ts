@@ -1,8 +1,14 @@
 // Builds the heads Sluice sends: the request to the backend and the response to the client.
 
 import type { RouteConfig } from '../config/types.ts';
-import { endToEndFields } from '../http/hop-by-hop.ts';
-import type { BodyFraming, HeaderField, RequestHead, ResponseHead } from '../http/message.ts';
+import { endToEndFields, isHopByHop } from '../http/hop-by-hop.ts';
+import {
+  type BodyFraming,
+  type HeaderField,
+  headerValue,
+  type RequestHead,
+  type ResponseHead,
+} from '../http/message.ts';
 import { field, serializeHead } from '../http/serialize.ts';
 import { addForwardingFields, type ForwardingContext, viaValue } from './forwarding.ts';
 import { applyHeaderRules } from './header-rules.ts';
@@ -69,33 +75,33 @@ export interface ClientResponse {
 
 export function clientResponseHead(response: ClientResponse): string {
   const { head, framing, mode } = response;
-  const fields = withVia(head.headers, response.connectionTokens);
-  if (response.extra) fields.push(...response.extra);
-  if (framing.kind === 'length') fields.push(field('Content-Length', String(framing.length)));
+  let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n${endToEndLinesWithVia(head.headers, response.connectionTokens)}`;
+  if (response.extra) for (const header of response.extra) out += `${header.name}: ${header.value}\r\n`;
+  if (framing.kind === 'length') out += `Content-Length: ${framing.length}\r\n`;
   else if (mode === 'rechunk' || (framing.kind === 'chunked' && mode === 'raw'))
-    fields.push(field('Transfer-Encoding', 'chunked'));
+    out += 'Transfer-Encoding: chunked\r\n';
   else if (framing.kind === 'none') {
     if (response.requestMethod === 'HEAD' || head.status === 304) {
       // No body, but the Content-Length still describes the resource.
-      const length = head.headers.find((header) => header.lower === 'content-length');
-      if (length) fields.push(length);
+      const length = headerValue(head.headers, 'content-length');
+      if (length !== undefined) out += `Content-Length: ${length}\r\n`;
     } else if (head.status !== 204) {
       // An empty body must be said explicitly, or the client waits for the connection to close.
-      fields.push(field('Content-Length', '0'));
+      out += 'Content-Length: 0\r\n';
     }
   }
-  if (!response.keepAlive) fields.push(field('Connection', 'close'));
-  else if (response.clientMinor === 0) fields.push(field('Connection', 'keep-alive'));
-  return serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, fields);
+  if (!response.keepAlive) out += 'Connection: close\r\n';
+  else if (response.clientMinor === 0) out += 'Connection: keep-alive\r\n';
+  return `${out}\r\n`;
 }
 
 /** The 101 answer of an Upgrade keeps its Connection and Upgrade fields. */
 export function switchingProtocolsHead(head: ResponseHead, connectionTokens: readonly string[]): string {
-  const upgrade = head.headers.find((header) => header.lower === 'upgrade');
-  const fields = withVia(head.headers, connectionTokens);
-  fields.push(field('Connection', 'upgrade'));
-  if (upgrade) fields.push(upgrade);
-  return serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, fields);
+  const upgrade = headerValue(head.headers, 'upgrade');
+  let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n${endToEndLinesWithVia(head.headers, connectionTokens)}`;
+  out += 'Connection: upgrade\r\n';
+  if (upgrade !== undefined) out += `Upgrade: ${upgrade}\r\n`;
+  return `${out}\r\n`;
 }
 
 /** A 1xx interim response passed on to the client. */
@@ -103,15 +109,17 @@ export function interimHead(head: ResponseHead): string {
   return serializeHead(`HTTP/1.1 ${head.status} ${head.reason}`, endToEndFields(head.headers, []));
 }
 
-/** End-to-end response fields with Sluice appended to Via (RFC 9110 7.6.3). */
-function withVia(headers: readonly HeaderField[], connectionTokens: readonly string[]): HeaderField[] {
-  const via: string[] = [];
-  const fields: HeaderField[] = [];
-  for (const header of endToEndFields(headers, connectionTokens)) {
-    if (header.lower === 'via') via.push(header.value);
-    else fields.push(header);
+/**
+ * The end-to-end response fields as header lines, with Sluice appended to Via (RFC 9110 7.6.3).
+ * Written in one pass: this runs for every response.
+ */
+function endToEndLinesWithVia(headers: readonly HeaderField[], connectionTokens: readonly string[]): string {
+  let lines = '';
+  let via: string | undefined;
+  for (const header of headers) {
+    if (isHopByHop(header.lower, connectionTokens)) continue;
+    if (header.lower === 'via') via = via === undefined ? header.value : `${via}, ${header.value}`;
+    else lines += `${header.name}: ${header.value}\r\n`;
   }
-  via.push(viaValue);
-  fields.push(field('Via', via.join(', ')));
-  return fields;
+  return `${lines}Via: ${via === undefined ? viaValue : `${via}, ${viaValue}`}\r\n`;
 }
