@@ -41,7 +41,15 @@ import { killWrk, runWrk, type WrkResult } from './lib/wrk.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FILE = '1k.txt';
 const FILE_SIZE = 1024;
-const ALL_TARGETS = ['backend', 'sluice', 'sluice-cache', 'haproxy', 'nginx-proxy', 'http-proxy'] as const;
+const ALL_TARGETS = [
+  'backend',
+  'sluice',
+  'sluice-cache',
+  'haproxy',
+  'nginx-proxy',
+  'http-proxy',
+  'node-pipe',
+] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
 
 const PIN_LAYOUTS: Record<string, { proxy?: string; backends?: string; wrk?: string }> = {
@@ -312,13 +320,19 @@ function startTarget(ctx: Ctx, t: Target): Server | string {
         nginxProxyConf(path.join(tmp, 'nginx-proxy'), t.port, backendPorts),
         cpus.proxy,
       );
-    case 'http-proxy': {
-      const script = path.join(ROOT, 'bench/peers/http-proxy-server.ts');
+    case 'http-proxy':
+    case 'node-pipe': {
+      // node-pipe runs with Sluice's V8 flag: the two differ only in what their code does.
+      const flags = t.name === 'node-pipe' ? ['--max-semi-space-size=8'] : [];
+      const script = path.join(
+        ROOT,
+        `bench/peers/${t.name === 'node-pipe' ? 'node-pipe' : 'http-proxy-server'}.ts`,
+      );
       const backends = backendPorts.map((p) => `127.0.0.1:${p}`).join(',');
       return startServer(
-        'http-proxy',
+        t.name,
         process.execPath,
-        [script, '--port', String(t.port), '--backends', backends],
+        [...flags, script, '--port', String(t.port), '--backends', backends],
         { cwd: ROOT, cpus: cpus.proxy },
       );
     }
@@ -613,6 +627,12 @@ function report(
     if (hp)
       console.log(
         `\nSluice ÷ http-proxy: ${fmtRatio(sl.rps / hp.rps)} req/s, ${fmtRatio(sl.p99 / hp.p99)} p99`,
+      );
+    const np = sums.get('node-pipe');
+    if (np)
+      console.log(
+        `Sluice ÷ node-pipe (Node moving bytes, parsing nothing): ${fmtRatio(sl.rps / np.rps)} req/s` +
+          (hp ? `; node-pipe ÷ http-proxy: ${fmtRatio(np.rps / hp.rps)}` : ''),
       );
     const add = (
       name: string,
