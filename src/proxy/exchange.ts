@@ -676,9 +676,17 @@ export class Exchange implements UpstreamUser {
   /** The backend stopped between a held head and its body: nothing reached the client yet. */
   private heldHeadFailed(kind: string, status: number, message: string): void {
     this.heldHead = undefined;
+    this.upstreamReusable = false;
+    // A backend that died there (nginx killed between its head and body writes) is like one that
+    // died before answering: another backend may answer a request that is safe to send again.
+    // Not with the cache, which has begun to take this response in.
+    if (status === 502 && !this.cache) {
+      this.response = undefined;
+      this.attemptFailed(kind, status);
+      return;
+    }
     this.error = kind;
     this.backendError(kind);
-    this.upstreamReusable = false;
     this.failWith(status, message);
   }
 

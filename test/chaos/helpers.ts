@@ -269,10 +269,12 @@ export function describeFailures(records: readonly LoadRecord[], origin: number,
 
 /**
  * Whether a failed request is a response cut mid-body because its backend was killed while
- * sending it: nginx writes a static file's head and body in separate system calls (writev, then
- * sendfile), so a SIGKILL can fall between them; Sluice has passed the head on by then and can
- * only cut the client connection (a proxy cannot take back a head). Measured: 5 of 50 kills under
- * CPU contention (two such loads at once), 0 of 15 without. Nothing else is excused.
+ * sending it. nginx writes a static file's head and body in separate system calls (writev, then
+ * sendfile), so a SIGKILL can fall between them: 5 of 50 kills under CPU contention when Sluice
+ * passed such a head on at once. Sluice now holds the head of a body up to 16 KiB until the
+ * body's first bytes and sends an idempotent request to another backend when the backend dies
+ * there, so for the demo page this should no longer happen; a larger body, or one cut after its
+ * first bytes, still can be cut (a proxy cannot take back a head). Nothing else is excused.
  */
 export function cutByKill(
   r: LoadRecord,

@@ -283,6 +283,34 @@ test('a backend that closes after the head of a small body gives a clean 502', a
   t.true(result.text.endsWith('backend failed\n'));
 });
 
+test('a backend dying between head and body: a GET goes to another backend, a POST is not sent again', async (t) => {
+  const seen: string[] = [];
+  const dying = await startNodeBackend((request, response) => {
+    seen.push(request.method ?? '');
+    response.socket?.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+    setTimeout(() => response.socket?.destroy(), 20);
+  });
+  const both = await startProxy(poolYaml([dying.port, backend.port]));
+  const alone = await startProxy(poolYaml([dying.port]));
+  try {
+    const gets = await rawExchange(both.address.port, 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(4));
+    t.deepEqual(statuses(gets.text), [200, 200, 200, 200]);
+    t.is(gets.text.split('path /x').length - 1, 4);
+    t.true(seen.length >= 2, `the dying backend saw ${seen.length} requests`);
+    seen.length = 0;
+    const post = await rawExchange(
+      alone.address.port,
+      'POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi',
+    );
+    t.deepEqual(statuses(post.text), [502]);
+    t.deepEqual(seen, ['POST']);
+  } finally {
+    await both.stop();
+    await alone.stop();
+    await dying.close();
+  }
+});
+
 test('the head of a large body is not held back: the client has it before the body', async (t) => {
   const socket = await openSocket(port);
   socket.write('GET /head-alone/100000/body HTTP/1.1\r\nHost: a\r\n\r\n');
