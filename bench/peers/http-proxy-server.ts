@@ -8,25 +8,10 @@
 
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { parseArgs } from 'node:util';
 import httpProxy from 'http-proxy';
+import { peerArgs } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string' },
-    host: { type: 'string', default: '127.0.0.1' },
-    backends: { type: 'string' },
-  },
-});
-if (!values.port || !values.backends) {
-  console.error('usage: http-proxy-server.ts --port PORT --backends HOST:PORT[,HOST:PORT...]');
-  process.exit(2);
-}
-
-const targets = values.backends.split(',').map((addr) => {
-  const i = addr.lastIndexOf(':');
-  return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
-});
+const { host, port, backends: targets } = peerArgs('http-proxy-server.ts');
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256 });
 const proxy = httpProxy.createProxyServer({ agent, xfwd: true });
@@ -59,8 +44,8 @@ const server = http.createServer((req, res) => {
 });
 server.keepAliveTimeout = 65_000;
 
-server.listen(Number(values.port), values.host, () => {
-  console.log(`listening ${values.port}`);
+server.listen(port, host, () => {
+  console.log(`listening ${port}`);
 });
 
 const stop = () => {

@@ -7,24 +7,9 @@
 // Prints "listening <port>" once ready; exits on SIGTERM/SIGINT.
 
 import net from 'node:net';
-import { parseArgs } from 'node:util';
+import { peerArgs } from './args.ts';
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string' },
-    host: { type: 'string', default: '127.0.0.1' },
-    backends: { type: 'string' },
-  },
-});
-if (!values.port || !values.backends) {
-  console.error('usage: node-pipe.ts --port PORT --backends HOST:PORT[,HOST:PORT...]');
-  process.exit(2);
-}
-
-const targets = values.backends.split(',').map((addr) => {
-  const i = addr.lastIndexOf(':');
-  return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
-});
+const { host, port, backends: targets } = peerArgs('node-pipe.ts');
 
 let next = 0;
 const server = net.createServer({ noDelay: true }, (client) => {
@@ -42,8 +27,8 @@ const server = net.createServer({ noDelay: true }, (client) => {
   }
 });
 
-server.listen(Number(values.port), values.host, () => {
-  console.log(`listening ${values.port}`);
+server.listen(port, host, () => {
+  console.log(`listening ${port}`);
 });
 
 const stop = () => {

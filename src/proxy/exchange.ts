@@ -339,7 +339,7 @@ export class Exchange implements UpstreamUser {
       case 'streaming':
       case 'tunnel':
         if (this.heldHead !== undefined) {
-          this.heldHeadFailed('response_timeout', 504, 'backend timed out');
+          this.heldHeadFailed('response_timeout', true);
           return;
         }
         if (this.drainMark !== undefined && this.client.socket.writableLength < this.drainMark) {
@@ -655,7 +655,7 @@ export class Exchange implements UpstreamUser {
         return;
       case 'streaming':
         if (this.heldHead !== undefined) {
-          this.heldHeadFailed(errorKind(error, 'closed_mid_response'), 502, 'backend failed');
+          this.heldHeadFailed(errorKind(error, 'closed_mid_response'), false);
           return;
         }
         if (this.responseFraming.kind === 'close' && !error) {
@@ -673,21 +673,21 @@ export class Exchange implements UpstreamUser {
     }
   }
 
-  /** The backend stopped between a held head and its body: nothing reached the client yet. */
-  private heldHeadFailed(kind: string, status: number, message: string): void {
+  /** The backend stalled or died between a held head and its body: nothing reached the client yet. */
+  private heldHeadFailed(kind: string, timedOut: boolean): void {
     this.heldHead = undefined;
     this.upstreamReusable = false;
     // A backend that died there (nginx killed between its head and body writes) is like one that
     // died before answering: another backend may answer a request that is safe to send again.
     // Not with the cache, which has begun to take this response in.
-    if (status === 502 && !this.cache) {
+    if (!timedOut && !this.cache) {
       this.response = undefined;
-      this.attemptFailed(kind, status);
+      this.attemptFailed(kind, 502);
       return;
     }
     this.error = kind;
     this.backendError(kind);
-    this.failWith(status, message);
+    this.failWith(timedOut ? 504 : 502, timedOut ? 'backend timed out' : 'backend failed');
   }
 
   /** The connection failed after the request went out but before any response byte. */

@@ -1,0 +1,28 @@
+// The command line both Node peers take: --port PORT --backends HOST:PORT[,HOST:PORT...].
+import { parseArgs } from 'node:util';
+
+export interface PeerArgs {
+  host: string;
+  port: number;
+  backends: { host: string; port: number }[];
+}
+
+/** Parses the peer's arguments, or prints the usage line of `script` and exits with 2. */
+export function peerArgs(script: string): PeerArgs {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      backends: { type: 'string' },
+    },
+  });
+  if (!values.port || !values.backends) {
+    console.error(`usage: ${script} --port PORT --backends HOST:PORT[,HOST:PORT...]`);
+    process.exit(2);
+  }
+  const backends = values.backends.split(',').map((addr) => {
+    const i = addr.lastIndexOf(':');
+    return { host: addr.slice(0, i), port: Number(addr.slice(i + 1)) };
+  });
+  return { host: values.host, port: Number(values.port), backends };
+}
