@@ -3,28 +3,22 @@
 // open, so every backend is tried and refuses at once; a backend that did not answer the connect
 // would take the connect timeout), never a hang; and traffic must recover by itself.
 import test from 'ava';
-import type { RunningSluice } from '../../src/sluice.ts';
 import { startLoad } from '../support/load.ts';
-import { startProxy } from '../support/sluice.ts';
 import {
   backendOf,
-  type ChaosBackend,
-  chaosYaml,
   cutByKill,
   describeFailures,
   HEALTH,
+  ms,
   now,
   PAUSE_MS,
-  type SeenTransition,
   sleep,
-  startChaosBackends,
-  stopChaosBackends,
   TICK_MS,
   TIMEOUTS,
+  useChaosStack,
   WORKERS,
   waitForState,
   waitUntil,
-  watchTransitions,
 } from './helpers.ts';
 
 /** Two passing probes: the first within interval + 10%, the second a fast interval later. */
@@ -39,31 +33,15 @@ const RECOVERY_BOUND_MS = HEALTH.rise * HEALTH.interval + 300;
  */
 const LATENCY_BOUND_MS = TIMEOUTS.connect + TICK_MS + 150 + 350;
 
-let backends: ChaosBackend[] = [];
-let sluice: RunningSluice | undefined;
-let transitions: SeenTransition[] = [];
-
-test.before(async () => {
-  backends = await startChaosBackends(3);
-  sluice = await startProxy(chaosYaml(backends));
-  transitions = watchTransitions(sluice);
-});
-
-test.after.always(async () => {
-  await sluice?.stop();
-  await stopChaosBackends(backends);
-});
-
-const ms = (value: number) => Math.round(value);
+const stack = useChaosStack(test);
 
 test.serial(
   '4. all backends killed: quick 502/503, never a hang; one back: traffic recovers by itself',
   async (t) => {
-    if (!sluice) throw new Error('sluice did not start');
-    const running = sluice;
-    const [first] = backends;
+    const running = stack.sluice;
+    const [first] = stack.backends;
     if (!first) throw new Error('no backends');
-    const inSluice = backends.map((b) => backendOf(running, b.name));
+    const inSluice = stack.backends.map((b) => backendOf(running, b.name));
     const load = startLoad({
       port: running.address.port,
       workers: WORKERS,
@@ -74,7 +52,7 @@ test.serial(
     await sleep(1_000);
 
     const killAt = now();
-    await Promise.all(backends.map((b) => b.kill()));
+    await Promise.all(stack.backends.map((b) => b.kill()));
     const killedAt = now();
     const allOutAt = await waitUntil(() => inSluice.every((b) => !b.routable), 5_000, 'every backend out');
     await sleep(1_500);
@@ -97,7 +75,7 @@ test.serial(
     for (const r of during) duringStatuses[r.failure ?? 'ok'] = (duringStatuses[r.failure ?? 'ok'] ?? 0) + 1;
     const afterBack = load.summary({ from: backAt });
     const slowest = load.records.reduce((max, r) => Math.max(max, r.end - r.start), 0);
-    const verdicts = transitions.filter((tr) => tr.seenAt >= killAt && tr.seenAt < startAt);
+    const verdicts = stack.transitions.filter((tr) => tr.seenAt >= killAt && tr.seenAt < startAt);
     t.log(
       `requests ${summary.sent}, ok ${summary.ok}, failed ${summary.failed} ${JSON.stringify(summary.failures)}`,
     );
@@ -116,7 +94,7 @@ test.serial(
 
     // Failures are Sluice's own 502/503, never a client-side timeout, reset or truncation (but for
     // a response nginx was killed in the middle of, see cutByKill).
-    const names = backends.map((b) => b.name);
+    const names = stack.backends.map((b) => b.name);
     const other = load.records.filter(
       (r) => !r.ok && r.failure !== '502' && r.failure !== '503' && !cutByKill(r, names, killAt, killedAt),
     );

@@ -10,64 +10,39 @@
 // - return: two passing probes, the first within 550 ms of nginx answering, the second 275 ms
 //   later: under `rise * interval` + 200 ms.
 import test from 'ava';
-import type { RunningSluice } from '../../src/sluice.ts';
 import { type LoadRun, share, startLoad } from '../support/load.ts';
-import { startProxy } from '../support/sluice.ts';
 import {
   backendOf,
   type ChaosBackend,
-  chaosYaml,
   cutByKill,
   describeFailures,
   HEALTH,
+  ms,
   now,
   PAUSE_MS,
-  type SeenTransition,
   sleep,
-  startChaosBackends,
-  stopChaosBackends,
   TICK_MS,
   TIMEOUTS,
+  useChaosStack,
   WORKERS,
   waitForState,
   waitUntil,
-  watchTransitions,
 } from './helpers.ts';
 
 const DETECTION_BOUND_MS = HEALTH.interval * HEALTH.fall + HEALTH.timeout + TICK_MS + 100;
 const RETURN_BOUND_MS = HEALTH.rise * HEALTH.interval + 200;
 
-let backends: ChaosBackend[] = [];
-let sluice: RunningSluice | undefined;
-let transitions: SeenTransition[] = [];
-let port = 0;
-
-test.before(async () => {
-  backends = await startChaosBackends(3);
-  sluice = await startProxy(chaosYaml(backends));
-  port = sluice.address.port;
-  transitions = watchTransitions(sluice);
-});
-
-test.after.always(async () => {
-  await sluice?.stop();
-  await stopChaosBackends(backends);
-});
-
-function running(): RunningSluice {
-  if (!sluice) throw new Error('sluice did not start');
-  return sluice;
-}
+const stack = useChaosStack(test);
 
 function backendAt(index: number): ChaosBackend {
-  const backend = backends[index];
+  const backend = stack.backends[index];
   if (!backend) throw new Error(`no backend ${index}`);
   return backend;
 }
 
 function steadyLoad(): LoadRun {
   return startLoad({
-    port,
+    port: stack.sluice.address.port,
     workers: WORKERS,
     pauseMs: PAUSE_MS,
     durationMs: 30_000,
@@ -75,13 +50,11 @@ function steadyLoad(): LoadRun {
   });
 }
 
-const ms = (value: number) => Math.round(value);
-
 test.serial(
   '1. a killed backend: no client sees a failure, it is marked down in time and gets no traffic',
   async (t) => {
     const victim = backendAt(0);
-    const backend = backendOf(running(), victim.name);
+    const backend = backendOf(stack.sluice, victim.name);
     const load = steadyLoad();
     await sleep(1_500);
     const warm = load.summary();
@@ -99,8 +72,8 @@ test.serial(
     await sleep(1_500);
     const summary = await load.stop();
 
-    const first = transitions.find((tr) => tr.backend === victim.name && tr.seenAt >= killAt);
-    const down = transitions.find(
+    const first = stack.transitions.find((tr) => tr.backend === victim.name && tr.seenAt >= killAt);
+    const down = stack.transitions.find(
       (tr) => tr.backend === victim.name && tr.to === 'down' && tr.seenAt >= killAt,
     );
     const firstMs = (first?.seenAt ?? detectedAt) - killAt;
@@ -134,7 +107,7 @@ test.serial(
   '3. the killed backend started again returns after rise passes and ramps up under slow start',
   async (t) => {
     const victim = backendAt(0);
-    const backend = backendOf(running(), victim.name);
+    const backend = backendOf(stack.sluice, victim.name);
     t.is(backend.health.state, 'down');
     const load = steadyLoad();
     await sleep(500);
@@ -143,7 +116,7 @@ test.serial(
     await victim.start();
     const answeringAt = now();
     const backAt = await waitForState(backend, ['slow_start', 'up'], 5_000);
-    const back = transitions.find(
+    const back = stack.transitions.find(
       (tr) => tr.backend === victim.name && tr.to === 'slow_start' && tr.seenAt >= startAt,
     );
     const rampFrom = back?.seenAt ?? backAt;
@@ -196,7 +169,7 @@ test.serial(
   '2. a frozen backend: clients see only 504s after responseHeaders, it is marked down in time',
   async (t) => {
     const victim = backendAt(1);
-    const backend = backendOf(running(), victim.name);
+    const backend = backendOf(stack.sluice, victim.name);
     const load = steadyLoad();
     await sleep(1_000);
 
@@ -206,7 +179,7 @@ test.serial(
     let unpaused = false;
     try {
       const detectedAt = await waitForState(backend, ['down', 'ejected'], 5_000);
-      const first = transitions.find((tr) => tr.backend === victim.name && tr.seenAt >= pauseAt);
+      const first = stack.transitions.find((tr) => tr.backend === victim.name && tr.seenAt >= pauseAt);
       const verdictAt = first?.seenAt ?? detectedAt;
       // Every request that went to the frozen backend has had its responseHeaders timeout by now.
       await waitUntil(() => now() >= pausedAt + TIMEOUTS.responseHeaders + 1_000, 10_000, 'the timeouts');

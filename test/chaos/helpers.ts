@@ -2,6 +2,7 @@
 // same host port, the Sluice config they run under, and ways to watch Sluice's view of them.
 import http from 'node:http';
 import net from 'node:net';
+import type { TestFn } from 'ava';
 import { GenericContainer, Wait } from 'testcontainers';
 import type { BackendState, Transition } from '../../src/health/state.ts';
 import type { RunningSluice } from '../../src/sluice.ts';
@@ -14,6 +15,7 @@ import {
   NGINX_IMAGE,
   type NginxBackend,
 } from '../support/nginx.ts';
+import { startProxy } from '../support/sluice.ts';
 
 /** Short health checks keep the suite fast; every bound below is derived from these. */
 export const HEALTH = { interval: 500, timeout: 300, rise: 2, fall: 2 } as const;
@@ -223,6 +225,45 @@ export function watchTransitions(sluice: RunningSluice): SeenTransition[] {
   }
   return seen;
 }
+
+/** What most chaos test files run against: three nginx backends behind one Sluice. */
+export interface ChaosStack {
+  readonly backends: readonly ChaosBackend[];
+  readonly sluice: RunningSluice;
+  /** Every state change Sluice reported, as it was reported. */
+  readonly transitions: readonly SeenTransition[];
+}
+
+/** Starts the stack before the file's tests and stops it after them; read it inside tests. */
+export function useChaosStack(test: TestFn): ChaosStack {
+  let backends: ChaosBackend[] = [];
+  let sluice: RunningSluice | undefined;
+  let transitions: SeenTransition[] = [];
+  test.before(async () => {
+    backends = await startChaosBackends(3);
+    sluice = await startProxy(chaosYaml(backends));
+    transitions = watchTransitions(sluice);
+  });
+  test.after.always(async () => {
+    await sluice?.stop();
+    await stopChaosBackends(backends);
+  });
+  return {
+    get backends() {
+      return backends;
+    },
+    get sluice() {
+      if (!sluice) throw new Error('sluice did not start');
+      return sluice;
+    },
+    get transitions() {
+      return transitions;
+    },
+  };
+}
+
+/** Milliseconds, rounded for the logs. */
+export const ms = (value: number): number => Math.round(value);
 
 /** Polls `condition` every 5 ms; resolves with `now()` when it first holds, rejects after `timeoutMs`. */
 export async function waitUntil(

@@ -16,6 +16,7 @@ import {
   type ChaosBackend,
   chaosYaml,
   describeFailures,
+  ms,
   now,
   PAUSE_MS,
   type SeenTransition,
@@ -55,8 +56,6 @@ test.after.always(async () => {
   await sluice?.stop();
   await stopChaosBackends(backends);
 });
-
-const ms = (value: number) => Math.round(value);
 
 function running(): RunningSluice {
   if (!sluice) throw new Error('sluice did not start');

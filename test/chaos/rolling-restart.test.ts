@@ -3,46 +3,24 @@
 // close idle keep-alive connections), a pause, `docker start` on the same host port, then wait
 // until Sluice routes to it again before the next one. No client request may fail.
 import test from 'ava';
-import type { RunningSluice } from '../../src/sluice.ts';
 import { startLoad } from '../support/load.ts';
-import { startProxy } from '../support/sluice.ts';
 import {
   backendOf,
-  type ChaosBackend,
-  chaosYaml,
   describeFailures,
   HEALTH,
+  ms,
   now,
   PAUSE_MS,
-  type SeenTransition,
   sleep,
-  startChaosBackends,
-  stopChaosBackends,
+  useChaosStack,
   WORKERS,
   waitForState,
-  watchTransitions,
 } from './helpers.ts';
 
-let backends: ChaosBackend[] = [];
-let sluice: RunningSluice | undefined;
-let transitions: SeenTransition[] = [];
-
-test.before(async () => {
-  backends = await startChaosBackends(3);
-  sluice = await startProxy(chaosYaml(backends));
-  transitions = watchTransitions(sluice);
-});
-
-test.after.always(async () => {
-  await sluice?.stop();
-  await stopChaosBackends(backends);
-});
-
-const ms = (value: number) => Math.round(value);
+const stack = useChaosStack(test);
 
 test.serial('6. a rolling restart of all three backends under load: no failed GET', async (t) => {
-  if (!sluice) throw new Error('sluice did not start');
-  const running = sluice;
+  const running = stack.sluice;
   const load = startLoad({
     port: running.address.port,
     workers: WORKERS,
@@ -52,7 +30,7 @@ test.serial('6. a rolling restart of all three backends under load: no failed GE
   });
   await sleep(1_000);
   const steps: string[] = [];
-  for (const victim of backends) {
+  for (const victim of stack.backends) {
     const backend = backendOf(running, victim.name);
     const stopAt = now();
     await victim.shutdown(5);
@@ -63,7 +41,7 @@ test.serial('6. a rolling restart of all three backends under load: no failed GE
     await victim.start();
     const answeringAt = now();
     const backAt = await waitForState(backend, ['slow_start', 'up'], 5_000);
-    const verdict = transitions.find((tr) => tr.backend === victim.name && tr.seenAt >= stopAt);
+    const verdict = stack.transitions.find((tr) => tr.backend === victim.name && tr.seenAt >= stopAt);
     steps.push(
       `${victim.name}: docker stop ${ms(stoppedAt - stopAt)} ms, out (${verdict?.to}, ${verdict?.cause}) ` +
         `${ms(outAt - stopAt)} ms after the stop began; docker start ${ms(answeringAt - startAt)} ms, ` +
