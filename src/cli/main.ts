@@ -15,7 +15,7 @@ const usage = `usage:
   sluice demo [--listen ADDR] [--admin ADDR|off] [--log-level LEVEL]
   sluice client [options] URL     (a hand-built HTTP client; sluice client --help)
 
-Without --config (or SLUICE_CONFIG) Sluice runs the embedded demo: three small backends on
+serve needs a config file (--config or SLUICE_CONFIG); demo runs three small built-in backends on
 loopback behind the proxy. Environment: SLUICE_CONFIG, SLUICE_LISTEN, SLUICE_ADMIN, SLUICE_LOG_LEVEL.`;
 
 const commands = new Set(['serve', 'check', 'demo']);
@@ -56,7 +56,12 @@ async function main(argv: string[]): Promise<number> {
     }
     return (await import('./serve.ts')).checkCommand(configPath);
   }
-  if (command === 'demo' || !configPath) return (await import('./demo.ts')).startDemo(flags);
+  if (command === 'demo') return (await import('./demo.ts')).startDemo(flags);
+  // A mistyped SLUICE_CONFIG must not quietly serve demo pages that pass health checks.
+  if (!configPath) {
+    console.error('sluice serve: no config file: give --config FILE or SLUICE_CONFIG (sluice demo runs the demo)');
+    return 2;
+  }
   return (await import('./serve.ts')).serveCommand(configPath, flags);
 }
 
