@@ -59,7 +59,9 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'demo') return (await import('./demo.ts')).startDemo(flags);
   // A mistyped SLUICE_CONFIG must not quietly serve demo pages that pass health checks.
   if (!configPath) {
-    console.error('sluice serve: no config file: give --config FILE or SLUICE_CONFIG (sluice demo runs the demo)');
+    console.error(
+      'sluice serve: no config file: give --config FILE or SLUICE_CONFIG (sluice demo runs the demo)',
+    );
     return 2;
   }
   return (await import('./serve.ts')).serveCommand(configPath, flags);
