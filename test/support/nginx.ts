@@ -6,8 +6,9 @@
 // server block below uses stock nginx only. Ryuk is disabled (TESTCONTAINERS_RYUK_DISABLED=true):
 // every test file must stop what it starts, e.g. `test.after.always(() => stopNginxBackends(all))`.
 import { GenericContainer, getContainerRuntimeClient, type StartedTestContainer, Wait } from 'testcontainers';
+import { NGINX_IMAGE } from './images.ts';
 
-export const NGINX_IMAGE = process.env.NGINX_IMAGE ?? 'sluice-local/nginx:1.22';
+export { NGINX_IMAGE };
 
 /** Where the demo site (web/) lives in the image, and the DAV upload directory. */
 export const HTML_ROOT = '/usr/share/nginx/html';
