@@ -47,11 +47,10 @@ import {
   type RequestHead,
   type ResponseHead,
 } from '../http/message.ts';
+import { clientResponseHead, viaValue } from '../http/response-heads.ts';
+import { plainResponse } from '../http/responses.ts';
 import { field, serializeHead } from '../http/serialize.ts';
 import type { CacheResult, Metrics } from '../observe/metrics.ts';
-import { viaValue } from '../proxy/forwarding.ts';
-import { clientResponseHead } from '../proxy/heads.ts';
-import { plainResponse } from '../proxy/responses.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import { Coalescer, type FlightOutcome } from './coalesce.ts';
 import { requestCacheControl, responseCacheControl } from './directives.ts';

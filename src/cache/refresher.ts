@@ -6,9 +6,9 @@
 // it for stale-if-error. No client waits on it; it gives up after `timeoutMs` in all. Failures
 // count in sluice_backend_errors_total and, like real requests, in the passive health check.
 
-import { ResponseParser } from '../client/response-reader.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
 import type { BodyFraming, RequestHead, ResponseHead } from '../http/message.ts';
+import { ResponseReader } from '../http/response-reader.ts';
 import type { Backend } from '../upstream/backend.ts';
 import type { UpstreamConnection, UpstreamUser } from '../upstream/connection.ts';
 import type { BackendPool } from '../upstream/pool.ts';
@@ -44,7 +44,7 @@ export function refresh(job: RefreshJob): Promise<FlightOutcome> {
 class Refresh implements UpstreamUser {
   private readonly job: RefreshJob;
   private readonly resolve: (outcome: FlightOutcome) => void;
-  private readonly parser = new ResponseParser('GET');
+  private readonly parser = new ResponseReader('GET');
   private backend: Backend | undefined;
   private connection: UpstreamConnection | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -99,7 +99,7 @@ class Refresh implements UpstreamUser {
   onUpstreamData(chunk: Buffer): void {
     if (this.settled) return;
     this.received = true;
-    let events: ReturnType<ResponseParser['feed']>;
+    let events: ReturnType<ResponseReader['feed']>;
     try {
       events = this.parser.feed(chunk);
     } catch {

@@ -4,11 +4,11 @@ import type { Socket } from 'node:net';
 import { connectionTokens } from '../http/hop-by-hop.ts';
 import { HttpError, type RequestHead } from '../http/message.ts';
 import { parseRequestHead } from '../http/parser.ts';
+import { plainResponse } from '../http/responses.ts';
 import type { Expirable } from './clock.ts';
 import type { ProxyContext } from './context.ts';
 import { Exchange } from './exchange.ts';
 import { plainAddress } from './forwarding.ts';
-import { plainResponse } from './responses.ts';
 
 /** How long a closing connection may linger to flush its last answer. */
 const lingerMs = 5000;

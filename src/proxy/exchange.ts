@@ -14,24 +14,23 @@ import {
   type RequestHead,
   type ResponseHead,
 } from '../http/message.ts';
+import { withHead } from '../http/one-write.ts';
 import { parseResponseHead } from '../http/parser.ts';
-import type { Backend } from '../upstream/backend.ts';
-import type { UpstreamConnection, UpstreamUser } from '../upstream/connection.ts';
-import type { BackendPool } from '../upstream/pool.ts';
-import type { ClientConnection } from './client-connection.ts';
-import { withHead } from './coalesce.ts';
-import type { ProxyContext } from './context.ts';
-import { requestIdOf } from './forwarding.ts';
 import {
   clientResponseHead,
   interimHead,
   type ResponseMode,
   responseMode,
   switchingProtocolsHead,
-  type UpstreamRequest,
-  upstreamRequestHead,
-} from './heads.ts';
-import { plainResponse } from './responses.ts';
+} from '../http/response-heads.ts';
+import { plainResponse } from '../http/responses.ts';
+import type { Backend } from '../upstream/backend.ts';
+import type { UpstreamConnection, UpstreamUser } from '../upstream/connection.ts';
+import type { BackendPool } from '../upstream/pool.ts';
+import type { ClientConnection } from './client-connection.ts';
+import type { ProxyContext } from './context.ts';
+import { requestIdOf } from './forwarding.ts';
+import { type UpstreamRequest, upstreamRequestHead } from './heads.ts';
 
 /** Methods whose requests may be sent twice (RFC 9110 9.2.2). */
 const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
