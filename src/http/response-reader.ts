@@ -71,6 +71,17 @@ export class ResponseReader {
     return this.#received;
   }
 
+  /**
+   * Reads only a body, whose head was read elsewhere (by an UpstreamAttempt): `rest` is what
+   * followed the head. Later bytes go to feed as usual.
+   */
+  body(framing: BodyFraming, rest: Buffer): ResponseEvent[] {
+    const events: ResponseEvent[] = [];
+    this.#received += rest.length;
+    this.#run(this.#startBody(framing, rest, events), events);
+    return events;
+  }
+
   /** Feeds the next bytes; throws ResponseParseError for a malformed response. */
   feed(chunk: Buffer): ResponseEvent[] {
     const events: ResponseEvent[] = [];
@@ -79,14 +90,17 @@ export class ResponseReader {
       return events;
     }
     this.#received += chunk.length;
-    let input = chunk;
+    this.#run(chunk, events);
+    return events;
+  }
+
+  #run(input: Buffer, events: ResponseEvent[]): void {
     try {
       while (input.length > 0 && this.#state !== DONE) input = this.#step(input, events);
     } catch (error) {
       if (error instanceof HttpError) throw malformed(error.message);
       throw error;
     }
-    return events;
   }
 
   /** The connection closed: ends a close-delimited body, else throws what went wrong. */
@@ -160,6 +174,10 @@ export class ResponseReader {
     // 101 Switching Protocols ends HTTP on this connection: no body to read here.
     const framing: BodyFraming = head.status === 101 ? { kind: 'none' } : responseFraming(head, this.#method);
     events.push({ type: 'head', head, framing, raw });
+    return this.#startBody(framing, rest, events);
+  }
+
+  #startBody(framing: BodyFraming, rest: Buffer, events: ResponseEvent[]): Buffer {
     switch (framing.kind) {
       case 'none':
         return this.#end(rest, [], events);

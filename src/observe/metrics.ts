@@ -22,6 +22,7 @@
 import { collectDefaultMetrics, type Metric, Registry } from 'prom-client';
 import { type ProbeResultKind, probeResultKinds } from '../health/probe.ts';
 import { type BackendState, backendStates } from '../health/state.ts';
+import { failureKinds, retryReasons } from '../http/failure-kinds.ts';
 
 /** Upper bounds (seconds) of every latency histogram: dense below 10 ms, up to 30 s. */
 export const LATENCY_BUCKETS: readonly number[] = [
@@ -43,25 +44,6 @@ export const CACHE_RESULTS: readonly CacheResult[] = ['hit', 'miss', 'stale', 'r
 
 export type ConnectionSide = 'client' | 'backend';
 
-/** `sluice_backend_errors_total{type}` values created at 0 (the proxy's error kinds). */
-export const KNOWN_ERROR_TYPES: readonly string[] = [
-  'connect_timeout',
-  'refused',
-  'reset',
-  'unreachable',
-  'response_timeout',
-  'bad_response',
-  'closed_before_response',
-  'closed_mid_response',
-];
-/** `sluice_retries_total{reason}` values created at 0 (failures before any response byte). */
-export const KNOWN_RETRY_REASONS: readonly string[] = [
-  'connect_timeout',
-  'refused',
-  'reset',
-  'unreachable',
-  'closed_before_response',
-];
 /**
  * `sluice_backend_ejections_total{reason}` values created at 0: passive checks eject after
  * consecutive connect failures or gateway errors (src/health/state.ts does not tell them apart).
@@ -520,8 +502,8 @@ export class BackendMetrics extends RequestMetrics {
     for (const s of BACKEND_STATES) families.transitions.cell(pool, backend, s);
     for (const r of HEALTH_RESULTS) this.healthResults.set(r, families.healthChecks.cell(pool, backend, r));
     this.healthDuration = families.healthCheckDuration.cell(pool, backend);
-    for (const r of KNOWN_RETRY_REASONS) this.retryCells.set(r, families.retries.cell(pool, backend, r));
-    for (const t of KNOWN_ERROR_TYPES) this.errorCells.set(t, families.errors.cell(pool, backend, t));
+    for (const r of retryReasons) this.retryCells.set(r, families.retries.cell(pool, backend, r));
+    for (const t of failureKinds) this.errorCells.set(t, families.errors.cell(pool, backend, t));
     for (const r of KNOWN_EJECTION_REASONS)
       this.ejectionCells.set(r, families.ejections.cell(pool, backend, r));
   }
@@ -546,7 +528,7 @@ export class BackendMetrics extends RequestMetrics {
     counterFor(this.retryCells, this.f.retries, this.pool, this.backend, reason).value++;
   }
 
-  /** A failure of this backend (`KNOWN_ERROR_TYPES` or another kind). */
+  /** A failure of this backend (a FailureKind or another kind). */
   error(type: string): void {
     counterFor(this.errorCells, this.f.errors, this.pool, this.backend, type).value++;
   }
