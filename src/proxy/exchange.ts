@@ -15,110 +15,22 @@ import { performance } from 'node:perf_hooks';
 import type { CacheFlow, CacheStep } from '../cache/proxy-cache.ts';
 import { requestFraming } from '../http/framing.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
-import {
-  type BodyFraming,
-  type HeaderField,
-  HttpError,
-  headerValue,
-  type RequestHead,
-  type ResponseHead,
-} from '../http/message.ts';
-import { withHead } from '../http/one-write.ts';
+import type { BodyFraming, HeaderField, ResponseHead } from '../http/message.ts';
 import {
   clientResponseHead,
   interimHead,
   responseMode,
   switchingProtocolsHead,
 } from '../http/response-heads.ts';
-import { plainResponse } from '../http/responses.ts';
 import { type AttemptUser, UpstreamAttempt } from '../upstream/attempt.ts';
-import type { Backend } from '../upstream/backend.ts';
 import { classify, connectTimeout, type Failure, responseTimeout } from '../upstream/failure.ts';
-import type { BackendPool } from '../upstream/pool.ts';
-import type { ProxyContext } from './context.ts';
-import type { Downstream } from './downstream.ts';
-import { type ExchangeRecord, report } from './exchange-report.ts';
-import { requestIdOf } from './forwarding.ts';
-import { type UpstreamRequest, upstreamRequestHead } from './heads.ts';
+import { admit } from './admission.ts';
+import { ExchangeCore, oneWriteLimit, replayLimit } from './exchange-core.ts';
 import { RequestBody } from './request-body.ts';
 import { type RelayProgress, ResponseRelay } from './response-relay.ts';
-import { AttemptFailure, RetrySchedule } from './retry-schedule.ts';
+import { AttemptFailure } from './retry-schedule.ts';
 
-/** Methods whose requests may be sent twice (RFC 9110 9.2.2). */
-const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-/** A request body up to this size is kept so the request can be replayed on another backend. */
-const replayLimit = 64 * 1024;
-/** A body up to this size goes to the client in the same write as its head. */
-const oneWriteLimit = 16 * 1024;
-/** The bounds of the jittered backoff between retries (ms). */
-const backoff = { minMs: 25, maxMs: 250 };
-
-export type ExchangeState =
-  | 'admit'
-  | 'cacheWait'
-  | 'attempt'
-  | 'backoff'
-  | 'relay'
-  | 'tunnel'
-  | 'answer'
-  | 'done';
-
-export class Exchange implements AttemptUser, ExchangeRecord {
-  private readonly client: Downstream;
-  private readonly context: ProxyContext;
-  readonly request: RequestHead;
-  readonly requestId: string;
-  readonly startedAt = performance.now();
-  private current: ExchangeState = 'admit';
-  /** Keep the client connection open after this exchange. */
-  private keepClient: boolean;
-  body = new RequestBody({ kind: 'none' }, null, 0);
-  pool: BackendPool | undefined;
-  private upstreamHead = '';
-  private upgrade: string | undefined;
-  private attempt: UpstreamAttempt | undefined;
-  private readonly retries: RetrySchedule;
-  private tried: Set<Backend> | undefined;
-  attempts = 0;
-  /** Some attempt wrote the request to a backend: from then on only idempotent requests are resent. */
-  private sentToBackend = false;
-  private lastFailureStatus = 502;
-  /** The backend of the latest attempt, which the request's metrics are counted against. */
-  lastBackend: Backend | undefined;
-  firstByteAt = 0;
-  private relay: ResponseRelay | undefined;
-  /** An answer of Sluice's own or from the cache went out. */
-  private answered = false;
-  status = 0;
-  bytesOut = 0;
-  error: string | undefined;
-  /** The shared cache, on routes with `cache: true` only (src/cache/proxy-cache.ts). */
-  cache: CacheFlow | undefined;
-  /** A cached answer waits for the client to read it: bytes still queued at the last look. */
-  private drainMark: number | undefined;
-
-  constructor(client: Downstream, context: ProxyContext, request: RequestHead) {
-    this.client = client;
-    this.context = context;
-    this.request = request;
-    this.requestId = requestIdOf(request.headers);
-    this.keepClient = client.wantsKeepAlive(request);
-    this.retries = new RetrySchedule(this, { attempts: context.config.retries.attempts, ...backoff });
-  }
-
-  get state(): ExchangeState {
-    return this.current;
-  }
-
-  get clientAddress(): string {
-    return this.client.address;
-  }
-
-  /** A head went to the client: failures can only cut the answer short now. */
-  private get headSent(): boolean {
-    return this.answered || (this.relay?.headSent ?? false);
-  }
-
+export class Exchange extends ExchangeCore implements AttemptUser {
   /**
    * Starts the exchange with the bytes that followed the head. Returns how many of them belong to
    * this request's body; the rest is the next pipelined request.
@@ -131,50 +43,19 @@ export class Exchange implements AttemptUser, ExchangeRecord {
     } catch (error) {
       return this.rejectRequest(error);
     }
-    const maxBody = context.config.limits.maxBody;
-    this.body = new RequestBody(framing, maxBody, replayLimit);
-    if (maxBody !== null && framing.kind === 'length' && framing.length > maxBody)
-      return this.localResponse(413, 'request body too large', 'body_too_large');
-
-    // A reverse proxy opens no tunnels to arbitrary hosts.
-    if (request.method === 'CONNECT') return this.localResponse(501, 'CONNECT is not supported', 'connect');
-    const host = headerValue(request.headers, 'host');
-    const match = context.router.match(host, request.target);
-    if (!match) return this.localResponse(404, 'no route for this host and path', 'no_route');
-    const pool = context.pools.get(match.route.pool);
-    if (!pool) return this.localResponse(503, 'no backend available', 'no_pool');
+    this.body = new RequestBody(framing, context.config.limits.maxBody, replayLimit);
+    const admitted = admit(request, framing, context, {
+      clientAddress: this.client.address,
+      trusted: this.client.trusted,
+      requestId: this.requestId,
+    });
+    if (admitted.kind === 'refuse')
+      return this.localResponse(admitted.status, admitted.message, admitted.reason);
+    const { pool } = admitted;
     this.pool = pool;
-
-    const tokens = connectionTokens(request.headers);
-    const upgradeValue = headerValue(request.headers, 'upgrade');
-    if (upgradeValue !== undefined && tokens.includes('upgrade') && request.versionMinor === 1) {
-      this.upgrade = upgradeValue;
-    }
-    const upstream: UpstreamRequest = {
-      head: request,
-      connectionTokens: tokens,
-      framing,
-      route: match.route,
-      path: match.path,
-      authority: absoluteAuthority(request.target),
-      upgrade: this.upgrade,
-      forwarding: {
-        clientAddress: this.client.address,
-        trusted: this.client.trusted,
-        host,
-        requestId: this.requestId,
-      },
-    };
-    if (match.route.cache && context.cache) {
-      // The upstream head is made only when the request goes to a backend (cacheStep).
-      const eligible = framing.kind === 'none' && this.upgrade === undefined;
-      this.cache = context.cache.open(
-        request,
-        pool,
-        (head) => upstreamRequestHead({ ...upstream, head }),
-        eligible,
-      );
-    } else this.upstreamHead = upstreamRequestHead(upstream);
+    this.upgrade = admitted.upgrade;
+    this.upstreamHead = admitted.upstreamHead;
+    this.cache = admitted.cache;
 
     let used = 0;
     if (rest.length > 0 && !this.body.complete) used = this.onClientBody(rest);
@@ -393,30 +274,6 @@ export class Exchange implements AttemptUser, ExchangeRecord {
     }
   }
 
-  /** Writes the answer the cache made and ends the exchange, or waits for the client to take it. */
-  private answerFromCache(): void {
-    const cache = this.cache;
-    if (!cache || this.current === 'done') return;
-    this.current = 'answer';
-    this.attempt?.close(true);
-    if (this.context.draining) this.keepClient = false;
-    const answer = cache.render(this.keepClient);
-    this.status = answer.status;
-    this.answered = true;
-    if (!this.client.gone) {
-      if (answer.bodyBytes <= oneWriteLimit) this.client.write(withHead(answer.head, answer.body));
-      else this.client.writeAll(answer.head, answer.body);
-    }
-    this.bytesOut += answer.bodyBytes;
-    if (!this.client.needsDrain) {
-      this.finish(true);
-      return;
-    }
-    // Backpressure: the next request waits until the client has read this answer.
-    this.drainMark = this.client.queued;
-    this.client.arm('idle');
-  }
-
   private connectNext(): void {
     const pool = this.pool;
     if (!pool) return;
@@ -513,14 +370,6 @@ export class Exchange implements AttemptUser, ExchangeRecord {
     this.client.startTunnel();
   }
 
-  /** Writes to the client; a full socket pauses the backend. */
-  private send(data: Buffer | string): void {
-    if (this.client.gone) return;
-    const flushed = this.client.write(data);
-    this.bytesOut += data.length;
-    if (!flushed) this.attempt?.pause();
-  }
-
   /** The backend stalled or died between a held head and its body: nothing reached the client yet. */
   private heldHeadFailed(failure: Failure, timedOut: boolean): void {
     this.relay = undefined;
@@ -585,102 +434,4 @@ export class Exchange implements AttemptUser, ExchangeRecord {
     this.error = failure.kind;
     this.failWith(failure.status, failure.message);
   }
-
-  private mayReplay(): boolean {
-    return (
-      idempotentMethods.has(this.request.method) ||
-      headerValue(this.request.headers, 'idempotency-key') !== undefined
-    );
-  }
-
-  /** Counts a failure against the backend of the latest attempt. */
-  private backendError(kind: string): void {
-    this.lastBackend?.metrics?.error(kind);
-  }
-
-  /** Tells the backend's passive health check how this attempt went. */
-  private reportOutcome(ok: boolean): void {
-    const pool = this.pool;
-    if (pool && this.attempt) this.attempt.backend.reportOutcome(ok, pool.canEject);
-  }
-
-  // Endings.
-
-  /** Answers the client with an error of Sluice's own if nothing was sent yet, else aborts. */
-  private failWith(status: number, message: string): void {
-    if (this.headSent) {
-      this.abort(this.error ?? 'failed');
-      return;
-    }
-    // A stale copy may answer instead (stale-if-error, every backend down).
-    if (this.cache?.onFailure()) {
-      if (this.attempt) this.attempt.reusable = false;
-      this.answerFromCache();
-      return;
-    }
-    this.status = status;
-    this.current = 'answer';
-    if (!this.body.complete) this.keepClient = false;
-    this.client.write(
-      plainResponse(status, message, {
-        close: !this.keepClient,
-        head: this.request.method === 'HEAD',
-        extra: this.cache?.headerLine,
-      }),
-    );
-    this.answered = true;
-    this.finish(false);
-  }
-
-  /** A response Sluice makes before any backend is involved. Returns bytes of body consumed (none). */
-  private localResponse(status: number, message: string, reason: string): number {
-    this.error = reason;
-    this.failWith(status, message);
-    return 0;
-  }
-
-  private rejectRequest(error: unknown): number {
-    const status = error instanceof HttpError ? error.status : 400;
-    this.keepClient = false;
-    this.body.complete = false;
-    return this.localResponse(status, error instanceof Error ? error.message : 'bad request', 'bad_request');
-  }
-
-  private abortOrReject(error: unknown): void {
-    if (this.headSent) this.abort('bad_request_body');
-    else {
-      this.keepClient = false;
-      this.body.complete = false;
-      this.error = 'bad_request_body';
-      this.status = error instanceof HttpError ? error.status : 400;
-      this.failWith(this.status, error instanceof Error ? error.message : 'bad request');
-    }
-  }
-
-  /** Gives up mid-response: the client sees a truncated answer, never a hang. */
-  private abort(reason: string): void {
-    this.error ??= reason;
-    this.keepClient = false;
-    this.client.destroy();
-    this.finish(false);
-  }
-
-  private finish(success: boolean): void {
-    if (this.current === 'done') return;
-    this.current = 'done';
-    this.retries.cancel();
-    this.attempt?.close(success && !(this.relay?.overrun ?? false) && this.body.complete);
-    this.body.held = [];
-    this.cache?.done(success);
-    report(this, this.context);
-    this.client.done(this.keepClient && (success || this.body.complete));
-  }
-}
-
-function absoluteAuthority(target: string): string | undefined {
-  const match = /^https?:\/\/([^/?#]*)/i.exec(target);
-  if (!match) return undefined;
-  const authority = match[1] ?? '';
-  const at = authority.lastIndexOf('@');
-  return at === -1 ? authority : authority.slice(at + 1);
 }
