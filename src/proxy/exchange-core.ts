@@ -21,12 +21,6 @@ import { type AttemptFailure, type RetryHooks, RetrySchedule } from './retry-sch
 
 /** Methods whose requests may be sent twice (RFC 9110 9.2.2). */
 const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-/** A request body up to this size is kept so the request can be replayed on another backend. */
-export const replayLimit = 64 * 1024;
-/** A body up to this size goes to the client in the same write as its head. */
-export const oneWriteLimit = 16 * 1024;
-/** The bounds of the jittered backoff between retries (ms). */
-const backoff = { minMs: 25, maxMs: 250 };
 
 export type ExchangeState =
   | 'admit'
@@ -78,7 +72,8 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord {
     this.request = request;
     this.requestId = requestIdOf(request.headers);
     this.keepClient = client.wantsKeepAlive(request);
-    this.retries = new RetrySchedule(this, { attempts: context.config.retries.attempts, ...backoff });
+    const { attempts, backoffMin, backoffMax } = context.config.retries;
+    this.retries = new RetrySchedule(this, { attempts, minMs: backoffMin, maxMs: backoffMax });
   }
 
   get state(): ExchangeState {
@@ -105,7 +100,8 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord {
     this.status = answer.status;
     this.answered = true;
     if (!this.client.gone) {
-      if (answer.bodyBytes <= oneWriteLimit) this.client.write(withHead(answer.head, answer.body));
+      if (answer.bodyBytes <= this.context.config.limits.oneWrite)
+        this.client.write(withHead(answer.head, answer.body));
       else this.client.writeAll(answer.head, answer.body);
     }
     this.bytesOut += answer.bodyBytes;

@@ -25,7 +25,7 @@ import {
 import { type AttemptUser, UpstreamAttempt } from '../upstream/attempt.ts';
 import { classify, connectTimeout, type Failure, responseTimeout } from '../upstream/failure.ts';
 import { admit } from './admission.ts';
-import { ExchangeCore, oneWriteLimit, replayLimit } from './exchange-core.ts';
+import { ExchangeCore } from './exchange-core.ts';
 import { RequestBody } from './request-body.ts';
 import { type RelayProgress, ResponseRelay } from './response-relay.ts';
 import { AttemptFailure } from './retry-schedule.ts';
@@ -43,7 +43,8 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     } catch (error) {
       return this.rejectRequest(error);
     }
-    this.body = new RequestBody(framing, context.config.limits.maxBody, replayLimit);
+    const { maxBody, replayBody } = context.config.limits;
+    this.body = new RequestBody(framing, maxBody, replayBody);
     const admitted = admit(request, framing, context, {
       clientAddress: this.client.address,
       trusted: this.client.trusted,
@@ -341,7 +342,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     });
     this.current = 'relay';
     this.relay = new ResponseRelay(framing, mode, sink, (data) => this.send(data));
-    this.relayed(this.relay.begin(headText, rest, oneWriteLimit));
+    this.relayed(this.relay.begin(headText, rest, this.context.config.limits.oneWrite));
   }
 
   private relayed(progress: RelayProgress): void {

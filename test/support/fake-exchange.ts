@@ -235,7 +235,7 @@ routes:
   const backends = Array.from({ length: options.backends ?? 2 }, (_, i) => new FakeBackend(`b${i + 1}`));
   const pool = {
     name: 'web',
-    retryBudget: new RetryBudget(),
+    retryBudget: new RetryBudget({ ratio: 0.2, minRetries: 10, windowMs: 10_000 }),
     canEject: () => true,
     pick: (tried: ReadonlySet<unknown> | undefined) => backends.find((backend) => !tried?.has(backend)),
   };
