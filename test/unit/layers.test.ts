@@ -1,4 +1,4 @@
-// The import graph of src/: no cycles, and no import that runs up a layer. Layers, top down:
+// The shape of src/: no file over 500 lines; in the import graph, no cycles, and no import that runs up a layer. Layers, top down:
 // cli → sluice.ts → proxy/demo/client → cache/admin → upstream → observe → balance/health →
 // config/http. A folder may import its own layer and any below it.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -79,4 +79,11 @@ test('the imports between files form no cycle', (t) => {
   };
   for (const file of graph.keys()) if (!state.has(file)) visit(file);
   t.deepEqual(cycles, []);
+});
+
+test('no file in src/ is over 500 lines', (t) => {
+  const long = [...graph.keys()]
+    .map((file) => ({ file: relative(root, file), lines: readFileSync(file, 'utf8').split('\n').length - 1 }))
+    .filter(({ lines }) => lines > 500);
+  t.deepEqual(long, []);
 });
