@@ -210,6 +210,8 @@ export class FakeBackend {
 export interface Harness {
   client: FakeClient;
   backends: FakeBackend[];
+  /** The backend at `index`. */
+  backend(index: number): FakeBackend;
   context: ProxyContext;
   /** Starts an exchange for a raw request (head and any body bytes). */
   start(raw: string): Exchange;
@@ -255,6 +257,11 @@ routes:
     client,
     backends,
     context,
+    backend(index: number): FakeBackend {
+      const backend = backends[index];
+      if (backend === undefined) throw new Error(`no backend ${index}`);
+      return backend;
+    },
     start(raw: string): Exchange {
       const bytes = Buffer.from(raw, 'latin1');
       const parsed = parseRequestHead(bytes, config.limits);

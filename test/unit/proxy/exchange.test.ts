@@ -7,6 +7,16 @@ import { harness, until } from '../../support/fake-exchange.ts';
 const GET = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n';
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello';
 
+/** An exchange for `raw` whose first backend connected and sent `reply`. */
+function answered(reply: string, raw = GET) {
+  const h = harness();
+  const b1 = h.backend(0);
+  const exchange = h.start(raw);
+  b1.upstream.connect();
+  b1.upstream.reply(reply);
+  return { h, b1, exchange };
+}
+
 function status(text: string): number[] {
   return [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1]));
 }
@@ -35,8 +45,7 @@ test('admit → answer: a malformed request gets 400 and the connection closes',
 test('attempt → relay → done: the head and body go out in one write; the connection is reused', (t) => {
   const h = harness();
   const exchange = h.start(GET);
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
+  const b1 = h.backend(0);
   t.is(exchange.state, 'attempt');
   t.is(h.client.armed, 'connect');
   b1.upstream.connect();
@@ -54,8 +63,7 @@ test('attempt → relay → done: the head and body go out in one write; the con
 
 test('attempt: a refused connection goes to backoff, then the next backend answers', async (t) => {
   const h = harness();
-  const [b1, b2] = h.backends;
-  if (!b1 || !b2) throw new Error('no backends');
+  const [b1, b2] = [h.backend(0), h.backend(1)];
   const exchange = h.start(GET);
   b1.upstream.fail('ECONNREFUSED');
   t.is(exchange.state, 'backoff');
@@ -72,8 +80,7 @@ test('attempt: a refused connection goes to backoff, then the next backend answe
 
 test('deadline in attempt before the connection is up: connect timeout, retried elsewhere', async (t) => {
   const h = harness();
-  const [b1, b2] = h.backends;
-  if (!b1 || !b2) throw new Error('no backends');
+  const [b1, b2] = [h.backend(0), h.backend(1)];
   const exchange = h.start(GET);
   t.is(h.client.armed, 'connect');
   exchange.expire();
@@ -87,8 +94,7 @@ test('deadline in attempt before the connection is up: connect timeout, retried 
 
 test('deadline in attempt after the request went out: 504, not retried', (t) => {
   const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
+  const b1 = h.backend(0);
   const exchange = h.start(GET);
   b1.upstream.connect();
   t.is(h.client.armed, 'response');
@@ -103,8 +109,7 @@ test('deadline in attempt after the request went out: 504, not retried', (t) => 
 
 test('deadline during backoff changes nothing: the retry still runs', async (t) => {
   const h = harness();
-  const [b1, b2] = h.backends;
-  if (!b1 || !b2) throw new Error('no backends');
+  const [b1, b2] = [h.backend(0), h.backend(1)];
   const exchange = h.start(GET);
   b1.upstream.fail('ECONNREFUSED');
   t.is(exchange.state, 'backoff');
@@ -119,8 +124,7 @@ test('deadline during backoff changes nothing: the retry still runs', async (t) 
 
 test('client gone during backoff: the exchange ends and no further attempt starts', async (t) => {
   const h = harness();
-  const [b1, b2] = h.backends;
-  if (!b1 || !b2) throw new Error('no backends');
+  const [b1, b2] = [h.backend(0), h.backend(1)];
   const exchange = h.start(GET);
   b1.upstream.fail('ECONNREFUSED');
   exchange.onClientGone();
@@ -133,8 +137,7 @@ test('client gone during backoff: the exchange ends and no further attempt start
 
 test('every backend refused: 502 once the pool has none left', async (t) => {
   const h = harness();
-  const [b1, b2] = h.backends;
-  if (!b1 || !b2) throw new Error('no backends');
+  const [b1, b2] = [h.backend(0), h.backend(1)];
   const exchange = h.start(GET);
   b1.upstream.fail('ECONNREFUSED');
   await until(() => b2.opened.length === 1);
@@ -146,8 +149,7 @@ test('every backend refused: 502 once the pool has none left', async (t) => {
 
 test('a kept-alive connection closed before answering: one fresh connection, same backend, no backoff', (t) => {
   const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
+  const b1 = h.backend(0);
   const stale = b1.addIdle();
   const exchange = h.start(GET);
   t.regex(stale.received, /^GET \/a /);
@@ -162,8 +164,7 @@ test('a kept-alive connection closed before answering: one fresh connection, sam
 
 test('a POST whose connection closes before the answer is not sent again: 502', (t) => {
   const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
+  const b1 = h.backend(0);
   const exchange = h.start('POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi');
   b1.upstream.connect();
   t.regex(b1.upstream.received, /\r\n\r\nhi$/);
@@ -176,8 +177,7 @@ test('a POST whose connection closes before the answer is not sent again: 502', 
 
 test('a 100 Continue goes on to an HTTP/1.1 client before the answer', (t) => {
   const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
+  const b1 = h.backend(0);
   h.start(GET);
   b1.upstream.connect();
   b1.upstream.reply('HTTP/1.1 100 Continue\r\n\r\n');
@@ -187,12 +187,7 @@ test('a 100 Continue goes on to an HTTP/1.1 client before the answer', (t) => {
 });
 
 test('relay with a held head: nothing reaches the client until the body, then one write', (t) => {
-  const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
-  const exchange = h.start(GET);
-  b1.upstream.connect();
-  b1.upstream.reply('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+  const { h, b1, exchange } = answered('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
   t.is(exchange.state, 'relay');
   t.deepEqual(h.client.out, []);
   b1.upstream.reply('hello');
@@ -202,12 +197,7 @@ test('relay with a held head: nothing reaches the client until the body, then on
 });
 
 test('deadline during a held head: a clean 504, not a cut answer', (t) => {
-  const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
-  const exchange = h.start(GET);
-  b1.upstream.connect();
-  b1.upstream.reply('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+  const { h, b1, exchange } = answered('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
   exchange.expire();
   t.deepEqual(status(h.client.text), [504]);
   t.false(h.client.destroyed);
@@ -215,12 +205,7 @@ test('deadline during a held head: a clean 504, not a cut answer', (t) => {
 });
 
 test('client gone during a held head: 499 in the records, nothing written, the backend connection closed', (t) => {
-  const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
-  const exchange = h.start(GET);
-  b1.upstream.connect();
-  b1.upstream.reply('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+  const { h, b1, exchange } = answered('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
   exchange.onClientGone();
   t.is(exchange.state, 'done');
   t.is(exchange.status, 200);
@@ -232,8 +217,7 @@ test('client gone during a held head: 499 in the records, nothing written, the b
 
 test('backend gone during a held head: a GET goes to another backend', async (t) => {
   const h = harness();
-  const [b1, b2] = h.backends;
-  if (!b1 || !b2) throw new Error('no backends');
+  const [b1, b2] = [h.backend(0), h.backend(1)];
   const exchange = h.start(GET);
   b1.upstream.connect();
   b1.upstream.reply('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
@@ -246,12 +230,7 @@ test('backend gone during a held head: a GET goes to another backend', async (t)
 });
 
 test('relay: the backend dying mid-body cuts the client connection', (t) => {
-  const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
-  const exchange = h.start(GET);
-  b1.upstream.connect();
-  b1.upstream.reply('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part');
+  const { h, b1, exchange } = answered('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part');
   t.is(exchange.state, 'relay');
   b1.upstream.fail('ECONNRESET');
   t.is(exchange.state, 'done');
@@ -261,24 +240,14 @@ test('relay: the backend dying mid-body cuts the client connection', (t) => {
 });
 
 test('deadline in relay after the head went out: the answer is cut', (t) => {
-  const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
-  const exchange = h.start(GET);
-  b1.upstream.connect();
-  b1.upstream.reply('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part');
+  const { h, exchange } = answered('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part');
   exchange.expire();
   t.true(h.client.destroyed);
   t.is(exchange.error, 'response_timeout');
 });
 
 test('relay end by close: a close-delimited body is chunked for an HTTP/1.1 client', (t) => {
-  const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
-  const exchange = h.start(GET);
-  b1.upstream.connect();
-  b1.upstream.reply('HTTP/1.0 200 OK\r\n\r\nuntil close');
+  const { h, b1, exchange } = answered('HTTP/1.0 200 OK\r\n\r\nuntil close');
   b1.upstream.close();
   t.is(exchange.state, 'done');
   t.true(h.client.text.endsWith('\r\n\r\nb\r\nuntil close\r\n0\r\n\r\n'));
@@ -287,8 +256,7 @@ test('relay end by close: a close-delimited body is chunked for an HTTP/1.1 clie
 
 test('a full client socket pauses the backend; its drain resumes it', (t) => {
   const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
+  const b1 = h.backend(0);
   const exchange = h.start(GET);
   b1.upstream.connect();
   h.client.needsDrain = true;
@@ -300,8 +268,7 @@ test('a full client socket pauses the backend; its drain resumes it', (t) => {
 
 test('tunnel: a 101 switches both ways; the deadline ends it, a backend close half-closes the client', (t) => {
   const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
+  const b1 = h.backend(0);
   const upgrade = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n';
   const exchange = h.start(upgrade);
   b1.upstream.connect();
@@ -332,8 +299,7 @@ test('tunnel: a 101 switches both ways; the deadline ends it, a backend close ha
 
 test('client gone while connecting: the attempt ends and its connection closes', (t) => {
   const h = harness();
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
+  const b1 = h.backend(0);
   const exchange = h.start(GET);
   exchange.onClientGone();
   t.is(exchange.state, 'done');
@@ -343,8 +309,7 @@ test('client gone while connecting: the attempt ends and its connection closes',
 
 test('cacheWait → answer: a coalesced miss waits for the leader, then is answered from the cache', async (t) => {
   const h = harness({ cache: true });
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
+  const b1 = h.backend(0);
   const leader = h.start(GET);
   t.is(leader.state, 'attempt');
   const follower = h.start(GET);
@@ -363,8 +328,7 @@ test('cacheWait → answer: a coalesced miss waits for the leader, then is answe
 
 test('answer from the cache to a slow client: done only once the client has read it', async (t) => {
   const h = harness({ cache: true });
-  const b1 = h.backends[0];
-  if (!b1) throw new Error('no backend');
+  const b1 = h.backend(0);
   h.start(GET);
   b1.upstream.connect();
   b1.upstream.reply('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nCache-Control: max-age=60\r\n\r\nhello');
