@@ -34,6 +34,16 @@ routes:
     pool: web
 `;
 
+/** The passive-health and slow-start defaults of every pool's health section. */
+const passiveDefaults = {
+  ejectAfter: 5,
+  ejection: 30_000,
+  maxEjection: 300_000,
+  ejectionDecay: 30_000,
+  maxEjectedPercent: 50,
+  slowStart: 10_000,
+};
+
 const defaultHealth: HealthConfig = {
   path: '/',
   host: undefined,
@@ -42,12 +52,7 @@ const defaultHealth: HealthConfig = {
   rise: 2,
   fall: 3,
   expectStatus: [200, 399],
-  ejectAfter: 5,
-  ejection: 30_000,
-  maxEjection: 300_000,
-  ejectionDecay: 30_000,
-  maxEjectedPercent: 50,
-  slowStart: 10_000,
+  ...passiveDefaults,
 };
 
 const defaultTop = {
@@ -258,12 +263,7 @@ routes:
           rise: 1,
           fall: 10,
           expectStatus: [200, 204],
-          ejectAfter: 5,
-          ejection: 30_000,
-          maxEjection: 300_000,
-          ejectionDecay: 30_000,
-          maxEjectedPercent: 50,
-          slowStart: 10_000,
+          ...passiveDefaults,
         },
         maxIdlePerBackend: 0,
         panic: 'closed',
