@@ -6,7 +6,7 @@ import { connectionTokens } from '../http/hop-by-hop.ts';
 import { type BodyFraming, headerValue, type RequestHead } from '../http/message.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { ProxyContext } from './context.ts';
-import type { ForwardingContext } from './forwarding.ts';
+import type { Downstream } from './downstream.ts';
 import { type UpstreamRequest, upstreamRequestHead } from './heads.ts';
 
 /** A request Sluice answers itself; `reason` labels sluice_requests_rejected_total. */
@@ -35,7 +35,8 @@ export function admit(
   request: RequestHead,
   framing: BodyFraming,
   context: ProxyContext,
-  forwarding: Omit<ForwardingContext, 'host'>,
+  client: Pick<Downstream, 'address' | 'trusted'>,
+  requestId: string,
 ): Admitted | Refusal {
   const maxBody = context.config.limits.maxBody;
   if (maxBody !== null && framing.kind === 'length' && framing.length > maxBody)
@@ -62,7 +63,7 @@ export function admit(
     path: match.path,
     authority: absoluteAuthority(request.target),
     upgrade,
-    forwarding: { ...forwarding, host },
+    forwarding: { clientAddress: client.address, trusted: client.trusted, host, requestId },
   };
   if (match.route.cache && context.cache) {
     // The upstream head is made only when the request goes to a backend.

@@ -5,7 +5,8 @@
 // whether the connection carries on.
 import { performance } from 'node:perf_hooks';
 import type { CacheFlow } from '../cache/proxy-cache.ts';
-import { HttpError, headerValue, type RequestHead } from '../http/message.ts';
+import { requestFraming } from '../http/framing.ts';
+import { type BodyFraming, HttpError, headerValue, type RequestHead } from '../http/message.ts';
 import { withHead } from '../http/one-write.ts';
 import { plainResponse } from '../http/responses.ts';
 import type { UpstreamAttempt } from '../upstream/attempt.ts';
@@ -16,7 +17,7 @@ import type { Downstream } from './downstream.ts';
 import { type ExchangeRecord, report } from './exchange-report.ts';
 import { requestIdOf } from './forwarding.ts';
 import { RequestBody } from './request-body.ts';
-import type { ResponseRelay } from './response-relay.ts';
+import type { RelayOutput, ResponseRelay } from './response-relay.ts';
 import { type AttemptFailure, type RetryHooks, RetrySchedule } from './retry-schedule.ts';
 
 /** Methods whose requests may be sent twice (RFC 9110 9.2.2). */
@@ -32,7 +33,7 @@ export type ExchangeState =
   | 'answer'
   | 'done';
 
-export abstract class ExchangeCore implements RetryHooks, ExchangeRecord {
+export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayOutput {
   protected readonly client: Downstream;
   protected readonly context: ProxyContext;
   readonly request: RequestHead;
@@ -41,12 +42,15 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord {
   protected current: ExchangeState = 'admit';
   /** Keep the client connection open after this exchange. */
   protected keepClient: boolean;
-  body = new RequestBody({ kind: 'none' }, null, 0);
+  body: RequestBody;
+  /** Why the request's framing cannot be read (answered with 400 at start), if it cannot. */
+  protected malformed: unknown;
   pool: BackendPool | undefined;
   protected upstreamHead = '';
   protected upgrade: string | undefined;
   protected attempt: UpstreamAttempt | undefined;
-  protected readonly retries: RetrySchedule;
+  /** Made at the first failure: most requests never need one. */
+  protected retries: RetrySchedule | undefined;
   protected tried: Set<Backend> | undefined;
   attempts = 0;
   /** Some attempt wrote the request to a backend: from then on only idempotent requests are resent. */
@@ -72,8 +76,22 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord {
     this.request = request;
     this.requestId = requestIdOf(request.headers);
     this.keepClient = client.wantsKeepAlive(request);
-    const { attempts, backoffMin, backoffMax } = context.config.retries;
-    this.retries = new RetrySchedule(this, { attempts, minMs: backoffMin, maxMs: backoffMax });
+    let framing: BodyFraming = { kind: 'none' };
+    try {
+      framing = requestFraming(request);
+    } catch (error) {
+      this.malformed = error;
+    }
+    const { maxBody, replayBody } = context.config.limits;
+    this.body = new RequestBody(framing, maxBody, replayBody);
+  }
+
+  protected schedule(): RetrySchedule {
+    if (this.retries === undefined) {
+      const { attempts, backoffMin, backoffMax } = this.context.config.retries;
+      this.retries = new RetrySchedule(this, { attempts, minMs: backoffMin, maxMs: backoffMax });
+    }
+    return this.retries;
   }
 
   get state(): ExchangeState {
@@ -115,7 +133,7 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord {
   }
 
   /** Writes to the client; a full socket pauses the backend. */
-  protected send(data: Buffer | string): void {
+  send(data: Buffer | string): void {
     if (this.client.gone) return;
     const flushed = this.client.write(data);
     this.bytesOut += data.length;
@@ -202,7 +220,7 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord {
   protected finish(success: boolean): void {
     if (this.current === 'done') return;
     this.current = 'done';
-    this.retries.cancel();
+    this.retries?.cancel();
     this.attempt?.close(success && !(this.relay?.overrun ?? false) && this.body.complete);
     this.body.held = [];
     this.cache?.done(success);

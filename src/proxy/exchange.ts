@@ -13,8 +13,6 @@
 // each is one switch on the state.
 import { performance } from 'node:perf_hooks';
 import type { CacheFlow, CacheStep } from '../cache/proxy-cache.ts';
-import { requestFraming } from '../http/framing.ts';
-import { connectionTokens } from '../http/hop-by-hop.ts';
 import type { BodyFraming, HeaderField, ResponseHead } from '../http/message.ts';
 import {
   clientResponseHead,
@@ -26,7 +24,6 @@ import { type AttemptUser, UpstreamAttempt } from '../upstream/attempt.ts';
 import { classify, connectTimeout, type Failure, responseTimeout } from '../upstream/failure.ts';
 import { admit } from './admission.ts';
 import { ExchangeCore } from './exchange-core.ts';
-import { RequestBody } from './request-body.ts';
 import { type RelayProgress, ResponseRelay } from './response-relay.ts';
 import { AttemptFailure } from './retry-schedule.ts';
 
@@ -37,19 +34,8 @@ export class Exchange extends ExchangeCore implements AttemptUser {
    */
   start(rest: Buffer): number {
     const { context, request } = this;
-    let framing: BodyFraming;
-    try {
-      framing = requestFraming(request);
-    } catch (error) {
-      return this.rejectRequest(error);
-    }
-    const { maxBody, replayBody } = context.config.limits;
-    this.body = new RequestBody(framing, maxBody, replayBody);
-    const admitted = admit(request, framing, context, {
-      clientAddress: this.client.address,
-      trusted: this.client.trusted,
-      requestId: this.requestId,
-    });
+    if (this.malformed !== undefined) return this.rejectRequest(this.malformed);
+    const admitted = admit(request, this.body.framing, context, this.client, this.requestId);
     if (admitted.kind === 'refuse')
       return this.localResponse(admitted.status, admitted.message, admitted.reason);
     const { pool } = admitted;
@@ -130,10 +116,10 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   }
 
   /** The final head (or a 101) of the current attempt. */
-  onHead(head: ResponseHead, framing: BodyFraming, rest: Buffer): void {
+  onHead(head: ResponseHead, framing: BodyFraming, rest: Buffer, tokens: readonly string[]): void {
     if (this.current !== 'attempt') return;
-    if (head.status !== 101) this.beginResponse(head, framing, rest);
-    else if (this.upgrade !== undefined) this.startTunnel(head, rest);
+    if (head.status !== 101) this.beginResponse(head, framing, rest, tokens);
+    else if (this.upgrade !== undefined) this.startTunnel(head, rest, tokens);
     else {
       this.error = 'unexpected_upgrade';
       this.failWith(502, 'backend switched protocols unasked');
@@ -284,7 +270,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
         this.attempts === 0
           ? new AttemptFailure('no_backend', 503, 'no backend available')
           : new AttemptFailure(this.error ?? 'no_backend', this.lastFailureStatus, 'backend failed');
-      if (this.retries.retrying) this.retries.stop(failure);
+      if (this.retries?.retrying) this.retries.stop(failure);
       else {
         this.error ??= failure.kind;
         this.failWith(failure.status, failure.message);
@@ -305,11 +291,16 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     this.attempt.start();
   }
 
-  private beginResponse(head: ResponseHead, framing: BodyFraming, rest: Buffer): void {
+  private beginResponse(
+    head: ResponseHead,
+    framing: BodyFraming,
+    rest: Buffer,
+    tokens: readonly string[],
+  ): void {
     const attempt = this.attempt as UpstreamAttempt;
     // Gateway errors from the backend count against it, as connect failures do (passive checks).
     this.reportOutcome(head.status < 502 || head.status > 504);
-    this.retries.succeeded();
+    this.retries?.succeeded();
     this.status = head.status;
     let extra: HeaderField[] | undefined;
     let sink: ((data: Buffer) => void) | undefined;
@@ -332,7 +323,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     if (this.context.draining) this.keepClient = false;
     const headText = clientResponseHead({
       head,
-      connectionTokens: connectionTokens(head.headers),
+      connectionTokens: tokens,
       framing,
       mode,
       requestMethod: this.request.method,
@@ -341,7 +332,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
       extra,
     });
     this.current = 'relay';
-    this.relay = new ResponseRelay(framing, mode, sink, (data) => this.send(data));
+    this.relay = new ResponseRelay(framing, mode, sink, this);
     this.relayed(this.relay.begin(headText, rest, this.context.config.limits.oneWrite));
   }
 
@@ -358,14 +349,14 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     this.connectNext();
   }
 
-  private startTunnel(head: ResponseHead, rest: Buffer): void {
+  private startTunnel(head: ResponseHead, rest: Buffer, tokens: readonly string[]): void {
     this.reportOutcome(true);
-    this.retries.succeeded();
+    this.retries?.succeeded();
     this.status = 101;
     this.current = 'tunnel';
     this.keepClient = false;
     this.answered = true;
-    this.send(switchingProtocolsHead(head, connectionTokens(head.headers)));
+    this.send(switchingProtocolsHead(head, tokens));
     if (rest.length > 0) this.send(rest);
     this.client.arm('idle');
     this.client.startTunnel();
@@ -406,7 +397,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
       this.tried ??= new Set();
       this.tried.add(failed.backend);
     }
-    this.retries.failed(new AttemptFailure(failure.kind, failure.status, failure.message));
+    this.schedule().failed(new AttemptFailure(failure.kind, failure.status, failure.message));
   }
 
   // RetryHooks.

@@ -9,6 +9,11 @@ import type { BodyFraming } from '../http/message.ts';
 import { withHead } from '../http/one-write.ts';
 import type { ResponseMode } from '../http/response-heads.ts';
 
+/** Where relayed bytes go (the exchange: it counts them and minds backpressure). */
+export interface RelayOutput {
+  send(data: Buffer | string): void;
+}
+
 /** `held`: the head waits for body bytes; `bad`: the backend's chunked framing is broken. */
 export type RelayProgress = 'more' | 'held' | 'done' | 'bad';
 
@@ -16,7 +21,7 @@ export class ResponseRelay {
   private readonly framing: BodyFraming;
   private readonly mode: ResponseMode;
   private readonly sink: ((data: Buffer) => void) | undefined;
-  private readonly send: (data: Buffer | string) => void;
+  private readonly output: RelayOutput;
   private remaining = 0;
   private readonly decoder: ChunkedDecoder | undefined;
   /** While set, body bytes for the client are collected here instead of sent. */
@@ -31,12 +36,12 @@ export class ResponseRelay {
     framing: BodyFraming,
     mode: ResponseMode,
     sink: ((data: Buffer) => void) | undefined,
-    send: (data: Buffer | string) => void,
+    output: RelayOutput,
   ) {
     this.framing = framing;
     this.mode = mode;
     this.sink = sink;
-    this.send = send;
+    this.output = output;
     if (framing.kind === 'length') this.remaining = framing.length;
     this.decoder = framing.kind === 'chunked' ? new ChunkedDecoder() : undefined;
   }
@@ -50,7 +55,7 @@ export class ResponseRelay {
     const framing = this.framing;
     if (framing.kind === 'none') {
       this.headSent = true;
-      this.send(head);
+      this.output.send(head);
       return 'done';
     }
     if (rest.length > 0 || framing.kind !== 'length' || framing.length > oneWriteLimit)
@@ -72,7 +77,7 @@ export class ResponseRelay {
   /** The backend closed cleanly: true when that ends the body (it is delimited by closing). */
   closeEnds(): boolean {
     if (this.framing.kind !== 'close') return false;
-    if (this.mode === 'rechunk') this.send(lastChunk);
+    if (this.mode === 'rechunk') this.output.send(lastChunk);
     return true;
   }
 
@@ -84,7 +89,7 @@ export class ResponseRelay {
     this.gathered = undefined;
     if (progress === 'bad') return progress;
     this.headSent = true;
-    this.send(withHead(head, body));
+    this.output.send(withHead(head, body));
     return progress;
   }
 
@@ -126,6 +131,6 @@ export class ResponseRelay {
 
   private out(data: Buffer): void {
     if (this.gathered) this.gathered.push(data);
-    else this.send(data);
+    else this.output.send(data);
   }
 }

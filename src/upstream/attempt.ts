@@ -30,8 +30,8 @@ export interface AttemptUser {
   onReceiving(): void;
   /** A 1xx interim answer (not 101). */
   onInterim(head: ResponseHead): void;
-  /** The final head, or a 101; `rest` is what came after it. */
-  onHead(head: ResponseHead, framing: BodyFraming, rest: Buffer): void;
+  /** The final head, or a 101; `rest` is what came after it, `tokens` its Connection tokens. */
+  onHead(head: ResponseHead, framing: BodyFraming, rest: Buffer, tokens: readonly string[]): void;
   /** Bytes after the final head, as the backend sent them. */
   onBody(chunk: Buffer): void;
   onDrain(): void;
@@ -42,6 +42,8 @@ export interface AttemptUser {
 }
 
 type Stage = 'connecting' | 'sent' | 'response' | 'ended';
+
+const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
 
 export class UpstreamAttempt implements UpstreamUser {
   readonly backend: Backend;
@@ -197,7 +199,7 @@ export class UpstreamAttempt implements UpstreamUser {
     let buffer = this.partial === undefined ? chunk : Buffer.concat([this.partial, chunk]);
     for (;;) {
       let parsed: { head: ResponseHead; size: number } | null;
-      let framing: BodyFraming = { kind: 'none' };
+      let framing = NO_BODY;
       try {
         parsed = parseResponseHead(buffer);
         if (parsed !== null && parsed.head.status >= 200) framing = responseFraming(parsed.head, this.method);
@@ -219,7 +221,7 @@ export class UpstreamAttempt implements UpstreamUser {
           head.status !== 101 &&
           framing.kind !== 'close' &&
           (head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive'));
-        this.user.onHead(head, framing, buffer);
+        this.user.onHead(head, framing, buffer, tokens);
         return;
       }
       this.user.onInterim(head);
