@@ -85,13 +85,12 @@ export async function startSluice(
     onError: (error, target) =>
       logger.error('health check failed to run', { backend: target.id, error: (error as Error).message }),
   });
-  const proxy = new ProxyServer(config, topology.pools, logger, clock, metrics);
   const cache = new ProxyCache({
     config: config.cache,
     refreshTimeout: config.timeouts.responseHeaders,
     metrics,
   });
-  proxy.context.cache = cache;
+  const proxy = new ProxyServer(config, topology.pools, logger, clock, metrics, cache);
   // Gauges Sluice keeps anyway are read when Prometheus scrapes, not updated per request.
   metrics.onScrape(() => {
     let backendConnections = 0;

@@ -41,7 +41,7 @@
 //   entry's body length) and keep the origin's Age, which currentAge folds in: when serving,
 //   replace Age with ageHeaderValue(decision.age).
 import { connectionTokens, endToEndFields } from '../http/hop-by-hop.ts';
-import type { HeaderField, RequestHead, ResponseHead } from '../http/message.ts';
+import { type HeaderField, headerValue, type RequestHead, type ResponseHead } from '../http/message.ts';
 import {
   type CacheControl,
   fieldValues,
@@ -51,6 +51,9 @@ import {
   requestCacheControl,
   responseCacheControl,
 } from './directives.ts';
+import { responseVary, varyKey } from './keys.ts';
+
+export { cacheKey, invalidatedKeys, responseVary, urlKey, varyKey } from './keys.ts';
 
 /** A stored response without its body: what the policy needs. */
 export interface CachedResponse {
@@ -124,7 +127,6 @@ export interface Freshened {
 }
 
 const MAX_AGE_VALUE = 2147483648;
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 /** RFC 9110 15.1: heuristically cacheable (206 among them, but ranges are not stored). */
 const HEURISTIC_STATUSES = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]);
 /** Final status codes whose caching rules Sluice implements (for must-understand). */
@@ -137,17 +139,12 @@ const NOT_UPDATED = new Set(['content-length', 'content-range', 'proxy-authentic
 /** Fields a 304 carries when answering from the cache (RFC 9110 15.4.5). */
 const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary']);
 
-function first(headers: readonly HeaderField[], lower: string): string | undefined {
-  for (const field of headers) if (field.lower === lower) return field.value;
-  return undefined;
-}
-
 function has(headers: readonly HeaderField[], lower: string): boolean {
   return headers.some((field) => field.lower === lower);
 }
 
 function dateField(headers: readonly HeaderField[], lower: string, now?: number): number | undefined {
-  const value = first(headers, lower);
+  const value = headerValue(headers, lower);
   return value === undefined ? undefined : parseHttpDate(value, now);
 }
 
@@ -247,7 +244,7 @@ export function freshnessLifetime(
   if (cc.maxAge !== undefined) return cc.maxAge;
   const now = res.responseTime;
   const date = dateField(res.headers, 'date', now) ?? res.responseTime;
-  const expiresValue = first(res.headers, 'expires');
+  const expiresValue = headerValue(res.headers, 'expires');
   if (expiresValue !== undefined) {
     const expires = parseHttpDate(expiresValue, now);
     if (expires === undefined || date === undefined) return 0;
@@ -263,7 +260,7 @@ export function freshnessLifetime(
 
 /** The Age field's value in seconds: first member of the first line, else 0 (RFC 9111 5.1). */
 function ageValue(headers: readonly HeaderField[]): number {
-  const value = first(headers, 'age');
+  const value = headerValue(headers, 'age');
   if (value === undefined) return 0;
   const member = listMembers(value)[0] ?? '';
   if (!/^[0-9]+$/.test(member)) return 0;
@@ -375,129 +372,6 @@ export function staleIfErrorAllowed(
   return staleness <= allowance;
 }
 
-// --- keys --------------------------------------------------------------------------------
-
-/** The Vary names of a response: lower case, deduplicated, sorted, ', '-joined; '*' if any is *. */
-export function responseVary(headers: readonly HeaderField[]): string {
-  return normalizeVary(fieldValues(headers, 'vary').join(','));
-}
-
-function normalizeVary(vary: string): string {
-  const names = new Set<string>();
-  for (const member of listMembers(vary)) {
-    const name = member.toLowerCase();
-    if (name === '*') return '*';
-    names.add(name);
-  }
-  return [...names].sort().join(', ');
-}
-
-/**
- * The request's selecting header values for a Vary value (raw or normalised), one line per name:
- * `name: value` with the field lines combined by ', ', list members trimmed, whitespace runs
- * collapsed; a missing field is the bare `name`, which differs from an empty one (`name: `).
- * '' when there is nothing to vary on; '*' matches nothing.
- */
-export function varyKey(req: { headers: readonly HeaderField[] }, vary: string): string {
-  const normalized = normalizeVary(vary);
-  if (normalized === '' || normalized === '*') return normalized;
-  const lines: string[] = [];
-  for (const name of normalized.split(', ')) {
-    const values = fieldValues(req.headers, name);
-    if (values.length === 0) {
-      lines.push(name);
-      continue;
-    }
-    const members = listMembers(values.join(',')).map((m) => m.replace(/[ \t]+/g, ' '));
-    lines.push(`${name}: ${members.join(', ')}`);
-  }
-  return lines.join('\n');
-}
-
-function normalizeAuthority(authority: string, scheme: string): string {
-  let host = authority.trim().toLowerCase();
-  const at = host.lastIndexOf('@');
-  if (at >= 0) host = host.slice(at + 1);
-  let port = '';
-  const close = host.lastIndexOf(']');
-  const colon = host.lastIndexOf(':');
-  if (colon > close && (close >= 0 || host.indexOf(':') === colon)) {
-    port = host.slice(colon + 1);
-    host = host.slice(0, colon);
-  }
-  if (host.endsWith('.')) host = host.slice(0, -1);
-  const defaultPort = scheme === 'https' ? '443' : scheme === 'http' ? '80' : '';
-  if (port !== '' && port !== defaultPort) return `${host}:${port}`;
-  return host;
-}
-
-const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^#]*)/;
-
-/** The key of an absolute URL: scheme and host lower case, default port removed, fragment dropped. */
-export function urlKey(url: string): string {
-  const m = ABSOLUTE.exec(url);
-  if (!m) return url;
-  const scheme = (m[1] as string).toLowerCase();
-  let rest = m[3] as string;
-  if (rest === '' || rest.startsWith('?')) rest = `/${rest}`;
-  return `${scheme}://${normalizeAuthority(m[2] as string, scheme)}${rest}`;
-}
-
-/**
- * The primary cache key, the same for every method: `scheme://host[:port]target` with the host
- * lower case and a default port removed; the target as sent (absolute-form targets use their
- * own authority, RFC 9112 3.2.2). Query strings are part of the key.
- */
-export function cacheKey(req: RequestHead, scheme = 'http'): string {
-  if (ABSOLUTE.test(req.target)) return urlKey(req.target);
-  const s = scheme.toLowerCase();
-  return `${s}://${normalizeAuthority(first(req.headers, 'host') ?? '', s)}${req.target}`;
-}
-
-function originOf(key: string): string {
-  const slash = key.indexOf('/', key.indexOf('://') + 3);
-  return slash < 0 ? key : key.slice(0, slash);
-}
-
-/** The key of a URI reference (Location, Content-Location) resolved against `base`, if same origin. */
-function sameOriginKey(reference: string, base: string): string | undefined {
-  const ref = reference.trim().split('#')[0] ?? '';
-  if (ref === '') return undefined;
-  const origin = originOf(base);
-  let key: string;
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(ref)) key = urlKey(ref);
-  else if (ref.startsWith('//')) key = urlKey(`${origin.slice(0, origin.indexOf(':'))}:${ref}`);
-  else if (ref.startsWith('/')) key = `${origin}${ref}`;
-  else {
-    try {
-      const url = new URL(ref, base);
-      key = `${origin}${url.pathname}${url.search}`;
-    } catch {
-      return undefined;
-    }
-  }
-  return originOf(key) === origin ? key : undefined;
-}
-
-/**
- * The keys to purge after `res` answered the unsafe request `req` (RFC 9111 4.4): none for safe
- * methods or error (non-2xx/3xx) statuses; else the target and the same-origin Location and
- * Content-Location. Every variant of each key goes.
- */
-export function invalidatedKeys(req: RequestHead, res: ResponseHead, scheme = 'http'): string[] {
-  if (SAFE_METHODS.has(req.method)) return [];
-  if (res.status < 200 || res.status >= 400) return [];
-  const target = cacheKey(req, scheme);
-  const keys = [target];
-  for (const name of ['location', 'content-location']) {
-    const value = first(res.headers, name);
-    if (value === undefined) continue;
-    const key = sameOriginKey(value, target);
-    if (key !== undefined && !keys.includes(key)) keys.push(key);
-  }
-  return keys;
-}
-
 // --- validation --------------------------------------------------------------------------
 
 const ENTITY_TAG = /^(?:W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/;
@@ -525,12 +399,12 @@ export function conditionalHeaders(entry: {
   responseTime: number;
 }): HeaderField[] {
   const out: HeaderField[] = [];
-  const etag = first(entry.headers, 'etag');
+  const etag = headerValue(entry.headers, 'etag');
   if (etag !== undefined) {
     if (ENTITY_TAG.test(etag)) out.push(field('If-None-Match', etag));
     else if (etag !== '' && !etag.includes('"')) out.push(field('If-None-Match', `"${etag}"`));
   }
-  const lastModified = first(entry.headers, 'last-modified');
+  const lastModified = headerValue(entry.headers, 'last-modified');
   if (lastModified !== undefined && parseHttpDate(lastModified, entry.responseTime) !== undefined) {
     out.push(field('If-Modified-Since', lastModified));
   }
@@ -552,9 +426,9 @@ export function updateFrom304(
   responseTime: number,
   options: PolicyOptions = {},
 ): Freshened | undefined {
-  const newTag = first(res304.headers, 'etag');
+  const newTag = headerValue(res304.headers, 'etag');
   if (newTag !== undefined) {
-    const oldTag = first(entry.headers, 'etag');
+    const oldTag = headerValue(entry.headers, 'etag');
     if (oldTag === undefined) return undefined;
     const n = parseTag(newTag);
     const o = parseTag(oldTag);
@@ -599,7 +473,7 @@ export function answerConditional(
   });
   const inm = fieldValues(req.headers, 'if-none-match');
   if (inm.length > 0) {
-    const etag = first(entry.headers, 'etag');
+    const etag = headerValue(entry.headers, 'etag');
     const members = inm.flatMap((value) => listMembers(value));
     const match = members.some((m) => m === '*' || (etag !== undefined && weakMatch(m, etag)));
     return match ? notModified() : undefined;

@@ -1,16 +1,16 @@
 // The background revalidation of stale-while-revalidate (RFC 5861 3): a small internal fetcher
-// that takes a connection from a backend's keep-alive pool, sends one conditional GET, reads the
-// answer with Sluice's own parser and updates the store: a 304 freshens the entry, a storable
-// 200 replaces it (bounded by maxObjectBytes, streamed into a CacheWriter), anything else that is
-// not an error drops it (the origin no longer lets it be cached), and a 5xx or a failure leaves
-// it for stale-if-error. No client waits on it; it gives up after `timeoutMs` in all. Failures
-// count in sluice_backend_errors_total and, like real requests, in the passive health check.
+// that sends one conditional GET through an UpstreamAttempt (src/upstream/attempt.ts: pooled
+// connection, one fresh retry, reuse), reads the answer with Sluice's own reader and updates the
+// store: a 304 freshens the entry, a storable 200 replaces it (bounded by maxObjectBytes,
+// streamed into a CacheWriter), anything else that is not an error drops it (the origin no
+// longer lets it be cached), and a 5xx or a failure leaves it for stale-if-error. No client
+// waits on it; it gives up after `timeoutMs` in all. Failures count in
+// sluice_backend_errors_total and, like real requests, in the passive health check.
 
-import { ResponseParser } from '../client/response-reader.ts';
-import { connectionTokens } from '../http/hop-by-hop.ts';
 import type { BodyFraming, RequestHead, ResponseHead } from '../http/message.ts';
-import type { Backend } from '../upstream/backend.ts';
-import type { UpstreamConnection, UpstreamUser } from '../upstream/connection.ts';
+import { type ResponseEvent, ResponseReader } from '../http/response-reader.ts';
+import { type AttemptUser, UpstreamAttempt } from '../upstream/attempt.ts';
+import { classify, type Failure } from '../upstream/failure.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { FlightOutcome } from './coalesce.ts';
 import { isStaleIfErrorStatus, prepareEntry, storageDecision, updateFrom304 } from './policy.ts';
@@ -41,19 +41,17 @@ export function refresh(job: RefreshJob): Promise<FlightOutcome> {
   return new Promise((resolve) => new Refresh(job, resolve).start());
 }
 
-class Refresh implements UpstreamUser {
+class Refresh implements AttemptUser {
   private readonly job: RefreshJob;
   private readonly resolve: (outcome: FlightOutcome) => void;
-  private readonly parser = new ResponseParser('GET');
-  private backend: Backend | undefined;
-  private connection: UpstreamConnection | undefined;
+  private readonly reader = new ResponseReader('GET');
+  private attempt: UpstreamAttempt | undefined;
   private timer: NodeJS.Timeout | undefined;
   private writer: CacheWriter | undefined;
   private outcome: FlightOutcome = 'failed';
   private requestTime = 0;
   private received = false;
   private reusable = false;
-  private freshTried = false;
   private settled = false;
 
   constructor(job: RefreshJob, resolve: (outcome: FlightOutcome) => void) {
@@ -67,91 +65,88 @@ class Refresh implements UpstreamUser {
       this.end();
       return;
     }
-    this.backend = backend;
-    backend.inFlight++;
+    const cache = this.job.cache;
+    const clock = {
+      get now(): number {
+        return cache.now();
+      },
+    };
+    this.attempt = new UpstreamAttempt(backend, this.job.head, 'GET', this, clock);
     this.timer = setTimeout(() => this.fail('response_timeout'), this.job.timeoutMs);
     this.timer.unref();
-    const idle = backend.connections.acquire();
-    if (idle !== undefined) {
-      this.attach(idle);
-      this.send();
-    } else this.open(backend);
+    this.attempt.start();
   }
 
-  private open(backend: Backend): void {
-    const connection = backend.connections.connect((connected) => {
-      if (this.connection === connected && !this.settled) this.send();
-    });
-    this.attach(connection);
+  onConnecting(): void {}
+
+  heldBody(): readonly Buffer[] {
+    return [];
   }
 
-  private attach(connection: UpstreamConnection): void {
-    connection.user = this;
-    connection.requests++;
-    this.connection = connection;
-  }
-
-  private send(): void {
+  onSent(): void {
     this.requestTime = this.job.cache.now();
-    this.connection?.socket.write(this.job.head, 'latin1');
   }
 
-  onUpstreamData(chunk: Buffer): void {
-    if (this.settled) return;
+  /** A conditional GET is safe to send again. */
+  mayResend(): boolean {
+    return true;
+  }
+
+  onReceiving(): void {
     this.received = true;
-    let events: ReturnType<ResponseParser['feed']>;
-    try {
-      events = this.parser.feed(chunk);
-    } catch {
-      this.fail('bad_response');
-      return;
-    }
-    for (const event of events) {
-      if (event.type === 'head') this.onHead(event.head, event.framing);
-      else if (event.type === 'data') this.onData(event.chunk);
-      else if (event.type === 'end') this.complete(event.rest.length === 0);
-      if (this.settled) return;
-    }
   }
 
-  onUpstreamClose(error: Error | undefined): void {
+  onInterim(): void {}
+
+  onDrain(): void {}
+
+  onHead(head: ResponseHead, framing: BodyFraming, rest: Buffer): void {
+    this.received = true;
+    this.reusable = this.attempt?.reusable ?? false;
+    this.takeHead(head, framing);
+    if (!this.settled) this.read(() => this.reader.body(framing, rest));
+  }
+
+  onBody(chunk: Buffer): void {
+    if (!this.settled) this.read(() => this.reader.feed(chunk));
+  }
+
+  onFailure(failure: Failure): void {
+    this.fail(failure.kind);
+  }
+
+  onClose(error: Error | undefined): void {
     if (this.settled) return;
-    const connection = this.connection;
-    // A kept-alive connection the backend closed just as it was reused: one fresh try.
-    if (
-      !this.received &&
-      connection !== undefined &&
-      connection.requests > 1 &&
-      !this.freshTried &&
-      this.backend
-    ) {
-      this.freshTried = true;
-      this.connection = undefined;
-      this.open(this.backend);
-      return;
-    }
-    this.connection = undefined;
-    if (error === undefined && this.received) {
+    if (error === undefined) {
       try {
-        for (const event of this.parser.finish()) if (event.type === 'end') this.complete(false);
+        for (const event of this.reader.finish()) if (event.type === 'end') this.complete(false);
         return;
       } catch {
         // Cut short: fall through.
       }
     }
-    this.fail(failureKind(error, this.received));
+    this.fail(classify(error, 'body').kind);
   }
 
-  onUpstreamDrain(): void {}
+  private read(events: () => ResponseEvent[]): void {
+    let read: ResponseEvent[];
+    try {
+      read = events();
+    } catch {
+      this.fail('bad_response');
+      return;
+    }
+    for (const event of read) {
+      if (event.type === 'data') this.onData(event.chunk);
+      else if (event.type === 'end') this.complete(event.rest.length === 0);
+      if (this.settled) return;
+    }
+  }
 
-  private onHead(head: ResponseHead, framing: BodyFraming): void {
+  private takeHead(head: ResponseHead, framing: BodyFraming): void {
     const { cache, entry, request } = this.job;
     const now = cache.now();
-    this.backend?.reportOutcome(head.status < 502 || head.status > 504, this.job.pool.canEject);
-    const tokens = connectionTokens(head.headers);
-    this.reusable =
-      framing.kind !== 'close' &&
-      (head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive'));
+    this.attempt?.backend.reportOutcome(head.status < 502 || head.status > 504, this.job.pool.canEject);
     if (head.status === 304) {
       const freshened = updateFrom304(entry, head, this.requestTime, now, cache.policy);
       if (freshened !== undefined && cache.store.update(entry, freshened)) this.outcome = 'stored';
@@ -192,8 +187,10 @@ class Refresh implements UpstreamUser {
   }
 
   private fail(kind: string): void {
-    this.backend?.metrics?.error(kind);
-    if (!this.received) this.backend?.reportOutcome(false, this.job.pool.canEject);
+    if (this.settled) return;
+    const backend = this.attempt?.backend;
+    backend?.metrics?.error(kind);
+    if (!this.received) backend?.reportOutcome(false, this.job.pool.canEject);
     this.writer?.abort();
     this.writer = undefined;
     this.reusable = false;
@@ -205,26 +202,7 @@ class Refresh implements UpstreamUser {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
-    const connection = this.connection;
-    const backend = this.backend;
-    this.connection = undefined;
-    if (connection !== undefined) {
-      connection.user = undefined;
-      if (this.reusable && backend !== undefined && !connection.closed) {
-        if (connection.socket.isPaused()) connection.socket.resume();
-        backend.connections.release(connection, this.job.cache.now());
-      } else connection.destroy();
-    }
-    if (backend !== undefined) backend.inFlight--;
+    this.attempt?.close(this.reusable);
     this.resolve(this.outcome);
   }
-}
-
-function failureKind(error: Error | undefined, received: boolean): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ECONNREFUSED') return 'refused';
-  if (code === 'ECONNRESET' || code === 'EPIPE') return 'reset';
-  if (code === 'ETIMEDOUT') return 'connect_timeout';
-  if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return 'unreachable';
-  return received ? 'closed_mid_response' : 'closed_before_response';
 }

@@ -7,8 +7,28 @@
 // a suggestion when a known key is close), lists, the pool mapping, and the cross-field checks.
 
 import { z } from 'zod';
+import { BALANCE_ALGORITHMS, DEFAULTS, PANIC_MODES } from './defaults.ts';
+import {
+  boolean,
+  choice,
+  clean,
+  duration,
+  durationOrZero,
+  integer,
+  isRecord,
+  leaf,
+  listenAddress,
+  nonEmptyString,
+  notAbove,
+  type Path,
+  REQUIRED,
+  ratio,
+  section,
+  size,
+  strict,
+  UNKNOWN_KEYS,
+} from './fields.ts';
 import type {
-  BalanceAlgorithm,
   CacheConfig,
   Config,
   HealthConfig,
@@ -27,149 +47,15 @@ import {
   LOG_LEVELS,
   type Parsed,
   parseAddress,
-  parseBoolean,
-  parseChoice,
   parseDuration,
   parseHeaderValue,
   parseHostHeader,
   parseHostPattern,
-  parseInteger,
   parseIpOrCidr,
   parsePath,
   parseSize,
   parseStatusRange,
 } from './values.ts';
-
-export const BALANCE_ALGORITHMS: readonly BalanceAlgorithm[] = ['round-robin', 'random', 'p2c'];
-export const PANIC_MODES: readonly PoolConfig['panic'][] = ['open', 'closed'];
-
-/** Every default of the file, in the units of `Config` (ms, bytes). */
-export const DEFAULTS = {
-  listen: { host: '0.0.0.0', port: 8080 },
-  admin: { host: '127.0.0.1', port: 9100 },
-  logLevel: 'info',
-  accessLog: true,
-  timeouts: {
-    connect: 3_000,
-    responseHeaders: 30_000,
-    clientHeader: 10_000,
-    clientIdle: 60_000,
-    upstreamIdle: 30_000,
-    shutdown: 30_000,
-  },
-  limits: { maxRequestLine: 8 * 1024, maxHead: 16 * 1024, maxBody: null },
-  retries: { attempts: 3 },
-  dnsRefresh: 30_000,
-  pool: { balance: 'round-robin', maxIdlePerBackend: 64, panic: 'open' },
-  health: { path: '/', interval: 2_000, timeout: 1_000, rise: 2, fall: 3, expectStatus: [200, 399] },
-  server: { weight: 1 },
-  route: { host: '*', path: '/', stripPrefix: false, cache: false },
-  cache: {
-    maxBytes: 256 * 1024 ** 2,
-    maxObjectBytes: 8 * 1024 ** 2,
-    staleIfError: 3_600_000,
-    lockTimeout: 5_000,
-  },
-} as const;
-
-// ---------------------------------------------------------------------------------------------
-// Building blocks
-
-type Path = PropertyKey[];
-
-const REQUIRED = Symbol('required');
-
-/**
- * A leaf value parsed by `parse`; when the key is absent, `fallback()` (or the issue `required`).
- * A parse may report several problems at sub-paths (header maps do).
- */
-function leaf<T>(
-  parse: (value: unknown) => Parsed<T> | { ok: false; problems: { path: Path; message: string }[] },
-  fallback: (() => T) | typeof REQUIRED,
-) {
-  return z
-    .unknown()
-    .optional()
-    .transform((value, ctx): T => {
-      if (value === undefined) {
-        if (fallback !== REQUIRED) return fallback();
-        ctx.issues.push({ code: 'custom', message: 'required', input: value });
-        return z.NEVER;
-      }
-      const result = parse(value);
-      if (result.ok) return result.value;
-      const problems = 'problems' in result ? result.problems : [{ path: [], message: result.message }];
-      for (const p of problems) {
-        ctx.issues.push({
-          code: 'custom',
-          message: p.message,
-          input: value,
-          path: p.path as (string | number)[],
-        });
-      }
-      return z.NEVER;
-    });
-}
-
-const UNKNOWN_KEYS = 'unknown-keys:';
-
-/** An object whose unknown keys are errors; the message carries the known keys for suggestions. */
-function strict<S extends z.ZodRawShape>(shape: S) {
-  const known = JSON.stringify(Object.keys(shape));
-  return z.strictObject(shape, {
-    error: (iss) => (iss.code === 'unrecognized_keys' ? UNKNOWN_KEYS + known : undefined),
-  });
-}
-
-/** A nested mapping whose keys all have defaults: absent or null means `{}`. */
-function section<T extends z.ZodType>(schema: T) {
-  return z.preprocess((value) => value ?? {}, schema);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** No issue so far at or below any of these paths (relative to the schema being refined). */
-function clean(issues: readonly { path?: PropertyKey[] }[], ...paths: Path[]): boolean {
-  return !issues.some((iss) => paths.some((p) => p.every((seg, i) => iss.path?.[i] === seg)));
-}
-
-const duration = (fallback: number) => leaf(parseDuration, () => fallback);
-const size = (fallback: number, min: number) =>
-  leaf(
-    (v) => {
-      const r = parseSize(v);
-      return r.ok && r.value < min ? { ok: false, message: `must be at least ${min} bytes` } : r;
-    },
-    () => fallback,
-  );
-const integer = (fallback: number, min: number, max: number) =>
-  leaf(
-    (v) => parseInteger(v, min, max),
-    () => fallback,
-  );
-const boolean = (fallback: boolean) => leaf(parseBoolean, () => fallback);
-const choice = <T extends string>(choices: readonly T[], fallback: T) =>
-  leaf(
-    (v) => parseChoice(v, choices),
-    () => fallback,
-  );
-const listenAddress = (fallback: ListenAddress) =>
-  leaf(
-    (v): Parsed<ListenAddress> => {
-      const r = parseAddress(v, { listening: true });
-      return r.ok ? { ok: true, value: { host: r.value.host, port: r.value.port } } : r;
-    },
-    () => ({ ...fallback }),
-  );
-
-function nonEmptyString(value: unknown): Parsed<string> {
-  if (typeof value !== 'string' || value.trim() === '') {
-    return { ok: false, message: `expected a non-empty string (got ${describeValue(value)})` };
-  }
-  return { ok: true, value: value.trim() };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The file
@@ -207,6 +93,8 @@ const limits = strict({
     (v) => (v === null ? { ok: true, value: null } : parseSize(v)),
     (): number | null => null,
   ),
+  replayBody: size(DEFAULTS.limits.replayBody, 0),
+  oneWrite: size(DEFAULTS.limits.oneWrite, 0),
 }).superRefine(
   (v, ctx) => {
     if (v.maxRequestLine > v.maxHead) {
@@ -220,17 +108,20 @@ const limits = strict({
   { when: (p) => isRecord(p.value) && clean(p.issues, ['maxRequestLine'], ['maxHead']) },
 );
 
-const retries = strict({ attempts: integer(DEFAULTS.retries.attempts, 1, 10) });
-
-/** A duration that may be zero (`0`, `0s`): the feature is off. */
-const durationOrZero = (fallback: number) =>
-  leaf(
-    (v): Parsed<number> =>
-      v === 0 || (typeof v === 'string' && /^0+(?:\.0+)?\s*(?:ms|s|m|h)?$/.test(v.trim()))
-        ? { ok: true, value: 0 }
-        : parseDuration(v),
-    () => fallback,
-  );
+const retries = strict({
+  attempts: integer(DEFAULTS.retries.attempts, 1, 10),
+  backoffMin: duration(DEFAULTS.retries.backoffMin),
+  backoffMax: duration(DEFAULTS.retries.backoffMax),
+  budgetRatio: ratio(DEFAULTS.retries.budgetRatio),
+  budgetMinRetries: integer(DEFAULTS.retries.budgetMinRetries, 0, 1_000_000),
+  budgetWindow: leaf(
+    (v): Parsed<number> => {
+      const r = parseDuration(v);
+      return r.ok && r.value < 1000 ? { ok: false, message: 'must be at least 1s' } : r;
+    },
+    () => DEFAULTS.retries.budgetWindow,
+  ),
+}).superRefine(...notAbove('backoffMin', 'backoffMax', formatDuration));
 
 const cache = strict({
   maxBytes: size(DEFAULTS.cache.maxBytes, 1024),
@@ -267,7 +158,14 @@ const health = strict({
   rise: integer(DEFAULTS.health.rise, 1, 100),
   fall: integer(DEFAULTS.health.fall, 1, 100),
   expectStatus: leaf(parseStatusRange, () => [...DEFAULTS.health.expectStatus] as const),
+  ejectAfter: integer(DEFAULTS.health.ejectAfter, 1, 1000),
+  ejection: duration(DEFAULTS.health.ejection),
+  maxEjection: duration(DEFAULTS.health.maxEjection),
+  ejectionDecay: duration(DEFAULTS.health.ejectionDecay),
+  maxEjectedPercent: integer(DEFAULTS.health.maxEjectedPercent, 0, 100),
+  slowStart: durationOrZero(DEFAULTS.health.slowStart),
 })
+  .superRefine(...notAbove('ejection', 'maxEjection', formatDuration))
   .superRefine(
     (v, ctx) => {
       if (v.timeout >= v.interval) {
@@ -289,6 +187,12 @@ const health = strict({
       rise: v.rise,
       fall: v.fall,
       expectStatus: v.expectStatus,
+      ejectAfter: v.ejectAfter,
+      ejection: v.ejection,
+      maxEjection: v.maxEjection,
+      ejectionDecay: v.ejectionDecay,
+      maxEjectedPercent: v.maxEjectedPercent,
+      slowStart: v.slowStart,
     }),
   );
 

@@ -29,6 +29,17 @@ export interface HealthConfig {
   fall: number;
   /** Inclusive status range that counts as a pass. */
   expectStatus: readonly [number, number];
+  /** Consecutive failures of real requests (passive checks) that eject a backend. */
+  ejectAfter: number;
+  /** The first ejection's length (ms); each further one doubles it, up to maxEjection. */
+  ejection: number;
+  maxEjection: number;
+  /** Time not ejected after which the doubling steps back once (ms). */
+  ejectionDecay: number;
+  /** Passive checks never eject more than this share of a pool (so never a pool's only backend). */
+  maxEjectedPercent: number;
+  /** The weight ramp of a backend coming back (ms); 0 turns slow start off. */
+  slowStart: number;
 }
 
 export interface PoolConfig {
@@ -73,11 +84,24 @@ export interface LimitsConfig {
   maxHead: number;
   /** Largest request body accepted, or null for no limit. */
   maxBody: number | null;
+  /** A complete request body up to this size is kept, so the request can go to another backend. */
+  replayBody: number;
+  /** A response body up to this size goes to the client in the same write as its head. */
+  oneWrite: number;
 }
 
 export interface RetryConfig {
   /** Total attempts per request, the first included. */
   attempts: number;
+  /** Bounds of the jittered exponential backoff between attempts (ms). */
+  backoffMin: number;
+  backoffMax: number;
+  /** Retries a pool allows per request over the budget window... */
+  budgetRatio: number;
+  /** ...and at least this many in the window, however few the requests. */
+  budgetMinRetries: number;
+  /** The sliding window of the retry budget (ms, whole seconds). */
+  budgetWindow: number;
 }
 
 /** The shared response cache, used by routes with `cache: true` (one store for all of them). */

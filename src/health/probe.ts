@@ -4,6 +4,7 @@
 // The promise never rejects and settles only once the socket is closed and the timer cleared,
 // so nothing outlives a probe.
 import net from 'node:net';
+import { socketFailure } from '../http/failure-kinds.ts';
 import { HttpError } from '../http/message.ts';
 import { parseResponseHead } from '../http/parser.ts';
 
@@ -132,8 +133,9 @@ export function probe(target: ProbeTarget, options: ProbeOptions): Promise<Probe
 
     socket.on('error', (error: NodeJS.ErrnoException) => {
       const code = error.code ?? error.message;
-      if (code === 'ECONNREFUSED') finish('refused', 'connect refused');
-      else if (code === 'ECONNRESET' || code === 'EPIPE') finish('reset', 'connection reset');
+      const failure = socketFailure(error);
+      if (failure === 'refused') finish('refused', 'connect refused');
+      else if (failure === 'reset') finish('reset', 'connection reset');
       else if (!connected) finish('refused', `connect failed: ${code}`);
       else finish('reset', `socket error: ${code}`);
     });

@@ -4,25 +4,24 @@ import type { Socket } from 'node:net';
 import { connectionTokens } from '../http/hop-by-hop.ts';
 import { HttpError, type RequestHead } from '../http/message.ts';
 import { parseRequestHead } from '../http/parser.ts';
+import { plainResponse } from '../http/responses.ts';
 import type { Expirable } from './clock.ts';
 import type { ProxyContext } from './context.ts';
+import type { DeadlineName, Downstream } from './downstream.ts';
 import { Exchange } from './exchange.ts';
 import { plainAddress } from './forwarding.ts';
-import { plainResponse } from './responses.ts';
 
 /** How long a closing connection may linger to flush its last answer. */
 const lingerMs = 5000;
 
 type State = 'idle' | 'head' | 'busy' | 'closing' | 'closed';
 
-export class ClientConnection implements Expirable {
+export class ClientConnection implements Expirable, Downstream {
   deadline = 0;
   readonly socket: Socket;
   readonly context: ProxyContext;
   readonly address: string;
   readonly trusted: boolean;
-  /** The current exchange has written a response head to the client. */
-  headSent = false;
   private state: State = 'idle';
   private buffer: Buffer | undefined;
   private exchange: Exchange | undefined;
@@ -58,12 +57,82 @@ export class ClientConnection implements Expirable {
     return request.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive');
   }
 
-  pauseReading(): void {
+  // Downstream: what the current exchange may do to the connection.
+
+  get gone(): boolean {
+    return this.socket.destroyed;
+  }
+
+  get needsDrain(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
+  get queued(): number {
+    return this.socket.writableLength;
+  }
+
+  write(data: Buffer | string): boolean {
+    if (this.socket.destroyed) return true;
+    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+  }
+
+  writeAll(head: string, body: readonly Buffer[]): void {
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    socket.cork();
+    socket.write(head, 'latin1');
+    for (const part of body) socket.write(part);
+    socket.uncork();
+  }
+
+  pause(): void {
     this.socket.pause();
   }
 
-  resumeReading(): void {
+  resume(): void {
     if (this.state !== 'closed' && this.socket.isPaused()) this.socket.resume();
+  }
+
+  arm(deadline: DeadlineName | undefined): void {
+    if (deadline === undefined) {
+      this.deadline = 0;
+      return;
+    }
+    const { timeouts } = this.context.config;
+    const ms =
+      deadline === 'connect'
+        ? timeouts.connect
+        : deadline === 'response'
+          ? timeouts.responseHeaders
+          : timeouts.clientIdle;
+    this.deadline = this.context.clock.now + ms;
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** The exchange's answer is complete (or failed). */
+  done(keepAlive: boolean): void {
+    this.exchange = undefined;
+    if (this.state === 'closed') return;
+    if (!keepAlive || this.context.draining || (this.clientEnded && !this.buffer)) {
+      this.close();
+      return;
+    }
+    this.state = 'head';
+    if (this.buffer) {
+      this.deadline = this.context.clock.now + this.context.config.timeouts.clientHeader;
+      this.readRequests();
+    } else {
+      this.state = 'idle';
+      this.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
+    }
+    this.resume();
   }
 
   /** Closes the connection if it is between requests; otherwise after the current answer. */
@@ -85,7 +154,7 @@ export class ClientConnection implements Expirable {
         }
         // A pipelined request waits; stop reading once a whole head's worth is waiting.
         this.append(chunk);
-        if ((this.buffer?.length ?? 0) > this.context.config.limits.maxHead) this.pauseReading();
+        if ((this.buffer?.length ?? 0) > this.context.config.limits.maxHead) this.pause();
         return;
       }
       case 'idle':
@@ -128,8 +197,7 @@ export class ClientConnection implements Expirable {
       const rest = this.buffer.subarray(parsed.size);
       this.buffer = undefined;
       this.state = 'busy';
-      this.headSent = false;
-      const exchange = new Exchange(this, parsed.head);
+      const exchange = new Exchange(this, this.context, parsed.head);
       this.exchange = exchange;
       const used = exchange.start(rest);
       if (used < rest.length) {
@@ -139,32 +207,12 @@ export class ClientConnection implements Expirable {
     }
   }
 
-  /** Called by the exchange when its answer is complete (or failed). */
-  exchangeDone(exchange: Exchange, keepAlive: boolean): void {
-    if (this.exchange !== exchange) return;
-    this.exchange = undefined;
-    if (this.state === 'closed') return;
-    if (!keepAlive || this.context.draining || (this.clientEnded && !this.buffer)) {
-      this.close();
-      return;
-    }
-    this.state = 'head';
-    if (this.buffer) {
-      this.deadline = this.context.clock.now + this.context.config.timeouts.clientHeader;
-      this.readRequests();
-    } else {
-      this.state = 'idle';
-      this.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
-    }
-    this.resumeReading();
-  }
-
   /** After a 101 answer the connection is a tunnel: pass the bytes already read on. */
   startTunnel(): void {
     const buffered = this.buffer;
     this.buffer = undefined;
     if (buffered) this.exchange?.onClientBody(buffered);
-    this.resumeReading();
+    this.resume();
   }
 
   expire(): void {

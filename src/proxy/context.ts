@@ -18,7 +18,7 @@ export interface ProxyContext {
   readonly metrics: Metrics | undefined;
   trustedPeers: TrustedPeers;
   /** The shared response cache of routes with `cache: true`. */
-  cache?: ProxyCache;
+  readonly cache: ProxyCache | undefined;
   /** Set when shutdown began: finish the current response, then close. */
   draining: boolean;
 }

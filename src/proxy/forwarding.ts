@@ -3,9 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { BlockList, isIPv6 } from 'node:net';
 import type { HeaderField } from '../http/message.ts';
+import { viaValue } from '../http/response-heads.ts';
 import { field } from '../http/serialize.ts';
-
-export const viaValue = '1.1 sluice';
 
 const forwardingFields = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
 const validRequestId = /^[\x21-\x7e]{1,200}$/;

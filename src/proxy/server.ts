@@ -1,6 +1,7 @@
 // The client-facing listener: accepts connections, tracks them, and shuts down gracefully.
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import type { Logger } from 'winston';
+import type { ProxyCache } from '../cache/proxy-cache.ts';
 import type { Config } from '../config/types.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
@@ -22,6 +23,7 @@ export class ProxyServer {
     logger: Logger,
     clock: Clock,
     metrics?: Metrics,
+    cache?: ProxyCache,
   ) {
     this.context = {
       config,
@@ -31,6 +33,7 @@ export class ProxyServer {
       logger,
       metrics,
       trustedPeers: new TrustedPeers(config.trustedProxies),
+      cache,
       draining: false,
     };
     // allowHalfOpen: a client that shuts down its sending side still gets its answer.

@@ -54,8 +54,18 @@ export class Backend implements Candidate {
     this.configuredAddress = server.server.address;
     this.clock = clock;
     this.connections = new ConnectionPool(this, options.connections);
+    const health = options.health;
     this.health = new BackendHealth(
-      { rise: options.health.rise, fall: options.health.fall, initial: options.initial ?? 'up' },
+      {
+        rise: health.rise,
+        fall: health.fall,
+        initial: options.initial ?? 'up',
+        slowStartMs: health.slowStart,
+        ejectAfter: health.ejectAfter,
+        baseEjectionMs: health.ejection,
+        maxEjectionMs: health.maxEjection,
+        ejectionDecayMs: health.ejectionDecay,
+      },
       clock.now,
     );
     const onTransition = options.onTransition;

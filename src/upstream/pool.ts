@@ -4,7 +4,7 @@ import type { Selector } from '../balance/selector.ts';
 import type { PoolConfig } from '../config/types.ts';
 import { ejectionAllowed } from '../health/state.ts';
 import type { Backend } from './backend.ts';
-import { RetryBudget } from './retry-budget.ts';
+import type { RetryBudget } from './retry-budget.ts';
 
 export class BackendPool {
   readonly name: string;
@@ -19,10 +19,11 @@ export class BackendPool {
     ejectionAllowed(
       this.backends.filter((backend) => backend.health.state === 'ejected').length,
       this.backends.length,
+      this.config.health.maxEjectedPercent,
     );
 
-  /** `retryBudget` carries the budget over when a reload rebuilds the pool. */
-  constructor(config: PoolConfig, backends: Backend[], retryBudget = new RetryBudget()) {
+  /** `retryBudget` is shared with the pool this one replaces on a reload (RetryBudget.carriedTo). */
+  constructor(config: PoolConfig, backends: Backend[], retryBudget: RetryBudget) {
     this.name = config.name;
     this.config = config;
     this.backends = backends;

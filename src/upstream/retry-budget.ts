@@ -12,20 +12,27 @@ export interface RetryBudgetOptions {
   windowMs: number;
 }
 
-export const retryBudgetDefaults: RetryBudgetOptions = { ratio: 0.2, minRetries: 10, windowMs: 10_000 };
-
 export class RetryBudget {
-  private readonly options: RetryBudgetOptions;
+  readonly options: RetryBudgetOptions;
   private readonly requests: number[];
   private readonly retries: number[];
   /** Index of the bucket `now` falls in, in whole seconds since the epoch. */
   private current = 0;
 
-  constructor(options: RetryBudgetOptions = retryBudgetDefaults) {
+  constructor(options: RetryBudgetOptions) {
     this.options = options;
     const buckets = Math.max(1, Math.round(options.windowMs / bucketMs));
     this.requests = new Array(buckets).fill(0);
     this.retries = new Array(buckets).fill(0);
+  }
+
+  /** The budget for `options`: this one (with its counts) when they are the same, else a new one. */
+  carriedTo(options: RetryBudgetOptions): RetryBudget {
+    const same =
+      options.ratio === this.options.ratio &&
+      options.minRetries === this.options.minRetries &&
+      options.windowMs === this.options.windowMs;
+    return same ? this : new RetryBudget(options);
   }
 
   recordRequest(now: number): void {

@@ -7,6 +7,7 @@ import type { Transition } from '../health/state.ts';
 import { Backend, type TimeSource } from './backend.ts';
 import { type ResolvedServer, type Resolver, resolveServers } from './discovery.ts';
 import { BackendPool } from './pool.ts';
+import { RetryBudget } from './retry-budget.ts';
 
 export interface TopologyOptions {
   clock: TimeSource;
@@ -53,7 +54,7 @@ export class Topology {
       });
       next.set(
         poolConfig.name,
-        new BackendPool(poolConfig, backends, this.pools.get(poolConfig.name)?.retryBudget),
+        new BackendPool(poolConfig, backends, retryBudgetFor(config, this.pools.get(poolConfig.name))),
       );
     }
     this.pools = next;
@@ -102,6 +103,13 @@ export class Topology {
 }
 
 /** What must be equal for a backend to be kept across a rebuild. */
+/** The configured retry budget, carrying the counts of the pool a reload replaces. */
+function retryBudgetFor(config: Config, previous: BackendPool | undefined): RetryBudget {
+  const { budgetRatio, budgetMinRetries, budgetWindow } = config.retries;
+  const options = { ratio: budgetRatio, minRetries: budgetMinRetries, windowMs: budgetWindow };
+  return previous?.retryBudget.carriedTo(options) ?? new RetryBudget(options);
+}
+
 function keyFor(pool: PoolConfig, server: ResolvedServer): string {
   return JSON.stringify([
     pool.name,

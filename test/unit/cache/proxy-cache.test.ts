@@ -15,7 +15,7 @@ import {
 import { CacheStore } from '../../../src/cache/store.ts';
 import type { CacheConfig } from '../../../src/config/types.ts';
 import type { BodyFraming, HeaderField, RequestHead, ResponseHead } from '../../../src/http/message.ts';
-import { clientResponseHead } from '../../../src/proxy/heads.ts';
+import { clientResponseHead } from '../../../src/http/response-heads.ts';
 import type { BackendPool } from '../../../src/upstream/pool.ts';
 
 const T0 = Date.UTC(2024, 0, 15, 12, 0, 0);

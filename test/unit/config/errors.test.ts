@@ -270,6 +270,36 @@ test('retries out of range', rejects, `retries: { attempts: 0 }\n${ONE_POOL}`, [
 ]);
 
 test(
+  'a backoff whose lower bound is above its upper one',
+  rejects,
+  `retries: { backoffMin: 1s, backoffMax: 500ms }\n${ONE_POOL}`,
+  ['retries.backoffMin: must not be larger than backoffMax (1s > 500ms)'],
+);
+
+test('a retry budget ratio above 1', rejects, `retries: { budgetRatio: 1.5 }\n${ONE_POOL}`, [
+  'retries.budgetRatio: expected a number from 0 to 1 (got 1.5)',
+]);
+
+test('a retry budget window under a second', rejects, `retries: { budgetWindow: 500ms }\n${ONE_POOL}`, [
+  'retries.budgetWindow: must be at least 1s',
+]);
+
+test(
+  'passive-health ejection longer than its cap',
+  rejects,
+  `${ONE_POOL}    health: { ejection: 10m, maxEjection: 5m }\n`,
+  ['pools.web.health.ejection: must not be larger than maxEjection (10m > 5m)'],
+);
+
+test('an ejected share over 100%', rejects, `${ONE_POOL}    health: { maxEjectedPercent: 150 }\n`, [
+  'pools.web.health.maxEjectedPercent: expected an integer from 0 to 100 (got 150)',
+]);
+
+test('a replay limit that is not a size', rejects, `limits: { replayBody: lots }\n${ONE_POOL}`, [
+  'limits.replayBody: expected a size like 512, 16KiB, 1MiB, 1GiB or 10MB (got "lots")',
+]);
+
+test(
   'YAML syntax error reports line and column',
   rejects,
   'pools:\n  web:\n    servers: [127.0.0.1:9001\nroutes: []\n',

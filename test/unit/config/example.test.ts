@@ -34,6 +34,16 @@ routes:
     pool: web
 `;
 
+/** The passive-health and slow-start defaults of every pool's health section. */
+const passiveDefaults = {
+  ejectAfter: 5,
+  ejection: 30_000,
+  maxEjection: 300_000,
+  ejectionDecay: 30_000,
+  maxEjectedPercent: 50,
+  slowStart: 10_000,
+};
+
 const defaultHealth: HealthConfig = {
   path: '/',
   host: undefined,
@@ -42,6 +52,7 @@ const defaultHealth: HealthConfig = {
   rise: 2,
   fall: 3,
   expectStatus: [200, 399],
+  ...passiveDefaults,
 };
 
 const defaultTop = {
@@ -58,8 +69,15 @@ const defaultTop = {
     upstreamIdle: 30000,
     shutdown: 30000,
   },
-  limits: { maxRequestLine: 8192, maxHead: 16384, maxBody: null },
-  retries: { attempts: 3 },
+  limits: { maxRequestLine: 8192, maxHead: 16384, maxBody: null, replayBody: 65_536, oneWrite: 16_384 },
+  retries: {
+    attempts: 3,
+    backoffMin: 25,
+    backoffMax: 250,
+    budgetRatio: 0.2,
+    budgetMinRetries: 10,
+    budgetWindow: 10_000,
+  },
   dnsRefresh: 30_000,
   cache: { maxBytes: 268_435_456, maxObjectBytes: 8_388_608, staleIfError: 3_600_000, lockTimeout: 5_000 },
 } as const satisfies Partial<Config>;
@@ -212,8 +230,21 @@ routes:
       upstreamIdle: 3_600_000,
       shutdown: 10_000,
     },
-    limits: { maxRequestLine: 4096, maxHead: 1_048_576, maxBody: 10_000_000 },
-    retries: { attempts: 5 },
+    limits: {
+      maxRequestLine: 4096,
+      maxHead: 1_048_576,
+      maxBody: 10_000_000,
+      replayBody: 65_536,
+      oneWrite: 16_384,
+    },
+    retries: {
+      attempts: 5,
+      backoffMin: 25,
+      backoffMax: 250,
+      budgetRatio: 0.2,
+      budgetMinRetries: 10,
+      budgetWindow: 10_000,
+    },
     dnsRefresh: 60_000,
     cache: { maxBytes: 67_108_864, maxObjectBytes: 1_048_576, staleIfError: 0, lockTimeout: 2000 },
     pools: [
@@ -232,6 +263,7 @@ routes:
           rise: 1,
           fall: 10,
           expectStatus: [200, 204],
+          ...passiveDefaults,
         },
         maxIdlePerBackend: 0,
         panic: 'closed',

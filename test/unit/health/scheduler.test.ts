@@ -72,6 +72,12 @@ function healthConfig(overrides: Partial<HealthConfig> = {}): HealthConfig {
     rise: 2,
     fall: 3,
     expectStatus: [200, 399],
+    ejectAfter: 5,
+    ejection: 30_000,
+    maxEjection: 300_000,
+    ejectionDecay: 30_000,
+    maxEjectedPercent: 50,
+    slowStart: 10_000,
     ...overrides,
   };
 }

@@ -103,16 +103,14 @@ test('a backend registered in another state starts there without a transition', 
 
 test('health checks, retries, errors, ejections, in-flight', async (t) => {
   const m = fresh();
-  const b = m.backendHandle('web', 'web-1');
+  const b = m.registerBackend('web', 'web-1', '127.0.0.1:9001');
   b.healthCheck('success', 0.001);
   b.healthCheck('timeout', 1);
   b.retry('refused');
   b.retry('something_new');
   b.error('reset');
   b.ejection('consecutive_failures');
-  b.inFlight(1);
-  b.inFlight(1);
-  b.inFlight(-1);
+  b.setInFlight(1);
   const pb = { pool: 'web', backend: 'web-1' };
   t.is(await value(m, 'sluice_health_checks_total', { ...pb, result: 'success' }), 1);
   t.is(await value(m, 'sluice_health_checks_total', { ...pb, result: 'timeout' }), 1);
@@ -124,7 +122,7 @@ test('health checks, retries, errors, ejections, in-flight', async (t) => {
   t.is(await value(m, 'sluice_backend_errors_total', { ...pb, type: 'reset' }), 1);
   t.is(await value(m, 'sluice_backend_ejections_total', { ...pb, reason: 'consecutive_failures' }), 1);
   t.is(await value(m, 'sluice_http_requests_in_flight', pb), 1);
-  t.is(m.backendHandle('web', 'web-1'), b, 'one handle per backend');
+  t.is(m.findBackend('web', 'web-1'), b, 'one handle per backend');
 });
 
 test('pool, cache, connection and rejection metrics', async (t) => {
@@ -140,10 +138,8 @@ test('pool, cache, connection and rejection metrics', async (t) => {
   t.is(await value(m, 'sluice_cache_requests_total', { result: 'stale' }), 0);
   m.cacheBytes(4096);
   t.is(await value(m, 'sluice_cache_bytes'), 4096);
-  m.openConnections('client', 1);
-  m.openConnections('client', 1);
-  m.openConnections('backend', 1);
-  m.openConnections('client', -1);
+  m.setOpenConnections('client', 1);
+  m.setOpenConnections('backend', 1);
   t.is(await value(m, 'sluice_open_connections', { side: 'client' }), 1);
   t.is(await value(m, 'sluice_open_connections', { side: 'backend' }), 1);
   m.rejected('no_route');

@@ -2,13 +2,13 @@ import test from 'ava';
 import type { RouteConfig } from '../../../src/config/types.ts';
 import { connectionTokens } from '../../../src/http/hop-by-hop.ts';
 import type { BodyFraming, RequestHead, ResponseHead } from '../../../src/http/message.ts';
-import { field } from '../../../src/http/serialize.ts';
 import {
   clientResponseHead,
   responseMode,
   switchingProtocolsHead,
-  upstreamRequestHead,
-} from '../../../src/proxy/heads.ts';
+} from '../../../src/http/response-heads.ts';
+import { field } from '../../../src/http/serialize.ts';
+import { upstreamRequestHead } from '../../../src/proxy/heads.ts';
 
 const route: RouteConfig = {
   host: 'api.example.test',

@@ -1,5 +1,5 @@
 // The answers Sluice makes itself, each with a short text body.
-import { reasonPhrase } from '../http/status.ts';
+import { reasonPhrase } from './status.ts';
 
 /** A complete response with a text body; `close` adds `Connection: close`. */
 export function plainResponse(

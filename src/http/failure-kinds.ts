@@ -1,0 +1,54 @@
+// The ways an exchange with a peer fails, named once: the socket errno table (shared by the
+// proxy's attempts, the cache refresher and the health probe) and the FailureKind values that
+// label sluice_backend_errors_total and sluice_retries_total. Which of them may be retried is
+// decided where a failure is classified (src/upstream/failure.ts).
+
+/** What a socket error says about the peer. */
+export type SocketFailure = 'refused' | 'reset' | 'connect_timeout' | 'unreachable';
+
+/** Every way a backend attempt can fail. */
+export type FailureKind =
+  | SocketFailure
+  | 'response_timeout'
+  | 'bad_response'
+  | 'closed_before_response'
+  | 'closed_mid_response';
+
+/** Every FailureKind, e.g. to create the `sluice_backend_errors_total{type}` series at 0. */
+export const failureKinds: readonly FailureKind[] = [
+  'connect_timeout',
+  'refused',
+  'reset',
+  'unreachable',
+  'response_timeout',
+  'bad_response',
+  'closed_before_response',
+  'closed_mid_response',
+];
+
+/** The kinds that happen before any response byte, the only ones retried on another backend. */
+export const retryReasons: readonly FailureKind[] = [
+  'connect_timeout',
+  'refused',
+  'reset',
+  'unreachable',
+  'closed_before_response',
+];
+
+/** The errno table: what a socket error code means, or undefined for one that says nothing. */
+export function socketFailure(error: Error | undefined): SocketFailure | undefined {
+  switch ((error as NodeJS.ErrnoException | undefined)?.code) {
+    case 'ECONNREFUSED':
+      return 'refused';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'reset';
+    case 'ETIMEDOUT':
+      return 'connect_timeout';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'unreachable';
+    default:
+      return undefined;
+  }
+}

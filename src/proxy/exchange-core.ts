@@ -1,0 +1,235 @@
+// The ground an exchange stands on (src/proxy/exchange.ts holds its state machine): what it
+// knows about its request and its answer, and the ways it ends. It answers itself (an error of
+// Sluice's own, or a stale copy from the cache), cuts an answer short, or finishes: hands the
+// backend connection back or closes it, counts and logs the request, and tells the Downstream
+// whether the connection carries on.
+import { performance } from 'node:perf_hooks';
+import type { CacheFlow } from '../cache/proxy-cache.ts';
+import { requestFraming } from '../http/framing.ts';
+import { type BodyFraming, HttpError, headerValue, type RequestHead } from '../http/message.ts';
+import { withHead } from '../http/one-write.ts';
+import { plainResponse } from '../http/responses.ts';
+import type { UpstreamAttempt } from '../upstream/attempt.ts';
+import type { Backend } from '../upstream/backend.ts';
+import type { BackendPool } from '../upstream/pool.ts';
+import type { ProxyContext } from './context.ts';
+import type { Downstream } from './downstream.ts';
+import { type ExchangeRecord, report } from './exchange-report.ts';
+import { requestIdOf } from './forwarding.ts';
+import { RequestBody } from './request-body.ts';
+import type { RelayOutput, ResponseRelay } from './response-relay.ts';
+import { type AttemptFailure, type RetryHooks, RetrySchedule } from './retry-schedule.ts';
+
+/** Methods whose requests may be sent twice (RFC 9110 9.2.2). */
+const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+export type ExchangeState =
+  | 'admit'
+  | 'cacheWait'
+  | 'attempt'
+  | 'backoff'
+  | 'relay'
+  | 'tunnel'
+  | 'answer'
+  | 'done';
+
+export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayOutput {
+  protected readonly client: Downstream;
+  protected readonly context: ProxyContext;
+  readonly request: RequestHead;
+  readonly requestId: string;
+  readonly startedAt = performance.now();
+  protected current: ExchangeState = 'admit';
+  /** Keep the client connection open after this exchange. */
+  protected keepClient: boolean;
+  body: RequestBody;
+  /** Why the request's framing cannot be read (answered with 400 at start), if it cannot. */
+  protected malformed: unknown;
+  pool: BackendPool | undefined;
+  protected upstreamHead = '';
+  protected upgrade: string | undefined;
+  protected attempt: UpstreamAttempt | undefined;
+  /** Made at the first failure: most requests never need one. */
+  protected retries: RetrySchedule | undefined;
+  protected tried: Set<Backend> | undefined;
+  attempts = 0;
+  /** Some attempt wrote the request to a backend: from then on only idempotent requests are resent. */
+  protected sentToBackend = false;
+  protected lastFailureStatus = 502;
+  /** The backend of the latest attempt, which the request's metrics are counted against. */
+  lastBackend: Backend | undefined;
+  firstByteAt = 0;
+  protected relay: ResponseRelay | undefined;
+  /** An answer of Sluice's own or from the cache went out. */
+  protected answered = false;
+  status = 0;
+  bytesOut = 0;
+  error: string | undefined;
+  /** The shared cache, on routes with `cache: true` only (src/cache/proxy-cache.ts). */
+  cache: CacheFlow | undefined;
+  /** A cached answer waits for the client to read it: bytes still queued at the last look. */
+  protected drainMark: number | undefined;
+
+  constructor(client: Downstream, context: ProxyContext, request: RequestHead) {
+    this.client = client;
+    this.context = context;
+    this.request = request;
+    this.requestId = requestIdOf(request.headers);
+    this.keepClient = client.wantsKeepAlive(request);
+    let framing: BodyFraming = { kind: 'none' };
+    try {
+      framing = requestFraming(request);
+    } catch (error) {
+      this.malformed = error;
+    }
+    const { maxBody, replayBody } = context.config.limits;
+    this.body = new RequestBody(framing, maxBody, replayBody);
+  }
+
+  protected schedule(): RetrySchedule {
+    if (this.retries === undefined) {
+      const { attempts, backoffMin, backoffMax } = this.context.config.retries;
+      this.retries = new RetrySchedule(this, { attempts, minMs: backoffMin, maxMs: backoffMax });
+    }
+    return this.retries;
+  }
+
+  get state(): ExchangeState {
+    return this.current;
+  }
+
+  get clientAddress(): string {
+    return this.client.address;
+  }
+
+  /** A head went to the client: failures can only cut the answer short now. */
+  protected get headSent(): boolean {
+    return this.answered || (this.relay?.headSent ?? false);
+  }
+
+  /** Writes the answer the cache made and ends the exchange, or waits for the client to take it. */
+  protected answerFromCache(): void {
+    const cache = this.cache;
+    if (!cache || this.current === 'done') return;
+    this.current = 'answer';
+    this.attempt?.close(true);
+    if (this.context.draining) this.keepClient = false;
+    const answer = cache.render(this.keepClient);
+    this.status = answer.status;
+    this.answered = true;
+    if (!this.client.gone) {
+      if (answer.bodyBytes <= this.context.config.limits.oneWrite)
+        this.client.write(withHead(answer.head, answer.body));
+      else this.client.writeAll(answer.head, answer.body);
+    }
+    this.bytesOut += answer.bodyBytes;
+    if (!this.client.needsDrain) {
+      this.finish(true);
+      return;
+    }
+    // Backpressure: the next request waits until the client has read this answer.
+    this.drainMark = this.client.queued;
+    this.client.arm('idle');
+  }
+
+  /** Writes to the client; a full socket pauses the backend. */
+  send(data: Buffer | string): void {
+    if (this.client.gone) return;
+    const flushed = this.client.write(data);
+    this.bytesOut += data.length;
+    if (!flushed) this.attempt?.pause();
+  }
+
+  protected mayReplay(): boolean {
+    return (
+      idempotentMethods.has(this.request.method) ||
+      headerValue(this.request.headers, 'idempotency-key') !== undefined
+    );
+  }
+
+  /** Counts a failure against the backend of the latest attempt. */
+  protected backendError(kind: string): void {
+    this.lastBackend?.metrics?.error(kind);
+  }
+
+  /** Tells the backend's passive health check how this attempt went. */
+  protected reportOutcome(ok: boolean): void {
+    const pool = this.pool;
+    if (pool && this.attempt) this.attempt.backend.reportOutcome(ok, pool.canEject);
+  }
+
+  /** Answers the client with an error of Sluice's own if nothing was sent yet, else aborts. */
+  protected failWith(status: number, message: string): void {
+    if (this.headSent) {
+      this.abort(this.error ?? 'failed');
+      return;
+    }
+    // A stale copy may answer instead (stale-if-error, every backend down).
+    if (this.cache?.onFailure()) {
+      if (this.attempt) this.attempt.reusable = false;
+      this.answerFromCache();
+      return;
+    }
+    this.status = status;
+    this.current = 'answer';
+    if (!this.body.complete) this.keepClient = false;
+    this.client.write(
+      plainResponse(status, message, {
+        close: !this.keepClient,
+        head: this.request.method === 'HEAD',
+        extra: this.cache?.headerLine,
+      }),
+    );
+    this.answered = true;
+    this.finish(false);
+  }
+
+  /** A response Sluice makes before any backend is involved. Returns bytes of body consumed (none). */
+  protected localResponse(status: number, message: string, reason: string): number {
+    this.error = reason;
+    this.failWith(status, message);
+    return 0;
+  }
+
+  protected rejectRequest(error: unknown): number {
+    const status = error instanceof HttpError ? error.status : 400;
+    this.keepClient = false;
+    this.body.complete = false;
+    return this.localResponse(status, error instanceof Error ? error.message : 'bad request', 'bad_request');
+  }
+
+  protected abortOrReject(error: unknown): void {
+    if (this.headSent) this.abort('bad_request_body');
+    else {
+      this.keepClient = false;
+      this.body.complete = false;
+      this.error = 'bad_request_body';
+      this.status = error instanceof HttpError ? error.status : 400;
+      this.failWith(this.status, error instanceof Error ? error.message : 'bad request');
+    }
+  }
+
+  /** Gives up mid-response: the client sees a truncated answer, never a hang. */
+  protected abort(reason: string): void {
+    this.error ??= reason;
+    this.keepClient = false;
+    this.client.destroy();
+    this.finish(false);
+  }
+
+  protected finish(success: boolean): void {
+    if (this.current === 'done') return;
+    this.current = 'done';
+    this.retries?.cancel();
+    this.attempt?.close(success && !(this.relay?.overrun ?? false) && this.body.complete);
+    this.body.held = [];
+    this.cache?.done(success);
+    report(this, this.context);
+    this.client.done(this.keepClient && (success || this.body.complete));
+  }
+
+  abstract mayRetry(): boolean;
+  abstract takeBudget(): boolean;
+  abstract next(): void;
+  abstract giveUp(failure: AttemptFailure): void;
+}

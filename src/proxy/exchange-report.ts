@@ -1,0 +1,83 @@
+// What an exchange leaves behind when it ends: its count in the request metrics and its line in
+// the access log.
+import { performance } from 'node:perf_hooks';
+import type { CacheFlow } from '../cache/proxy-cache.ts';
+import { headerValue, type RequestHead } from '../http/message.ts';
+import type { Backend } from '../upstream/backend.ts';
+import type { BackendPool } from '../upstream/pool.ts';
+import type { ProxyContext } from './context.ts';
+
+/** The figures of a finished exchange. */
+export interface ExchangeRecord {
+  readonly request: RequestHead;
+  readonly requestId: string;
+  readonly clientAddress: string;
+  readonly startedAt: number;
+  readonly pool: BackendPool | undefined;
+  readonly cache: CacheFlow | undefined;
+  /** The backend of the latest attempt. */
+  readonly lastBackend: Backend | undefined;
+  readonly attempts: number;
+  readonly status: number;
+  readonly firstByteAt: number;
+  readonly body: { readonly bytesIn: number };
+  readonly bytesOut: number;
+  readonly error: string | undefined;
+}
+
+export function report(record: ExchangeRecord, context: ProxyContext): void {
+  countRequest(record, context);
+  logAccess(record, context);
+}
+
+/**
+ * Counted when the request ends: against the backend that answered, the pool's `(cache)` or
+ * `(none)` when no backend did, or as a rejection when it never reached a pool (404, 413 …).
+ */
+function countRequest(record: ExchangeRecord, { metrics }: ProxyContext): void {
+  const seconds = (performance.now() - record.startedAt) / 1000;
+  const pool = record.pool?.name;
+  const target = record.cache?.answered
+    ? pool === undefined
+      ? undefined
+      : metrics?.poolRequests(pool, '(cache)')
+    : (record.lastBackend?.metrics ??
+      (pool === undefined ? undefined : metrics?.poolRequests(pool, '(none)')));
+  if (target) {
+    const ttfb = record.firstByteAt === 0 ? undefined : (record.firstByteAt - record.startedAt) / 1000;
+    target.requestFinished(
+      record.request.method,
+      record.status,
+      seconds,
+      record.body.bytesIn,
+      record.bytesOut,
+      ttfb,
+    );
+  } else metrics?.rejected(record.error ?? 'local');
+}
+
+function logAccess(record: ExchangeRecord, { config, logger }: ProxyContext): void {
+  if (!config.accessLog || !logger.isLevelEnabled('info')) return;
+  const now = performance.now();
+  logger.info('access', {
+    requestId: record.requestId,
+    client: record.clientAddress,
+    method: record.request.method,
+    host: headerValue(record.request.headers, 'host'),
+    path: record.request.target,
+    status: record.status,
+    pool: record.pool?.name,
+    backend: record.lastBackend?.name,
+    attempts: record.attempts,
+    bytesIn: record.body.bytesIn,
+    bytesOut: record.bytesOut,
+    durationMs: round(now - record.startedAt),
+    upstreamMs: record.firstByteAt === 0 ? undefined : round(record.firstByteAt - record.startedAt),
+    cache: record.cache?.result,
+    error: record.error,
+  });
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,73 @@
+// Classifies a failed backend attempt once, where it happens: its kind (the metric label), the
+// status Sluice answers with, and whether the request may go to another backend. As Pingora's
+// `Error::retry` and Caddy's typed dial errors: a failure before the request left is always
+// safe to retry; one after it left only for a request that may be sent twice; one after the
+// response began never (bytes of it may have reached the client).
+import { type FailureKind, socketFailure } from '../http/failure-kinds.ts';
+
+/**
+ * Where the attempt was: opening the connection, request sent and nothing back, some of the
+ * answer's head back, a complete head held back from the client, or the body under way.
+ */
+export type FailureStage = 'connect' | 'sent' | 'receiving' | 'held' | 'body';
+
+/** `safe`: retry any request; `idempotent`: only one that may be sent twice; `never`. */
+export type Retry = 'safe' | 'idempotent' | 'never';
+
+export interface Failure {
+  readonly kind: FailureKind;
+  /** What the client gets if nothing else answers. */
+  readonly status: 502 | 504;
+  readonly message: string;
+  readonly retry: Retry;
+}
+
+const fallbackKind: Record<FailureStage, FailureKind> = {
+  connect: 'refused',
+  sent: 'closed_before_response',
+  receiving: 'closed_before_response',
+  held: 'closed_mid_response',
+  body: 'closed_mid_response',
+};
+
+const retryOf: Record<FailureStage, Retry> = {
+  connect: 'safe',
+  sent: 'idempotent',
+  receiving: 'never',
+  held: 'idempotent',
+  body: 'never',
+};
+
+/** A connection that ended or failed (`error` undefined: closed by the backend). */
+export function classify(error: Error | undefined, stage: FailureStage): Failure {
+  return {
+    kind: socketFailure(error) ?? fallbackKind[stage],
+    status: 502,
+    message: 'backend failed',
+    retry: retryOf[stage],
+  };
+}
+
+/** No connection within the connect timeout: the request never left, so retry it. */
+export const connectTimeout: Failure = {
+  kind: 'connect_timeout',
+  status: 504,
+  message: 'backend timed out',
+  retry: 'safe',
+};
+
+/** No (complete) answer within the response timeout: the backend may be working on it. */
+export const responseTimeout: Failure = {
+  kind: 'response_timeout',
+  status: 504,
+  message: 'backend timed out',
+  retry: 'never',
+};
+
+/** The backend's answer is not HTTP Sluice can pass on. */
+export const badResponse: Failure = {
+  kind: 'bad_response',
+  status: 502,
+  message: 'backend sent a malformed response',
+  retry: 'never',
+};
