@@ -44,7 +44,7 @@ export interface BackendTarget extends HealthTarget {
 
 export async function startSluice(
   initial: Config,
-  logger = createLogger(initial.logLevel),
+  logger = createLogger(initial.logLevel, false, initial.logFormat),
 ): Promise<RunningSluice> {
   let config = initial;
   const clock = new Clock();

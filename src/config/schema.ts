@@ -33,6 +33,7 @@ import type {
   Config,
   HealthConfig,
   ListenAddress,
+  LogFormat,
   PoolConfig,
   RouteConfig,
   ServerConfig,
@@ -44,9 +45,11 @@ import {
   formatAddress,
   formatDuration,
   isToken,
+  LOG_FORMATS,
   LOG_LEVELS,
   type Parsed,
   parseAddress,
+  parseChoice,
   parseDuration,
   parseHeaderValue,
   parseHostHeader,
@@ -349,6 +352,10 @@ export const configSchema = strict({
     (): ListenAddress | null => ({ ...DEFAULTS.admin }),
   ),
   logLevel: choice(LOG_LEVELS, DEFAULTS.logLevel),
+  logFormat: leaf(
+    (v) => parseChoice(v, LOG_FORMATS),
+    (): LogFormat | undefined => undefined,
+  ),
   accessLog: boolean(DEFAULTS.accessLog),
   trustedProxies,
   timeouts: section(timeouts),
@@ -404,6 +411,7 @@ export const configSchema = strict({
       listen: v.listen,
       admin: v.admin,
       logLevel: v.logLevel,
+      logFormat: v.logFormat,
       accessLog: v.accessLog,
       trustedProxies: v.trustedProxies,
       timeouts: v.timeouts,
@@ -460,7 +468,13 @@ const mapIssue: z.core.$ZodErrorMap = (iss) => {
   return undefined;
 };
 
-function issueLines(issue: z.core.$ZodIssue): string[] {
+/** One problem: the key path it is at and its line, `path: message`. */
+export interface ConfigIssue {
+  path: readonly PropertyKey[];
+  text: string;
+}
+
+function issueLines(issue: z.core.$ZodIssue): ConfigIssue[] {
   if (issue.code === 'unrecognized_keys') {
     const known: string[] = issue.message.startsWith(UNKNOWN_KEYS)
       ? JSON.parse(issue.message.slice(UNKNOWN_KEYS.length))
@@ -472,13 +486,14 @@ function issueLines(issue: z.core.$ZodIssue): string[] {
         : known.length
           ? ` (known keys: ${known.join(', ')})`
           : '';
-      return `${formatPath([...issue.path, key])}: unknown key${hint}`;
+      const path = [...issue.path, key];
+      return { path, text: `${formatPath(path)}: unknown key${hint}` };
     });
   }
-  return [`${formatPath(issue.path)}: ${issue.message}`];
+  return [{ path: issue.path, text: `${formatPath(issue.path)}: ${issue.message}` }];
 }
 
-export type Validation = { ok: true; config: Config } | { ok: false; issues: string[] };
+export type Validation = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[] };
 
 /** Validate the value parsed from YAML (or built by hand) and fill every default. */
 export function validateConfig(input: unknown): Validation {

@@ -131,7 +131,7 @@ test.serial('Prometheus scrapes Sluice: the target is up within 30 s', async (t)
     const targets = await prometheus<Targets>('/api/v1/targets');
     return targets.data.activeTargets.find((x) => x.labels.job === 'sluice' && x.health === 'up');
   });
-  t.regex(target.labels.instance ?? '', /:9100$/);
+  t.regex(target.labels.instance ?? '', /:8099$/);
   // The three backends, healthy, as Prometheus stored them.
   const up = await until('sluice_backend_up in Prometheus', 15_000, async () => {
     const result = await query('sluice_backend_up');

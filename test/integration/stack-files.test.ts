@@ -200,7 +200,7 @@ test('Grafana provisioning points at the compose Prometheus and the mounted dash
 
 test("the stack's Sluice config is valid", (t) => {
   const config = loadConfigFile(at('deploy/sluice.yaml'));
-  t.deepEqual(config.admin, { host: '0.0.0.0', port: 9100 });
+  t.deepEqual(config.admin, { host: '0.0.0.0', port: 8099 });
   t.deepEqual(
     config.pools[0]?.servers.map((s) => s.name),
     ['web-1', 'web-2', 'web-3'],
