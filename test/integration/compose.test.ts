@@ -125,6 +125,21 @@ test.serial('the admin port is published on loopback and serves /metrics and /he
   );
 });
 
+test.serial('every service passes its healthcheck: nginx -t, sluice healthcheck, promtool', async (t) => {
+  const { stdout } = await run('docker-compose', [...FILES, 'ps', '-q'], { cwd: ROOT, env });
+  const ids = stdout.trim().split('\n').filter(Boolean);
+  t.is(ids.length, 5);
+  const states = await until('all healthy', 60_000, async () => {
+    const inspected = await run('docker', ['inspect', '--format', '{{.Name}} {{.State.Health.Status}}', ...ids]);
+    const lines = inspected.stdout.trim().split('\n').sort();
+    return lines.every((line) => line.endsWith(' healthy')) ? lines : undefined;
+  });
+  t.deepEqual(
+    states.map((line) => line.replace(/^\/sluice-test_(.+)_1 healthy$/, '$1')),
+    ['prometheus', 'sluice', 'web-1', 'web-2', 'web-3'],
+  );
+});
+
 test.serial('Prometheus scrapes Sluice: the target is up within 30 s', async (t) => {
   type Targets = { activeTargets: { labels: Record<string, string>; health: string; lastError: string }[] };
   const target = await until('sluice target up', 30_000, async () => {

@@ -36,7 +36,7 @@ async function promtool(t: import('ava').ExecutionContext, ...args: string[]): P
 }
 
 test('promtool check config: prometheus.yml and the rule file it names', async (t) => {
-  const out = await promtool(t, 'check', 'config', 'prometheus/prometheus.yml');
+  const out = await promtool(t, 'check', 'config', 'prometheus.yml');
   t.regex(out, /SUCCESS: 1 rule files found/);
   t.regex(out, /Checking prometheus\/rules\/sluice\.yml\s+SUCCESS: 6 rules found/);
 });
@@ -207,11 +207,24 @@ test("the stack's Sluice config is valid", (t) => {
   );
 });
 
+interface ComposeService {
+  image?: string;
+  profiles?: string[];
+  build?: { args?: Record<string, string> };
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+  logging?: { driver: string; options: Record<string, string> };
+  read_only?: boolean;
+  cap_drop?: string[];
+  security_opt?: string[];
+  mem_limit?: string | number;
+  cpus?: number | string;
+  ports?: (string | { host_ip?: string; published: number | string; target: number })[];
+  environment?: Record<string, string>;
+}
+
 interface ComposeConfig {
-  services: Record<
-    string,
-    { image?: string; profiles?: string[]; build?: { args?: Record<string, string> } }
-  >;
+  services: Record<string, ComposeService>;
 }
 
 async function composeConfig(t: import('ava').ExecutionContext, files: string[]): Promise<ComposeConfig> {
@@ -222,6 +235,7 @@ async function composeConfig(t: import('ava').ExecutionContext, files: string[])
     for (const name of ['NGINX_IMAGE', 'PROMETHEUS_IMAGE', 'GRAFANA_IMAGE', 'SLUICE_IMAGE', 'NODE_IMAGE'])
       delete env[name];
     delete env.NODE_BUILD_IMAGE;
+    for (const name of ['GRAFANA_ADMIN_PASSWORD', 'PROMETHEUS_BIND', 'GRAFANA_BIND']) delete env[name];
     const { stdout } = await run('docker-compose', args, { cwd: ROOT, env });
     return parseYaml(stdout) as ComposeConfig;
   } catch (error) {
@@ -257,4 +271,60 @@ test('docker-compose.yml names official images; the local override swaps in slui
   t.is(local.services.sluice?.build?.args?.NODE_BUILD_IMAGE, 'sluice-local/node-build:24');
   // Grafana is in no registry reachable here: only `--profile grafana` would start it.
   t.deepEqual(local.services.grafana?.profiles, ['grafana']);
+});
+
+test('the compose stack: healthchecks of the programs themselves, start by health, hardened, rotated logs', async (t) => {
+  const text = await readFile(at('docker-compose.yml'), 'utf8');
+  t.notRegex(text, /^version:/m, 'no obsolete version key');
+  t.notRegex(await readFile(at('docker-compose.local.yml'), 'utf8'), /^version:/m);
+  const { services } = await composeConfig(t, ['docker-compose.yml']);
+  const healthchecks = Object.fromEntries(
+    Object.entries(services).map(([name, service]) => [name, service.healthcheck?.test.slice(0, 3)]),
+  );
+  t.deepEqual(healthchecks, {
+    'web-1': ['CMD', 'nginx', '-t'],
+    'web-2': ['CMD', 'nginx', '-t'],
+    'web-3': ['CMD', 'nginx', '-t'],
+    sluice: ['CMD', 'node', '/app/src/cli/main.ts'],
+    prometheus: ['CMD', 'promtool', 'query'],
+    grafana: ['CMD', 'wget', '-q'],
+  });
+  t.is(services.sluice?.healthcheck?.test.at(-1), 'healthcheck');
+  t.regex(services.grafana?.healthcheck?.test.at(-1) ?? '', /:3000\/api\/health$/);
+  const healthy = (...names: string[]) =>
+    Object.fromEntries(names.map((name) => [name, { condition: 'service_healthy' }]));
+  t.deepEqual(services.sluice?.depends_on, healthy('web-1', 'web-2', 'web-3'));
+  t.deepEqual(services.prometheus?.depends_on, healthy('sluice'));
+  t.deepEqual(services.grafana?.depends_on, healthy('prometheus'));
+  for (const [name, service] of Object.entries(services)) {
+    t.deepEqual(service.logging, { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } }, name);
+    t.true(service.read_only, `${name}: read_only`);
+    t.deepEqual(service.cap_drop, ['ALL'], name);
+    t.deepEqual(service.security_opt, ['no-new-privileges:true'], name);
+    t.truthy(service.mem_limit, `${name}: memory limit`);
+    t.true(Number(service.cpus) > 0, `${name}: CPU limit`);
+  }
+  // Prometheus and Grafana on loopback; Sluice's admin port too; the proxy on every interface.
+  // `host_ip:target` whichever way the Compose version renders a port (v1: "127.0.0.1:9090:9090/tcp").
+  const hostIps = (name: string) =>
+    (services[name]?.ports ?? []).map((p) => {
+      if (typeof p !== 'string') return `${p.host_ip ?? ''}:${p.target}`;
+      const parts = p.replace(/\/tcp$/, '').split(':');
+      return `${parts.length === 3 ? parts[0] : ''}:${parts.at(-1)}`;
+    });
+  t.deepEqual(hostIps('prometheus'), ['127.0.0.1:9090']);
+  t.deepEqual(hostIps('grafana'), ['127.0.0.1:3000']);
+  t.deepEqual(hostIps('sluice').sort(), ['127.0.0.1:8099', ':8080']);
+  t.is(services.grafana?.environment?.GF_SECURITY_ADMIN_PASSWORD, 'admin', 'default from GRAFANA_ADMIN_PASSWORD');
+});
+
+test('the image: OCI labels, the revision passed in, `sluice healthcheck` as HEALTHCHECK', async (t) => {
+  const dockerfile = await readFile(at('Dockerfile'), 'utf8');
+  for (const label of ['title', 'description', 'version', 'revision', 'licenses'])
+    t.regex(dockerfile, new RegExp(`org\\.opencontainers\\.image\\.${label}=`), label);
+  t.regex(dockerfile, /^ARG SLUICE_REVISION=unknown$/m);
+  t.regex(dockerfile, /SLUICE_REVISION=\$\{SLUICE_REVISION\}/);
+  t.regex(dockerfile, /^ {2}CMD \["node", "\/app\/src\/cli\/main\.ts", "healthcheck"\]$/m);
+  t.regex(dockerfile, /^EXPOSE 8080 8099$/m);
+  t.notRegex(dockerfile, /node", "-e"/);
 });
