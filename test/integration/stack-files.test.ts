@@ -38,7 +38,7 @@ async function promtool(t: import('ava').ExecutionContext, ...args: string[]): P
 test('promtool check config: prometheus.yml and the rule file it names', async (t) => {
   const out = await promtool(t, 'check', 'config', 'prometheus.yml');
   t.regex(out, /SUCCESS: 1 rule files found/);
-  t.regex(out, /Checking prometheus\/rules\/sluice\.yml\s+SUCCESS: 6 rules found/);
+  t.regex(out, /Checking prometheus\/rules\/sluice\.yml\s+SUCCESS: 11 rules found/);
 });
 
 test('promtool test rules: every alert firing and not firing', async (t) => {
@@ -51,6 +51,7 @@ interface Rule {
   expr: string;
   for?: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
 test('the alerts named in the issue exist, each with a severity, reading metrics Sluice exports', async (t) => {
@@ -61,20 +62,64 @@ test('the alerts named in the issue exist, each with a severity, reading metrics
   t.deepEqual(all.map((r) => r.alert).sort(), [
     'SluiceBackendDown',
     'SluiceBackendFlapping',
+    'SluiceConfigReloadFailing',
+    'SluiceDescriptorsNearLimit',
     'SluiceEventLoopLag',
     'SluiceHighErrorRatio',
-    'SluiceHighP99',
     'SluiceNoHealthyBackend',
+    'SluiceRetryBudgetExhausted',
+    'SluiceSlowBackendResponses',
+    'SluiceTargetDown',
+    'SluiceTargetMissing',
   ]);
+  // The target alerts come first: every other one is blind without a scrape.
+  t.deepEqual(
+    all.slice(0, 2).map((r) => r.expr),
+    ['up{job="sluice"} == 0', 'absent(up{job="sluice"})'],
+  );
+  // Latency pages on the backends' time to first byte, not on whole requests (long downloads).
+  const latency = all.find((r) => r.alert === 'SluiceSlowBackendResponses');
+  t.regex(latency?.expr ?? '', /sluice_backend_response_duration_seconds_bucket/);
+  t.regex(all.find((r) => r.alert === 'SluiceHighErrorRatio')?.expr ?? '', /sum by \(job, pool\)/);
   for (const rule of all) {
     t.true(['warning', 'critical'].includes(rule.labels?.severity ?? ''), `${rule.alert}: severity`);
     const names = metricNames(rule.expr);
-    t.true(names.length > 0, `${rule.alert} reads no metric`);
+    t.true(names.length > 0 || /\bup\{job="sluice"\}/.test(rule.expr), `${rule.alert} reads no metric`);
     for (const name of names) t.true(known.has(name), `${rule.alert}: unknown metric ${name}`);
   }
   // Every alert is exercised by the promtool tests.
   const tests = await readFile(at('prometheus/rules/sluice.test.yml'), 'utf8');
   for (const rule of all) t.true(tests.includes(`alertname: ${rule.alert}`), `${rule.alert} is not tested`);
+});
+
+/** GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces to dashes. */
+function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9 _-]/g, '')
+    .replace(/ /g, '-');
+}
+
+test('every rule links a runbook section that exists, with what it means, what to check, what to do', async (t) => {
+  const rules = parseYaml(await readFile(at('prometheus/rules/sluice.yml'), 'utf8')) as {
+    groups: { rules: Rule[] }[];
+  };
+  const runbook = await readFile(at('docs/runbook.md'), 'utf8');
+  const sections = new Map<string, string>();
+  for (const part of runbook.split(/^## /m).slice(1)) {
+    const [heading = '', ...body] = part.split('\n');
+    sections.set(slug(heading), body.join('\n'));
+  }
+  for (const rule of rules.groups.flatMap((g) => g.rules)) {
+    const url = rule.annotations?.runbook_url ?? '';
+    const anchor = /^docs\/runbook\.md#([a-z0-9-]+)$/.exec(url)?.[1];
+    t.truthy(anchor, `${rule.alert}: runbook_url ${url}`);
+    const section = sections.get(anchor ?? '');
+    t.truthy(section, `${rule.alert}: no section #${anchor} in docs/runbook.md`);
+    for (const part of ['What it means', 'What to check', 'What to do'])
+      t.true(section?.includes(`**${part}**`), `${rule.alert}: "${part}" in its runbook`);
+  }
 });
 
 interface Target {

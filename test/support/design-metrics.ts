@@ -57,6 +57,8 @@ export const DEFAULT_METRICS_USED = [
   'process_resident_memory_bytes',
   'nodejs_heap_size_used_bytes',
   'process_cpu_seconds_total',
+  'process_open_fds',
+  'process_max_fds',
 ] as const;
 
 /** Every metric name a panel or a rule may name: the table's, their histogram series, the defaults. */
