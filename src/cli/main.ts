@@ -25,8 +25,14 @@ SLUICE_ADMIN, SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT. Usage errors exit 2.`;
 
 const commands = new Set(['serve', 'check', 'demo', 'healthcheck']);
 
-/** A mistake on the command line: usage and exit 2. */
-class UsageError extends Error {}
+/** A mistake on the command line: exit 2, with the usage unless the message says it all. */
+class UsageError extends Error {
+  readonly showUsage: boolean;
+  constructor(message: string, showUsage = true) {
+    super(message);
+    this.showUsage = showUsage;
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   // The client has options of its own: it bypasses the parsing below. Each command loads only
@@ -48,9 +54,9 @@ async function main(argv: string[]): Promise<number> {
   const command = positionals[0] ?? 'serve';
   const operands = positionals.slice(1);
   if (!commands.has(command) || operands.length > (command === 'check' ? 1 : 0)) {
-    throw new UsageError(`unknown command "${positionals.join(' ')}"`);
+    throw new UsageError(`sluice: unknown command "${positionals.join(' ')}"`);
   }
-  if (values.resolve && command !== 'check') throw new UsageError('--resolve goes with check only');
+  if (values.resolve && command !== 'check') throw new UsageError('sluice: --resolve goes with check only');
   const flags = {
     listen: values.listen,
     admin: values.admin,
@@ -65,10 +71,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'check') {
     if (operands[0] !== undefined && values.config !== undefined && operands[0] !== values.config) {
-      throw new UsageError('give the file once: sluice check FILE or sluice check --config FILE');
+      throw new UsageError('sluice check: give the file once: sluice check FILE or sluice check --config FILE');
     }
     const path = operands[0] ?? values.config ?? process.env.SLUICE_CONFIG;
-    if (!path) throw new UsageError('check: which file? sluice check FILE');
+    if (!path) throw new UsageError('sluice check: which file? sluice check FILE');
     return (await import('./serve.ts')).checkCommand(path, flags, values.resolve ?? false);
   }
   const configPath = values.config ?? process.env.SLUICE_CONFIG;
@@ -99,7 +105,7 @@ function parseCommandLine(argv: string[]) {
       },
     });
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(`sluice: ${(error as Error).message}`);
   }
 }
 
@@ -110,7 +116,7 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     if (error instanceof UsageError) {
-      console.error(`sluice: ${error.message}\n${usage}`);
+      console.error(error.showUsage ? `${error.message}\n${usage}` : error.message);
       process.exitCode = 2;
       return;
     }
