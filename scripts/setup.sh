@@ -70,7 +70,7 @@ ensure_packages() {
   done
   # prometheus is wanted for its binaries (promtool for the rule tests, both for the local
   # Prometheus image): not its recommended exporters nor a running service (port 9090). (The
-  # node exporter's 9100 was once Sluice's admin port; that is 8099 now.)
+  # node exporter would not be in Sluice's way: the admin port is 8099.)
   local others=() want_prometheus=0
   for pkg in "${missing[@]}"; do
     if [[ $pkg == prometheus ]]; then want_prometheus=1; else others+=("$pkg"); fi

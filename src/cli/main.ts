@@ -71,7 +71,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'check') {
     if (operands[0] !== undefined && values.config !== undefined && operands[0] !== values.config) {
-      throw new UsageError('sluice check: give the file once: sluice check FILE or sluice check --config FILE');
+      throw new UsageError(
+        'sluice check: give the file once: sluice check FILE or sluice check --config FILE',
+      );
     }
     const path = operands[0] ?? values.config ?? process.env.SLUICE_CONFIG;
     if (!path) throw new UsageError('sluice check: which file? sluice check FILE');

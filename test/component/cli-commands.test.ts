@@ -20,7 +20,9 @@ interface Run {
 }
 
 function sluice(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_')));
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_')),
+  );
   return new Promise((resolve) => {
     execFile(process.execPath, [main, ...args], { env: { ...clean, ...env } }, (error, stdout, stderr) => {
       resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
@@ -34,20 +36,27 @@ function file(name: string, text: string): string {
   return path;
 }
 
-const good = () => file('good.yaml', 'pools:\n  web:\n    servers:\n      - 127.0.0.1:9001\n      - localhost:9002\n');
+const good = () =>
+  file('good.yaml', 'pools:\n  web:\n    servers:\n      - 127.0.0.1:9001\n      - localhost:9002\n');
 
 test('--version and -V print version, revision and Node version on one line', async (t) => {
   for (const flag of ['--version', '-V']) {
     const run = await sluice([flag]);
     t.is(run.code, 0);
-    t.regex(run.stdout, /^sluice version 0\.1\.0 \(revision ([0-9a-f]{12}|unknown), node v\d+\.\d+\.\d+\)\n$/);
+    t.regex(
+      run.stdout,
+      /^sluice version 0\.1\.0 \(revision ([0-9a-f]{12}|unknown), node v\d+\.\d+\.\d+\)\n$/,
+    );
     t.true(run.stdout.includes(`node ${process.version})`));
   }
 });
 
 test('check FILE: positional or --config, ok exits 0', async (t) => {
   const path = good();
-  for (const args of [['check', path], ['check', '--config', path]]) {
+  for (const args of [
+    ['check', path],
+    ['check', '--config', path],
+  ]) {
     const run = await sluice(args);
     t.is(run.code, 0, run.stderr);
     t.is(run.stdout, `${path}: ok (1 pools, 2 servers, 1 routes)\n`);
@@ -57,7 +66,17 @@ test('check FILE: positional or --config, ok exits 0', async (t) => {
 test('check: an invalid config exits 1, each problem as file:line:col: key path: message', async (t) => {
   const path = file(
     'bad.yaml',
-    ['pools:', '  web:', '    servers:', '      - 127.0.0.1:9001', '      - address: nowhere', '    helth: {}', 'timeouts:', '  connect: 1m30x', ''].join('\n'),
+    [
+      'pools:',
+      '  web:',
+      '    servers:',
+      '      - 127.0.0.1:9001',
+      '      - address: nowhere',
+      '    helth: {}',
+      'timeouts:',
+      '  connect: 1m30x',
+      '',
+    ].join('\n'),
   );
   const run = await sluice(['check', path]);
   t.is(run.code, 1);
@@ -91,7 +110,13 @@ test('check --resolve looks up every DNS name (localhost resolves)', async (t) =
 });
 
 test('usage errors exit 2', async (t) => {
-  for (const args of [['check'], ['bogus'], ['--frob'], ['serve', '--resolve', '--config', 'x'], ['check', 'a', 'b']]) {
+  for (const args of [
+    ['check'],
+    ['bogus'],
+    ['--frob'],
+    ['serve', '--resolve', '--config', 'x'],
+    ['check', 'a', 'b'],
+  ]) {
     const run = await sluice(args);
     t.is(run.code, 2, args.join(' '));
     t.regex(run.stderr, /^sluice( check)?: .*\nusage:/, args.join(' '));
@@ -112,8 +137,15 @@ test('healthcheck: 0 when /healthz answers 200 on the admin address, 1 otherwise
   });
   try {
     t.is((await sluice(['healthcheck', '--admin', `127.0.0.1:${admin.port}`])).code, 0);
-    t.is((await sluice(['healthcheck'], { SLUICE_ADMIN: `0.0.0.0:${admin.port}` })).code, 0, 'wildcard: loopback');
-    const config = file('admin.yaml', `admin: 127.0.0.1:${admin.port}\npools:\n  web:\n    servers: [127.0.0.1:9001]\n`);
+    t.is(
+      (await sluice(['healthcheck'], { SLUICE_ADMIN: `0.0.0.0:${admin.port}` })).code,
+      0,
+      'wildcard: loopback',
+    );
+    const config = file(
+      'admin.yaml',
+      `admin: 127.0.0.1:${admin.port}\npools:\n  web:\n    servers: [127.0.0.1:9001]\n`,
+    );
     t.is((await sluice(['healthcheck', '--config', config])).code, 0);
     t.is((await sluice(['healthcheck'], { SLUICE_CONFIG: config })).code, 0);
     status = 503;

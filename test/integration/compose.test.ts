@@ -130,7 +130,12 @@ test.serial('every service passes its healthcheck: nginx -t, sluice healthcheck,
   const ids = stdout.trim().split('\n').filter(Boolean);
   t.is(ids.length, 5);
   const states = await until('all healthy', 60_000, async () => {
-    const inspected = await run('docker', ['inspect', '--format', '{{.Name}} {{.State.Health.Status}}', ...ids]);
+    const inspected = await run('docker', [
+      'inspect',
+      '--format',
+      '{{.Name}} {{.State.Health.Status}}',
+      ...ids,
+    ]);
     const lines = inspected.stdout.trim().split('\n').sort();
     return lines.every((line) => line.endsWith(' healthy')) ? lines : undefined;
   });

@@ -342,7 +342,11 @@ test('the compose stack: healthchecks of the programs themselves, start by healt
   t.deepEqual(services.prometheus?.depends_on, healthy('sluice'));
   t.deepEqual(services.grafana?.depends_on, healthy('prometheus'));
   for (const [name, service] of Object.entries(services)) {
-    t.deepEqual(service.logging, { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } }, name);
+    t.deepEqual(
+      service.logging,
+      { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } },
+      name,
+    );
     t.true(service.read_only, `${name}: read_only`);
     t.deepEqual(service.cap_drop, ['ALL'], name);
     t.deepEqual(service.security_opt, ['no-new-privileges:true'], name);
@@ -360,7 +364,11 @@ test('the compose stack: healthchecks of the programs themselves, start by healt
   t.deepEqual(hostIps('prometheus'), ['127.0.0.1:9090']);
   t.deepEqual(hostIps('grafana'), ['127.0.0.1:3000']);
   t.deepEqual(hostIps('sluice').sort(), ['127.0.0.1:8099', ':8080']);
-  t.is(services.grafana?.environment?.GF_SECURITY_ADMIN_PASSWORD, 'admin', 'default from GRAFANA_ADMIN_PASSWORD');
+  t.is(
+    services.grafana?.environment?.GF_SECURITY_ADMIN_PASSWORD,
+    'admin',
+    'default from GRAFANA_ADMIN_PASSWORD',
+  );
 });
 
 test('the image: OCI labels, the revision passed in, `sluice healthcheck` as HEALTHCHECK', async (t) => {
