@@ -84,7 +84,8 @@ async function main(argv: string[]): Promise<number> {
   // A mistyped SLUICE_CONFIG must not quietly serve demo pages that pass health checks.
   if (!configPath) {
     throw new UsageError(
-      'serve: no config file: give --config FILE or SLUICE_CONFIG (sluice demo runs the demo)',
+      'sluice serve: no config file: give --config FILE or SLUICE_CONFIG (sluice demo runs the demo)',
+      false,
     );
   }
   return (await import('./serve.ts')).serveCommand(configPath, flags);
