@@ -9,6 +9,7 @@ import { HealthScheduler, type HealthTarget } from './health/scheduler.ts';
 import type { Transition } from './health/state.ts';
 import { createLogger } from './observe/logger.ts';
 import { Metrics } from './observe/metrics.ts';
+import { ReloadHistory } from './observe/reload-history.ts';
 import { Clock } from './proxy/clock.ts';
 import { listenOn, ProxyServer } from './proxy/server.ts';
 import type { Backend } from './upstream/backend.ts';
@@ -27,6 +28,8 @@ export interface RunningSluice {
   readonly cache: ProxyCache;
   readonly address: AddressInfo;
   readonly adminAddress: AddressInfo | undefined;
+  /** Reload outcomes; `reload` records its own, a caller records a file that did not parse. */
+  readonly reloads: ReloadHistory;
   /**
    * Applies a new config without dropping connections: routes, pools and backends change
    * (kept backends keep their state, new ones start slowly, removed ones drain). The listen and
@@ -50,6 +53,7 @@ export async function startSluice(
   const clock = new Clock();
   clock.start();
   const metrics = new Metrics();
+  const reloads = new ReloadHistory();
   const onTransition = (backend: Backend, transition: Transition) => {
     const backendMetrics = metrics.findBackend(backend.pool, backend.name);
     backendMetrics?.state(transition.to);
@@ -167,8 +171,16 @@ export async function startSluice(
     cache,
     address,
     adminAddress,
+    reloads,
     async reload(next) {
-      const change = await topology.apply(next);
+      let change: TopologyChange;
+      try {
+        change = await topology.apply(next);
+      } catch (error) {
+        reloads.record(false);
+        throw error;
+      }
+      reloads.record(true);
       config = next;
       cache.configure(next.cache, next.timeouts.responseHeaders);
       changed(change, 'reload');

@@ -73,7 +73,8 @@ function reloadOnHangup(sluice: RunningSluice, path: string, flags: Flags): void
     try {
       next = withOverrides(loadConfigFile(path), flags);
     } catch (error) {
-      const issues = error instanceof ConfigError ? error.issues : [(error as Error).message];
+      const issues = error instanceof ConfigError ? error.lines : [(error as Error).message];
+      sluice.reloads.record(false);
       sluice.logger.error('config not reloaded: the file has errors; keeping the running config', { issues });
       return;
     }
