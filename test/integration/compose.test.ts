@@ -177,6 +177,7 @@ test.serial(
     const expand = (expr: string) =>
       expr
         .replaceAll('$__rate_interval', '1m')
+        .replaceAll('$job', '.*')
         .replaceAll('$instance', '.*')
         .replaceAll('$pool', '.*')
         .replaceAll('$backend', '.*');

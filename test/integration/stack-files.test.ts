@@ -134,12 +134,20 @@ interface Panel {
   datasource?: { type?: string; uid?: string };
   targets?: Target[];
   gridPos: { x: number; y: number; w: number; h: number };
+  fieldConfig?: {
+    defaults: {
+      thresholds?: { steps: { value: number | null }[] };
+      custom?: { thresholdsStyle?: { mode: string } };
+    };
+  };
 }
 interface Dashboard {
   uid: string;
   title: string;
   schemaVersion: number;
   panels: Panel[];
+  links: { title: string; url: string }[];
+  annotations: { list: { name: string; expr?: string; builtIn?: number }[] };
   templating: {
     list: { name: string; type: string; query: unknown; datasource?: { uid?: string } }[];
   };
@@ -149,14 +157,18 @@ async function dashboard(): Promise<Dashboard> {
   return JSON.parse(await readFile(at('grafana/dashboards/sluice.json'), 'utf8')) as Dashboard;
 }
 
-test('the dashboard is Grafana 10+ JSON with datasource, instance, pool and backend variables', async (t) => {
+test('the dashboard is Grafana 10+ JSON with datasource, job, instance, pool and backend variables', async (t) => {
   const d = await dashboard();
   t.is(d.schemaVersion, 39);
   t.is(d.uid, 'sluice');
   const vars = new Map(d.templating.list.map((v) => [v.name, v]));
   t.is(vars.get('datasource')?.type, 'datasource');
   t.is(vars.get('datasource')?.query, 'prometheus');
-  for (const name of ['instance', 'pool', 'backend']) {
+  t.deepEqual(
+    d.templating.list.map((v) => v.name),
+    ['datasource', 'job', 'instance', 'pool', 'backend'],
+  );
+  for (const name of ['job', 'instance', 'pool', 'backend']) {
     const v = vars.get(name);
     t.is(v?.type, 'query', name);
     t.is(v?.datasource?.uid, DATASOURCE, name);
@@ -183,8 +195,8 @@ test('every panel uses the datasource variable and queries a metric of the desig
     t.true(names.length > 0, `${p.title}: no metric named`);
     for (const name of names) t.true(known.has(name), `${p.title}: unknown metric ${name}`);
     t.true(
-      targets.some((target) => target.expr.includes('$instance')),
-      `${p.title}: filters by $instance`,
+      targets.some((target) => target.expr.includes('$instance') && target.expr.includes('job=~"$job"')),
+      `${p.title}: filters by $job and $instance`,
     );
   }
 });
@@ -214,14 +226,120 @@ test('the dashboard has the panels the issue asks for', async (t) => {
   );
   t.true(uses('state-timeline', /sluice_backend_up/), 'backend up/down as a state timeline');
   t.true(uses(undefined, /sluice_health_checks_total\{[^}]*result!="success"/), 'health-check failures');
-  t.true(
-    uses(undefined, /sluice_retries_total/) && uses(undefined, /sluice_backend_ejections_total/),
-    'retries, ejections',
+  // Retries (a rate) and ejections (an increase) in panels of their own.
+  const panelOf = (title: string) => d.panels.find((p) => p.title === title);
+  t.regex(
+    panelOf('Retries')
+      ?.targets?.map((x) => x.expr)
+      .join() ?? '',
+    /^[^,]*rate\(sluice_retries_total/,
   );
+  t.is(panelOf('Retries')?.targets?.length, 1);
+  t.regex(panelOf('Ejections')?.targets?.[0]?.expr ?? '', /increase\(sluice_backend_ejections_total/);
+  t.is(panelOf('Ejections')?.targets?.length, 1);
   t.true(uses(undefined, /sluice_http_requests_in_flight/), 'in-flight');
   t.true(uses(undefined, /sluice_cache_requests_total\{[^}]*result=~"hit/), 'cache hit ratio');
   t.true(uses(undefined, /nodejs_eventloop_lag/), 'event-loop lag');
   t.true(uses(undefined, /process_resident_memory_bytes/), 'memory');
+});
+
+test('the top row: requests/s, error %, p99, backends up / total, CPU, RSS, build, as stats', async (t) => {
+  const d = await dashboard();
+  const top = d.panels.filter((p) => p.type !== 'row' && p.gridPos.y === 1);
+  t.deepEqual(
+    top.map((p) => [p.type, p.title]),
+    [
+      ['stat', 'Requests/s'],
+      ['stat', 'Error %'],
+      ['stat', 'p99'],
+      ['stat', 'Backends up / total'],
+      ['stat', 'CPU'],
+      ['stat', 'RSS'],
+      ['stat', 'Build'],
+    ],
+  );
+  t.is(
+    top.reduce((sum, p) => sum + p.gridPos.w, 0),
+    24,
+    'one full row',
+  );
+  const exprs = (title: string) => top.find((p) => p.title === title)?.targets?.map((x) => x.expr) ?? [];
+  t.regex(exprs('Backends up / total').join('\n'), /sum\(sluice_backend_up.*\n.*count\(sluice_backend_up/);
+  t.regex(exprs('Build')[0] ?? '', /sluice_build_info/);
+  t.regex(exprs('CPU')[0] ?? '', /process_cpu_seconds_total/);
+  t.regex(exprs('RSS')[0] ?? '', /process_resident_memory_bytes/);
+});
+
+test('threshold lines at the alert levels: error ratio 5%, p99 500 ms, event-loop lag 100 ms', async (t) => {
+  const d = await dashboard();
+  const rules = parseYaml(await readFile(at('prometheus/rules/sluice.yml'), 'utf8')) as {
+    groups: { rules: Rule[] }[];
+  };
+  const level = (alert: string) =>
+    Number(
+      /> ([0-9.]+)\s*$/m.exec(
+        rules.groups.flatMap((g) => g.rules).find((r) => r.alert === alert)?.expr ?? '',
+      )?.[1],
+    );
+  for (const [title, alert] of [
+    ['Error ratio (5xx)', 'SluiceHighErrorRatio'],
+    ['Latency p50 / p95 / p99', 'SluiceSlowBackendResponses'],
+    ['Backend time to first byte (p95 / p99)', 'SluiceSlowBackendResponses'],
+    ['Event-loop lag', 'SluiceEventLoopLag'],
+  ] as const) {
+    const defaults = d.panels.find((p) => p.title === title)?.fieldConfig?.defaults;
+    t.is(defaults?.custom?.thresholdsStyle?.mode, 'dashed', `${title}: threshold drawn`);
+    t.is(defaults?.thresholds?.steps.at(-1)?.value, level(alert), `${title}: at the ${alert} level`);
+  }
+});
+
+test('panels for bytes, backend states, health-check duration, transitions, connections, the new metrics', async (t) => {
+  const d = await dashboard();
+  const reads = (pattern: RegExp) => d.panels.some((p) => p.targets?.some((x) => pattern.test(x.expr)));
+  for (const pattern of [
+    /sluice_http_request_bytes_total/,
+    /sluice_http_response_bytes_total/,
+    /sum by \(state\) \(sluice_backend_state\{/,
+    /sluice_health_check_duration_seconds_bucket/,
+    /increase\(sluice_backend_state_transitions_total/,
+    /sluice_backend_open_connections/,
+    /sluice_backend_idle_connections/,
+    /sluice_backend_connection_attempts_total/,
+    /sluice_backend_connection_reuses_total/,
+    /sluice_backend_effective_weight/,
+    /sluice_backend_last_state_change_timestamp_seconds/,
+    /sluice_retry_budget_exhausted_total/,
+    /sluice_cache_objects/,
+    /sluice_cache_evictions_total/,
+    /sluice_cache_max_bytes/,
+    /sluice_config_reloads_total/,
+  ])
+    t.true(reads(pattern), String(pattern));
+});
+
+test('links to the alert rules, the runbook and the README; annotations for config reloads', async (t) => {
+  const d = await dashboard();
+  t.deepEqual(
+    d.links.map((l) => [l.title, l.url]),
+    [
+      ['Alert rules', '/alerting/list?search=Sluice'],
+      ['Rules file', '/public/sluice/rules/sluice.yml'],
+      ['Runbook', '/public/sluice/docs/runbook.md'],
+      ['README', '/public/sluice/README.md'],
+    ],
+  );
+  // The compose stack's Grafana serves those files there.
+  const compose = await readFile(at('docker-compose.yml'), 'utf8');
+  t.true(compose.includes('./prometheus/rules:/usr/share/grafana/public/sluice/rules:ro'));
+  t.true(compose.includes('./docs:/usr/share/grafana/public/sluice/docs:ro'));
+  t.true(compose.includes('./README.md:/usr/share/grafana/public/sluice/README.md:ro'));
+  const annotations = d.annotations.list.filter((a) => !a.builtIn);
+  t.deepEqual(
+    annotations.map((a) => a.name),
+    ['Config reloads', 'Failed config reloads'],
+  );
+  t.regex(annotations[0]?.expr ?? '', /changes\(sluice_config_last_reload_success_timestamp_seconds/);
+  t.regex(annotations[1]?.expr ?? '', /sluice_config_reloads_total\{[^}]*result="failure"/);
 });
 
 test('Grafana provisioning points at the compose Prometheus and the mounted dashboards', async (t) => {
