@@ -7,8 +7,10 @@ import { ProxyCache } from './cache/proxy-cache.ts';
 import type { Config } from './config/types.ts';
 import { HealthScheduler, type HealthTarget } from './health/scheduler.ts';
 import type { Transition } from './health/state.ts';
+import { buildInfo } from './observe/build-info.ts';
 import { createLogger } from './observe/logger.ts';
 import { Metrics } from './observe/metrics.ts';
+import { registerOperatorMetrics } from './observe/operator-metrics.ts';
 import { ReloadHistory } from './observe/reload-history.ts';
 import { Clock } from './proxy/clock.ts';
 import { listenOn, ProxyServer } from './proxy/server.ts';
@@ -95,6 +97,12 @@ export async function startSluice(
     metrics,
   });
   const proxy = new ProxyServer(config, topology.pools, logger, clock, metrics, cache);
+  registerOperatorMetrics(metrics.registry, {
+    build: buildInfo(),
+    reloads,
+    pools: () => topology.pools,
+    cache: () => cache.store,
+  });
   // Gauges Sluice keeps anyway are read when Prometheus scrapes, not updated per request.
   metrics.onScrape(() => {
     let backendConnections = 0;
