@@ -368,7 +368,6 @@ const POSITIVE: ReadonlySet<string> = new Set([
   'Backends up / total',
   'RSS',
   'Build',
-  'Bytes in / out',
   'Health-check duration (p95)',
   'Connections per backend',
   'Connection attempts and reuses',
