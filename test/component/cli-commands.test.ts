@@ -1,13 +1,14 @@
 // The `sluice` command as a shell sees it: --version, check (exit codes, file:line:col, the
 // overrides serve applies, --resolve), healthcheck, and the log format. Child processes of the
 // real entry point; the only network is loopback.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { closedPort, startNodeBackend } from '../support/node-backend.ts';
+import { until } from '../support/wait.ts';
 
 const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
@@ -162,4 +163,36 @@ test('healthcheck: 0 when /healthz answers 200 on the admin address, 1 otherwise
   const noAdmin = await sluice(['healthcheck', '--config', off]);
   t.is(noAdmin.code, 1);
   t.regex(noAdmin.stderr, /the admin listener is off/);
+});
+
+test('--log-format text: one readable line per event; JSON lines by default off a terminal', async (t) => {
+  const lines = async (args: string[]) => {
+    const child = spawn(
+      process.execPath,
+      [main, 'demo', '--listen', '127.0.0.1:0', '--admin', 'off', ...args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk;
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      // Generous: the other tests of this file start node processes at the same time.
+      await until('the demo started', 60_000, async () => (out.includes('demo ready') ? true : undefined));
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    return out.split('\n');
+  };
+  const text = await lines(['--log-format', 'text']);
+  t.regex(
+    text[0] ?? '',
+    /^\d{4}-\d\d-\d\dT[\d:.]+Z info {2}sluice started listen=127\.0\.0\.1:\d+ admin=null pools=\[/,
+  );
+  const json = await lines([]);
+  t.like(JSON.parse(json[0] ?? '{}'), { level: 'info', message: 'sluice started' });
 });
