@@ -24,6 +24,46 @@ export interface OperatorSources {
 
 type PerBackend = (backend: BackendPool['backends'][number]) => number;
 
+/** One series per backend, each read from the backend's own state. */
+const PER_BACKEND: readonly { kind: 'gauge' | 'counter'; name: string; help: string; read: PerBackend }[] = [
+  {
+    kind: 'gauge',
+    name: 'sluice_backend_open_connections',
+    help: 'Connections open to the backend, busy and idle.',
+    read: (b) => b.connections.open,
+  },
+  {
+    kind: 'gauge',
+    name: 'sluice_backend_idle_connections',
+    help: 'Kept-alive connections idle in the backend’s pool.',
+    read: (b) => b.connections.idleCount,
+  },
+  {
+    kind: 'counter',
+    name: 'sluice_backend_connection_attempts_total',
+    help: 'Connections Sluice tried to open to the backend (HAProxy’s connection_attempts).',
+    read: (b) => b.connections.opened,
+  },
+  {
+    kind: 'counter',
+    name: 'sluice_backend_connection_reuses_total',
+    help: 'Requests sent on a kept-alive connection instead of a new one (HAProxy’s reuses).',
+    read: (b) => b.connections.reused,
+  },
+  {
+    kind: 'gauge',
+    name: 'sluice_backend_effective_weight',
+    help: 'The weight the balancer uses now: the configured one, ramped from 10% during slow start.',
+    read: (b) => b.effectiveWeight,
+  },
+  {
+    kind: 'gauge',
+    name: 'sluice_backend_last_state_change_timestamp_seconds',
+    help: 'When the backend last changed state (or was added), in Unix seconds.',
+    read: (b) => b.health.since / 1000,
+  },
+];
+
 export function registerOperatorMetrics(registry: Registry, sources: OperatorSources): void {
   const registers = [registry];
   const build = new Gauge({
@@ -75,59 +115,26 @@ export function registerOperatorMetrics(registry: Registry, sources: OperatorSou
       for (const backend of pool.backends) apply({ pool: pool.name, backend: backend.name }, read(backend));
     }
   };
-  const labelNames = ['pool', 'backend'] as const;
-  const backendGauge = (name: string, help: string, read: PerBackend) =>
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers,
-      collect() {
-        this.reset();
-        eachBackend(read, (labels, value) => this.set(labels, value));
-      },
-    });
-  const backendCounter = (name: string, help: string, read: PerBackend) =>
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers,
-      collect() {
-        this.reset();
-        eachBackend(read, (labels, value) => this.inc(labels, value));
-      },
-    });
-  backendGauge(
-    'sluice_backend_open_connections',
-    'Connections open to the backend, busy and idle.',
-    (b) => b.connections.open,
-  );
-  backendGauge(
-    'sluice_backend_idle_connections',
-    'Kept-alive connections idle in the backend’s pool.',
-    (b) => b.connections.idleCount,
-  );
-  backendCounter(
-    'sluice_backend_connection_attempts_total',
-    'Connections Sluice tried to open to the backend (HAProxy’s connection_attempts).',
-    (b) => b.connections.opened,
-  );
-  backendCounter(
-    'sluice_backend_connection_reuses_total',
-    'Requests sent on a kept-alive connection instead of a new one (HAProxy’s reuses).',
-    (b) => b.connections.reused,
-  );
-  backendGauge(
-    'sluice_backend_effective_weight',
-    'The weight the balancer uses now: the configured one, ramped from 10% during slow start.',
-    (b) => b.effectiveWeight,
-  );
-  backendGauge(
-    'sluice_backend_last_state_change_timestamp_seconds',
-    'When the backend last changed state (or was added), in Unix seconds.',
-    (b) => b.health.since / 1000,
-  );
+  for (const { kind, name, help, read } of PER_BACKEND) {
+    const options = { name, help, labelNames: ['pool', 'backend'], registers };
+    if (kind === 'gauge') {
+      new Gauge({
+        ...options,
+        collect() {
+          this.reset();
+          eachBackend(read, (labels, value) => this.set(labels, value));
+        },
+      });
+    } else {
+      new Counter({
+        ...options,
+        collect() {
+          this.reset();
+          eachBackend(read, (labels, value) => this.inc(labels, value));
+        },
+      });
+    }
+  }
 
   new Counter({
     name: 'sluice_retry_budget_exhausted_total',
