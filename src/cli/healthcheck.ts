@@ -1,5 +1,6 @@
 // `sluice healthcheck`: GET /healthz on the admin port and exit 0 (healthy) or 1, for container
 // healthchecks in images without a shell or curl (Dockerfile HEALTHCHECK, compose).
+import { existsSync } from 'node:fs';
 import { ConfigError, loadConfigFile, overridesFromEnv } from '../config/load.ts';
 import { DEFAULTS } from '../config/defaults.ts';
 import type { ListenAddress } from '../config/types.ts';
@@ -7,7 +8,8 @@ import { formatAddress, parseAddress } from '../config/values.ts';
 
 /**
  * The admin address: `--admin`, else SLUICE_ADMIN, else the config file's `admin`, else the
- * default. A wildcard host (0.0.0.0, ::) is asked on loopback.
+ * default (also when the file does not exist: the image names one, and `demo` runs without it).
+ * A wildcard host (0.0.0.0, ::) is asked on loopback.
  */
 export async function healthcheck(
   adminFlag: string | undefined,
@@ -30,7 +32,7 @@ function adminAddress(given: string | undefined, configPath: string | undefined)
     const parsed = parseAddress(given, { listening: true });
     return parsed.ok ? parsed.value : `--admin / SLUICE_ADMIN: ${parsed.message}`;
   }
-  if (configPath === undefined) return DEFAULTS.admin;
+  if (configPath === undefined || !existsSync(configPath)) return DEFAULTS.admin;
   try {
     return loadConfigFile(configPath).admin ?? `the admin listener is off in ${configPath}`;
   } catch (error) {

@@ -149,6 +149,9 @@ test('healthcheck: 0 when /healthz answers 200 on the admin address, 1 otherwise
     );
     t.is((await sluice(['healthcheck', '--config', config])).code, 0);
     t.is((await sluice(['healthcheck'], { SLUICE_CONFIG: config })).code, 0);
+    // No such file (the image's SLUICE_CONFIG while it runs the demo): the default address.
+    const missing = await sluice(['healthcheck', '--config', join(dir, 'none.yaml')]);
+    t.regex(missing.stderr, /connection refused by 127\.0\.0\.1:8099|^$/);
     status = 503;
     const unhealthy = await sluice(['healthcheck', '--admin', `127.0.0.1:${admin.port}`]);
     t.is(unhealthy.code, 1);

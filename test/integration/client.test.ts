@@ -387,7 +387,14 @@ test.serial('a 256 MiB download through Sluice is saved with flat memory (child 
   const child = spawn(
     process.execPath,
     // -O: stdout is a pipe here, where the body would otherwise go (as curl's).
-    [join(root, 'src/cli/main.ts'), 'client', '-O', '--connect', `127.0.0.1:${port}`, 'http://big.test/data.bin'],
+    [
+      join(root, 'src/cli/main.ts'),
+      'client',
+      '-O',
+      '--connect',
+      `127.0.0.1:${port}`,
+      'http://big.test/data.bin',
+    ],
     { cwd: target, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const samples: number[] = [];
