@@ -1,8 +1,8 @@
 // `sluice healthcheck`: GET /healthz on the admin port and exit 0 (healthy) or 1, for container
 // healthchecks in images without a shell or curl (Dockerfile HEALTHCHECK, compose).
 import { existsSync } from 'node:fs';
-import { ConfigError, loadConfigFile, overridesFromEnv } from '../config/load.ts';
 import { DEFAULTS } from '../config/defaults.ts';
+import { ConfigError, loadConfigFile, overridesFromEnv } from '../config/load.ts';
 import type { ListenAddress } from '../config/types.ts';
 import { formatAddress, parseAddress } from '../config/values.ts';
 

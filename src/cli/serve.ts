@@ -1,5 +1,6 @@
 // `sluice serve` and `sluice check`: load and validate the config, run until a signal.
 
+import { formatPath } from '../config/issues.ts';
 import {
   applyOverrides,
   ConfigError,
@@ -8,7 +9,6 @@ import {
   type Overrides,
   overridesFromEnv,
 } from '../config/load.ts';
-import { formatPath } from '../config/schema.ts';
 import type { Config } from '../config/types.ts';
 import { type RunningSluice, startSluice } from '../sluice.ts';
 import { unresolvedNames } from '../upstream/discovery.ts';

@@ -2,11 +2,11 @@
 // heads on stderr with -v, the body on stdout (a pipe or a file, as curl), printed as text or
 // saved to a file on a terminal; a redirect's body is dropped with -L, a failure's with -f.
 import { type BodyFraming, headerValue, type ResponseHead } from '../http/message.ts';
+import type { ClientIO } from './io.ts';
 import type { ClientOptions } from './options.ts';
 import { decideOutput, traceLines } from './output.ts';
 import { formatBytes, ProgressMeter } from './progress.ts';
 import type { ResponseHandler } from './response-reader.ts';
-import type { ClientIO } from './run.ts';
 import { type BodySink, type FileSink, openFileSink, rawSink, textSink, writeAll } from './sink.ts';
 
 const prefix = 'sluice client: ';

@@ -1,14 +1,14 @@
 // `sluice client`: parses the options, sends the request on a hand-built connection, shows or
 // saves the response, follows redirects (-L) or repeats the request (--repeat), and returns
 // the exit code. All I/O goes through `io`, so tests run it in-process with fake streams.
-import type { LookupFunction, Socket } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
+import type { Socket } from 'node:net';
 import { headerValue, type ResponseHead } from '../http/message.ts';
 import { headerTokens } from '../http/serialize.ts';
 import { loadBody, type RequestBody } from './body.ts';
 import { openConnection } from './connection.ts';
 import { ClientError, exitCodes, formatAddress, statusExitCode } from './errors.ts';
 import { exchange } from './exchange.ts';
+import type { ClientIO } from './io.ts';
 import { type ClientOptions, type HeaderOption, type ParsedArgs, parseClientArgs, usage } from './options.ts';
 import { traceLines } from './output.ts';
 import { formatBytes } from './progress.ts';
@@ -19,21 +19,7 @@ import { ResponseWriter } from './response-writer.ts';
 import { flushed, writeAll } from './sink.ts';
 import { renderWriteOut } from './write-out.ts';
 
-export interface ClientIO {
-  stdout: Writable;
-  stderr: Writable;
-  stdin: Readable;
-  /** Whether stderr is a terminal: the progress bar is drawn only then. */
-  isTTY: boolean;
-  /** Whether stdout is a terminal: binary bodies are saved to files only then (else they go to stdout). */
-  stdoutIsTTY: boolean;
-  /** Directory that relative paths (-o, -d @FILE, saved files) start from (default: process.cwd()). */
-  cwd?: string;
-  /** Width of the terminal for the progress bar (default 80). */
-  columns?: number;
-  /** Replaces DNS lookups (tests). */
-  lookup?: LookupFunction;
-}
+export type { ClientIO } from './io.ts';
 
 const prefix = 'sluice client: ';
 

@@ -26,8 +26,8 @@ import {
   section,
   size,
   strict,
-  UNKNOWN_KEYS,
 } from './fields.ts';
+import { type ConfigIssue, issueLines, mapIssue } from './issues.ts';
 import type {
   CacheConfig,
   Config,
@@ -40,7 +40,6 @@ import type {
 } from './types.ts';
 import {
   addressesCollide,
-  closest,
   describeValue,
   formatAddress,
   formatDuration,
@@ -438,60 +437,7 @@ function isListen(value: unknown): value is ListenAddress {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Problems as lines
-
-/** `pools.web.servers[1].address`; keys that are not plain words are quoted: `pools["a b"]`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else {
-      const key = String(seg);
-      if (/^[A-Za-z0-9_-]+$/.test(key)) out += out === '' ? key : `.${key}`;
-      else out += `[${JSON.stringify(key)}]`;
-    }
-  }
-  return out === '' ? '(root)' : out;
-}
-
-const mapIssue: z.core.$ZodErrorMap = (iss) => {
-  if (iss.input === undefined && (iss.code === 'invalid_type' || iss.code === 'custom')) return 'required';
-  if (iss.code === 'invalid_type') {
-    const expected =
-      iss.expected === 'object' || iss.expected === 'record'
-        ? 'a mapping'
-        : iss.expected === 'array'
-          ? 'a list'
-          : iss.expected;
-    return `expected ${expected} (got ${describeValue(iss.input)})`;
-  }
-  return undefined;
-};
-
-/** One problem: the key path it is at and its line, `path: message`. */
-export interface ConfigIssue {
-  path: readonly PropertyKey[];
-  text: string;
-}
-
-function issueLines(issue: z.core.$ZodIssue): ConfigIssue[] {
-  if (issue.code === 'unrecognized_keys') {
-    const known: string[] = issue.message.startsWith(UNKNOWN_KEYS)
-      ? JSON.parse(issue.message.slice(UNKNOWN_KEYS.length))
-      : [];
-    return issue.keys.map((key) => {
-      const suggestion = closest(key, known);
-      const hint = suggestion
-        ? ` (did you mean "${suggestion}"?)`
-        : known.length
-          ? ` (known keys: ${known.join(', ')})`
-          : '';
-      const path = [...issue.path, key];
-      return { path, text: `${formatPath(path)}: unknown key${hint}` };
-    });
-  }
-  return [{ path: issue.path, text: `${formatPath(issue.path)}: ${issue.message}` }];
-}
+// Validation (the problems as lines: issues.ts)
 
 export type Validation = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[] };
 

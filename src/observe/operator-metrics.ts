@@ -8,21 +8,40 @@
 // own Gauge and Counter serve, with a `collect` that rebuilds their series from that state, so a
 // backend removed by a reload or DNS disappears from them with it.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { BackendPool } from '../upstream/pool.ts';
 import type { BuildInfo } from './build-info.ts';
 import type { ReloadHistory } from './reload-history.ts';
+
+/** What is read of a backend (upstream/backend.ts; observe sits below upstream, hence a shape). */
+export interface BackendView {
+  readonly name: string;
+  readonly connections: {
+    readonly open: number;
+    readonly idleCount: number;
+    readonly opened: number;
+    readonly reused: number;
+  };
+  readonly effectiveWeight: number;
+  readonly health: { readonly since: number };
+}
+
+/** What is read of a pool (upstream/pool.ts). */
+export interface PoolView {
+  readonly name: string;
+  readonly backends: readonly BackendView[];
+  readonly retryBudget: { readonly refused: number };
+}
 
 /** What the metrics read, each time Prometheus scrapes. */
 export interface OperatorSources {
   build: BuildInfo;
   reloads: ReloadHistory;
   /** The pools as they are now (a reload replaces them). */
-  pools(): ReadonlyMap<string, BackendPool>;
+  pools(): ReadonlyMap<string, PoolView>;
   /** The response cache's store. */
   cache(): { readonly count: number; readonly evictions: number; readonly limit: number };
 }
 
-type PerBackend = (backend: BackendPool['backends'][number]) => number;
+type PerBackend = (backend: BackendView) => number;
 
 /** One series per backend, each read from the backend's own state. */
 const PER_BACKEND: readonly { kind: 'gauge' | 'counter'; name: string; help: string; read: PerBackend }[] = [

@@ -9,7 +9,6 @@ import { type Exposition, parseExposition } from '../support/design-metrics.ts';
 import { closedPort, type NodeBackend, startNodeBackend } from '../support/node-backend.ts';
 import { rawExchange, statuses } from '../support/raw-http.ts';
 import { startProxy } from '../support/sluice.ts';
-import { until } from '../support/wait.ts';
 
 let web: NodeBackend;
 let deadPorts: number[];
