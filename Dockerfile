@@ -56,7 +56,7 @@ EXPOSE 8080 8099
 # `sluice healthcheck` asks /healthz on the admin port (exit 0 or 1): the address comes from
 # SLUICE_ADMIN, else the config file (SLUICE_CONFIG), else the default; a wildcard host is asked
 # on loopback. Exec form: the image may have no shell, curl or wget.
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "/app/src/cli/main.ts", "healthcheck"]
 # Exec form: node is PID 1 and receives SIGTERM itself; Sluice then drains (/readyz turns 503,
 # in-flight requests finish) and exits. Keep timeouts.shutdown below the runtime's stop grace
