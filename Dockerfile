@@ -2,7 +2,7 @@
 #
 #   docker build -t sluice .                       # a connected machine: official node image
 #   docker run -v $PWD/deploy/sluice.yaml:/etc/sluice/sluice.yaml:ro -p 8080:8080 sluice
-#   docker run -p 8080:8080 sluice demo --listen 0.0.0.0:8080 --admin 0.0.0.0:9100
+#   docker run -p 8080:8080 -e SLUICE_ADMIN=0.0.0.0:8099 sluice demo --listen 0.0.0.0:8080
 #
 # Two stages. `deps` runs `npm ci --omit=dev` in an image with npm (NODE_BUILD_IMAGE); the final
 # image (NODE_IMAGE) holds node, the production node_modules and the sources, which Node runs
@@ -11,6 +11,9 @@
 #
 #   docker build --build-arg NODE_IMAGE=sluice-local/node:24 \
 #     --build-arg NODE_BUILD_IMAGE=sluice-local/node-build:24 -t sluice-local/sluice:dev .
+#
+# SLUICE_REVISION (the git commit; scripts/build-images.sh passes it) is what `sluice --version`
+# and sluice_build_info report, the image having no .git; it is also the OCI revision label.
 #
 # sluice-local/node-build:24 carries npm and an npm cache of exactly the locked production
 # packages, and runs npm offline. The engine's legacy builder is enough (no BuildKit features).
@@ -27,7 +30,17 @@ RUN ["npm", "pkg", "delete", "devDependencies"]
 RUN ["npm", "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"]
 
 FROM ${NODE_IMAGE}
-ENV NODE_ENV=production
+ARG SLUICE_VERSION=unknown
+ARG SLUICE_REVISION=unknown
+LABEL org.opencontainers.image.title="Sluice" \
+      org.opencontainers.image.description="An HTTP/1.1 reverse proxy and load balancer on raw TCP sockets, in TypeScript" \
+      org.opencontainers.image.version="${SLUICE_VERSION}" \
+      org.opencontainers.image.revision="${SLUICE_REVISION}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.documentation="README.md, docs/runbook.md"
+ENV NODE_ENV=production \
+    SLUICE_REVISION=${SLUICE_REVISION} \
+    SLUICE_CONFIG=/etc/sluice/sluice.yaml
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
@@ -37,16 +50,18 @@ COPY web ./web
 # The uid of `node` in the official image and the local stand-in; numeric, so that a runtime
 # enforcing non-root (Kubernetes runAsNonRoot) can check it.
 USER 1000:1000
-# 8080: the proxy; 9100: the admin port (/metrics, /healthz, /readyz, /status). The config
+# 8080: the proxy; 8099: the admin port (/metrics, /healthz, /readyz, /status). The config
 # must listen on 0.0.0.0 for either to be reached from outside the container.
-EXPOSE 8080 9100
-# GET /healthz on the admin port with node itself (the image may have no shell, curl or wget).
-# SLUICE_ADMIN (host:port, as for the CLI) moves it; a wildcard host is probed on loopback.
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "const m=/^\\[?(.*?)\\]?:(\\d+)$/.exec(process.env.SLUICE_ADMIN||'')||[,'127.0.0.1','9100'];const h=['','0.0.0.0','::'].includes(m[1])?'127.0.0.1':m[1];const s=require('node:net').connect(+m[2],h);let r='';s.setTimeout(2000,()=>process.exit(1));s.on('error',()=>process.exit(1));s.on('connect',()=>s.end('GET /healthz HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n'));s.on('data',d=>{r+=d});s.on('end',()=>process.exit(/^HTTP\\/1\\.[01] 200 /.test(r)?0:1))"]
+EXPOSE 8080 8099
+# `sluice healthcheck` asks /healthz on the admin port (exit 0 or 1): the address comes from
+# SLUICE_ADMIN, else the config file (SLUICE_CONFIG), else the default; a wildcard host is asked
+# on loopback. Exec form: the image may have no shell, curl or wget.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "/app/src/cli/main.ts", "healthcheck"]
 # Exec form: node is PID 1 and receives SIGTERM itself; Sluice then drains (/readyz turns 503,
 # in-flight requests finish) and exits. Keep timeouts.shutdown below the runtime's stop grace
 # period (docker stop: 10 s unless --time / compose stop_grace_period says more).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/src/cli/main.ts"]
-CMD ["--config", "/etc/sluice/sluice.yaml"]
+# serve reads SLUICE_CONFIG (/etc/sluice/sluice.yaml); `docker run IMAGE demo` runs the demo.
+CMD ["serve"]

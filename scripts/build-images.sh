@@ -347,17 +347,24 @@ build_prometheus() {
 }
 
 build_sluice() {
-  local node_id build_id hash started said
+  local node_id build_id revision version hash started said
   node_id=$(image_id "$NODE_LOCAL_IMAGE")
   build_id=$(image_id "$NODE_BUILD_LOCAL_IMAGE")
+  # The image has no .git: the revision is passed in (sluice --version, sluice_build_info).
+  revision=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+  version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$ROOT/package.json")
   hash=$(inputs_hash "$ROOT/Dockerfile" "$ROOT/.dockerignore" "$ROOT/package.json" "$ROOT/package-lock.json" \
-    -- -- bin src web | { cat; echo "$node_id $build_id"; } | sha256sum | cut -c1-16)
+    -- -- bin src web | { cat; echo "$node_id $build_id $revision"; } | sha256sum | cut -c1-16)
   up_to_date "$SLUICE_LOCAL_IMAGE" "$hash" && return
   started=$(date +%s%N)
 
   docker_build "$SLUICE_LOCAL_IMAGE" "$hash" "$ROOT" \
-    --build-arg "NODE_IMAGE=$NODE_LOCAL_IMAGE" --build-arg "NODE_BUILD_IMAGE=$NODE_BUILD_LOCAL_IMAGE"
-  # Loads every module (the CLI imports the whole program) and exits.
+    --build-arg "NODE_IMAGE=$NODE_LOCAL_IMAGE" --build-arg "NODE_BUILD_IMAGE=$NODE_BUILD_LOCAL_IMAGE" \
+    --build-arg "SLUICE_REVISION=$revision" --build-arg "SLUICE_VERSION=$version"
+  # Loads the CLI and reports what it is.
+  said=$(docker run --rm "$SLUICE_LOCAL_IMAGE" --version) || die "$SLUICE_LOCAL_IMAGE was built but 'sluice --version' fails"
+  [[ $said == "sluice version $version (revision $revision, node "* ]] ||
+    die "$SLUICE_LOCAL_IMAGE: unexpected output of --version: $said"
   said=$(docker run --rm "$SLUICE_LOCAL_IMAGE" --help) || die "$SLUICE_LOCAL_IMAGE was built but 'sluice --help' fails"
   [[ $said == usage:* ]] || die "$SLUICE_LOCAL_IMAGE: unexpected output of --help: $said"
 

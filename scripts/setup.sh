@@ -69,8 +69,8 @@ ensure_packages() {
     fi
   done
   # prometheus is wanted for its binaries (promtool for the rule tests, both for the local
-  # Prometheus image): not its recommended node exporter (it would take port 9100) nor a running
-  # service (port 9090).
+  # Prometheus image): not its recommended exporters nor a running service (port 9090). (The
+  # node exporter would not be in Sluice's way: the admin port is 8099.)
   local others=() want_prometheus=0
   for pkg in "${missing[@]}"; do
     if [[ $pkg == prometheus ]]; then want_prometheus=1; else others+=("$pkg"); fi

@@ -7,8 +7,11 @@ import { ProxyCache } from './cache/proxy-cache.ts';
 import type { Config } from './config/types.ts';
 import { HealthScheduler, type HealthTarget } from './health/scheduler.ts';
 import type { Transition } from './health/state.ts';
+import { buildInfo } from './observe/build-info.ts';
 import { createLogger } from './observe/logger.ts';
 import { Metrics } from './observe/metrics.ts';
+import { registerOperatorMetrics } from './observe/operator-metrics.ts';
+import { ReloadHistory } from './observe/reload-history.ts';
 import { Clock } from './proxy/clock.ts';
 import { listenOn, ProxyServer } from './proxy/server.ts';
 import type { Backend } from './upstream/backend.ts';
@@ -27,6 +30,8 @@ export interface RunningSluice {
   readonly cache: ProxyCache;
   readonly address: AddressInfo;
   readonly adminAddress: AddressInfo | undefined;
+  /** Reload outcomes; `reload` records its own, a caller records a file that did not parse. */
+  readonly reloads: ReloadHistory;
   /**
    * Applies a new config without dropping connections: routes, pools and backends change
    * (kept backends keep their state, new ones start slowly, removed ones drain). The listen and
@@ -44,12 +49,13 @@ export interface BackendTarget extends HealthTarget {
 
 export async function startSluice(
   initial: Config,
-  logger = createLogger(initial.logLevel),
+  logger = createLogger(initial.logLevel, false, initial.logFormat),
 ): Promise<RunningSluice> {
   let config = initial;
   const clock = new Clock();
   clock.start();
   const metrics = new Metrics();
+  const reloads = new ReloadHistory();
   const onTransition = (backend: Backend, transition: Transition) => {
     const backendMetrics = metrics.findBackend(backend.pool, backend.name);
     backendMetrics?.state(transition.to);
@@ -91,6 +97,12 @@ export async function startSluice(
     metrics,
   });
   const proxy = new ProxyServer(config, topology.pools, logger, clock, metrics, cache);
+  registerOperatorMetrics(metrics.registry, {
+    build: buildInfo(),
+    reloads,
+    pools: () => topology.pools,
+    cache: () => cache.store,
+  });
   // Gauges Sluice keeps anyway are read when Prometheus scrapes, not updated per request.
   metrics.onScrape(() => {
     let backendConnections = 0;
@@ -167,8 +179,16 @@ export async function startSluice(
     cache,
     address,
     adminAddress,
+    reloads,
     async reload(next) {
-      const change = await topology.apply(next);
+      let change: TopologyChange;
+      try {
+        change = await topology.apply(next);
+      } catch (error) {
+        reloads.record(false);
+        throw error;
+      }
+      reloads.record(true);
       config = next;
       cache.configure(next.cache, next.timeouts.responseHeaders);
       changed(change, 'reload');

@@ -18,6 +18,7 @@
 //                                  given `accept`, for which it returns true); the count
 //   store.resize(limits)           new maxBytes / maxObjectBytes (a reload); evicts down to them
 //   store.bytes / store.count      bytes accounted / entries (variants) held
+//   store.limit / store.evictions  the byte bound / entries evicted to stay under it, ever
 //
 // Accounting: an entry's size is its body bytes + its fields (name + value + 4 each) + key,
 // reason and Vary strings + ENTRY_OVERHEAD. `bytes` never exceeds maxBytes: a put evicts least
@@ -72,6 +73,8 @@ export class CacheStore {
   /** Every entry, least recently used first. */
   private readonly lru = new Set<CacheEntry>();
   private total = 0;
+  /** Entries removed to make room (least recently used first), since the start. */
+  evictions = 0;
 
   constructor(options: StoreOptions) {
     this.maxBytes = options.maxBytes;
@@ -85,6 +88,11 @@ export class CacheStore {
 
   get count(): number {
     return this.lru.size;
+  }
+
+  /** The configured bound of `bytes`. */
+  get limit(): number {
+    return this.maxBytes;
   }
 
   get(key: string, req: Pick<RequestHead, 'headers'>): CacheEntry | undefined {
@@ -231,7 +239,7 @@ export class CacheStore {
   private evictUntil(extra: number, keep?: CacheEntry): void {
     for (const victim of this.lru) {
       if (this.total + extra <= this.maxBytes) return;
-      if (victim !== keep) this.delete(victim);
+      if (victim !== keep && this.delete(victim)) this.evictions++;
     }
   }
 }

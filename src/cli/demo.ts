@@ -10,7 +10,7 @@ export async function startDemo(flags: Flags): Promise<number> {
     (backend) => `      - address: 127.0.0.1:${backend.address.port}\n        name: ${backend.name}`,
   );
   const yaml = `listen: 0.0.0.0:8080
-admin: 127.0.0.1:9100
+admin: 127.0.0.1:8099
 pools:
   demo:
     servers:

@@ -10,15 +10,29 @@ import { ConfigError } from '../config/load.ts';
 v8.setFlagsFromString('--no-allocation-site-pretenuring');
 
 const usage = `usage:
-  sluice [serve] [--config FILE] [--listen ADDR] [--admin ADDR|off] [--log-level LEVEL]
-  sluice check --config FILE
-  sluice demo [--listen ADDR] [--admin ADDR|off] [--log-level LEVEL]
+  sluice [serve] [--config FILE] [--listen ADDR] [--admin ADDR|off] [--log-level LEVEL] [--log-format json|text]
+  sluice check [FILE | --config FILE] [--resolve]
+  sluice demo [--listen ADDR] [--admin ADDR|off] [--log-level LEVEL] [--log-format json|text]
+  sluice healthcheck [--admin ADDR] [--config FILE]
   sluice client [options] URL     (a hand-built HTTP client; sluice client --help)
+  sluice --version
 
 serve needs a config file (--config or SLUICE_CONFIG); demo runs three small built-in backends on
-loopback behind the proxy. Environment: SLUICE_CONFIG, SLUICE_LISTEN, SLUICE_ADMIN, SLUICE_LOG_LEVEL.`;
+loopback behind the proxy. check validates a file with the same overrides as serve (--resolve also
+resolves every DNS name); it exits 1 for an invalid config. healthcheck asks the admin port's
+/healthz and exits 0 or 1 (for container healthchecks). Environment: SLUICE_CONFIG, SLUICE_LISTEN,
+SLUICE_ADMIN, SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT. Usage errors exit 2.`;
 
-const commands = new Set(['serve', 'check', 'demo']);
+const commands = new Set(['serve', 'check', 'demo', 'healthcheck']);
+
+/** A mistake on the command line: exit 2, with the usage unless the message says it all. */
+class UsageError extends Error {
+  readonly showUsage: boolean;
+  constructor(message: string, showUsage = true) {
+    super(message);
+    this.showUsage = showUsage;
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   // The client has options of its own: it bypasses the parsing below. Each command loads only
@@ -27,58 +41,89 @@ async function main(argv: string[]): Promise<number> {
     const { processIO, runClient } = await import('../client/run.ts');
     return runClient(argv.slice(1), processIO());
   }
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      listen: { type: 'string' },
-      admin: { type: 'string' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseCommandLine(argv);
   if (values.help) {
     console.log(usage);
     return 0;
   }
+  if (values.version) {
+    const { versionLine } = await import('../observe/build-info.ts');
+    console.log(versionLine());
+    return 0;
+  }
   const command = positionals[0] ?? 'serve';
-  if (!commands.has(command) || positionals.length > 1) {
-    console.error(`sluice: unknown command "${positionals.join(' ')}"\n${usage}`);
-    return 2;
+  const operands = positionals.slice(1);
+  if (!commands.has(command) || operands.length > (command === 'check' ? 1 : 0)) {
+    throw new UsageError(`sluice: unknown command "${positionals.join(' ')}"`);
   }
-  const flags = { listen: values.listen, admin: values.admin, logLevel: values['log-level'] };
-  const configPath = values.config ?? process.env.SLUICE_CONFIG;
+  if (values.resolve && command !== 'check') throw new UsageError('sluice: --resolve goes with check only');
+  const flags = {
+    listen: values.listen,
+    admin: values.admin,
+    logLevel: values['log-level'],
+    logFormat: values['log-format'],
+  };
+  if (command === 'healthcheck') {
+    return (await import('./healthcheck.ts')).healthcheck(
+      values.admin,
+      values.config ?? process.env.SLUICE_CONFIG,
+    );
+  }
   if (command === 'check') {
-    if (!configPath) {
-      console.error('sluice check: --config FILE is required');
-      return 2;
+    if (operands[0] !== undefined && values.config !== undefined && operands[0] !== values.config) {
+      throw new UsageError(
+        'sluice check: give the file once: sluice check FILE or sluice check --config FILE',
+      );
     }
-    return (await import('./serve.ts')).checkCommand(configPath);
+    const path = operands[0] ?? values.config ?? process.env.SLUICE_CONFIG;
+    if (!path) throw new UsageError('sluice check: which file? sluice check FILE');
+    return (await import('./serve.ts')).checkCommand(path, flags, values.resolve ?? false);
   }
+  const configPath = values.config ?? process.env.SLUICE_CONFIG;
   if (command === 'demo') return (await import('./demo.ts')).startDemo(flags);
   // A mistyped SLUICE_CONFIG must not quietly serve demo pages that pass health checks.
   if (!configPath) {
-    console.error(
+    throw new UsageError(
       'sluice serve: no config file: give --config FILE or SLUICE_CONFIG (sluice demo runs the demo)',
+      false,
     );
-    return 2;
   }
   return (await import('./serve.ts')).serveCommand(configPath, flags);
 }
 
+function parseCommandLine(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        listen: { type: 'string' },
+        admin: { type: 'string' },
+        'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
+        resolve: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`sluice: ${(error as Error).message}`);
+  }
+}
+
+// Exit codes: 0 ok, 1 an invalid config or a failure (as nginx -t, haproxy -c and promtool), 2 usage.
 main(process.argv.slice(2)).then(
   (code) => {
     if (code !== 0) process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof ConfigError) console.error(error.message);
-    else if (
-      error instanceof TypeError &&
-      (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')
-    ) {
-      console.error(`sluice: ${error.message}\n${usage}`);
-    } else console.error(error);
-    process.exitCode = error instanceof ConfigError || error instanceof TypeError ? 2 : 1;
+    if (error instanceof UsageError) {
+      console.error(error.showUsage ? `${error.message}\n${usage}` : error.message);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(error instanceof ConfigError ? error.message : error);
+    process.exitCode = 1;
   },
 );

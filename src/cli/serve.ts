@@ -1,19 +1,23 @@
 // `sluice serve` and `sluice check`: load and validate the config, run until a signal.
 
+import { formatPath } from '../config/issues.ts';
 import {
   applyOverrides,
   ConfigError,
   loadConfigFile,
+  loadLocated,
   type Overrides,
   overridesFromEnv,
 } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import { type RunningSluice, startSluice } from '../sluice.ts';
+import { unresolvedNames } from '../upstream/discovery.ts';
 
 export interface Flags {
   listen: string | undefined;
   admin: string | undefined;
   logLevel: string | undefined;
+  logFormat: string | undefined;
 }
 
 /** Environment variables override the file, flags override both. */
@@ -23,16 +27,35 @@ export function withOverrides(config: Config, flags: Flags): Config {
   if (flags.listen !== undefined) fromFlags.listen = flags.listen;
   if (flags.admin !== undefined) fromFlags.admin = flags.admin;
   if (flags.logLevel !== undefined) fromFlags.logLevel = flags.logLevel;
+  if (flags.logFormat !== undefined) fromFlags.logFormat = flags.logFormat;
   return applyOverrides(fromEnv, fromFlags, 'flag');
 }
 
-export function checkCommand(path: string): number {
-  const config = loadConfigFile(path);
-  const backends = config.pools.reduce((sum, pool) => sum + pool.servers.length, 0);
-  console.log(
-    `${path}: ok (${config.pools.length} pools, ${backends} servers, ${config.routes.length} routes)`,
-  );
-  return 0;
+/**
+ * `sluice check`: the file with the overrides `serve` would apply (SLUICE_* and flags), and with
+ * `resolve` every DNS name of a server looked up. Problems go to stderr as
+ * `file:line:col: path: message`; exit 1 if there is any.
+ */
+export async function checkCommand(path: string, flags: Flags, resolve: boolean): Promise<number> {
+  try {
+    const { config: fromFile, where } = loadLocated(path);
+    const config = withOverrides(fromFile, flags);
+    if (resolve) {
+      const problems = await unresolvedNames(config);
+      for (const problem of problems)
+        console.error(`${where(problem.path)}${formatPath(problem.path)}: ${problem.message}`);
+      if (problems.length > 0) return 1;
+    }
+    const backends = config.pools.reduce((sum, pool) => sum + pool.servers.length, 0);
+    console.log(
+      `${path}: ok (${config.pools.length} pools, ${backends} servers, ${config.routes.length} routes)`,
+    );
+    return 0;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return 1;
+  }
 }
 
 export async function serveCommand(path: string, flags: Flags): Promise<number> {
@@ -50,7 +73,8 @@ function reloadOnHangup(sluice: RunningSluice, path: string, flags: Flags): void
     try {
       next = withOverrides(loadConfigFile(path), flags);
     } catch (error) {
-      const issues = error instanceof ConfigError ? error.issues : [(error as Error).message];
+      const issues = error instanceof ConfigError ? error.lines : [(error as Error).message];
+      sluice.reloads.record(false);
       sluice.logger.error('config not reloaded: the file has errors; keeping the running config', { issues });
       return;
     }

@@ -5,12 +5,11 @@ export const exitCodes = {
   ok: 0,
   failure: 1,
   usage: 2,
-  clientError: 4,
-  serverError: 5,
   resolve: 6,
   connect: 7,
   malformed: 8,
   partial: 18,
+  httpError: 22,
   write: 23,
   read: 26,
   timeout: 28,
@@ -21,15 +20,14 @@ export const exitCodes = {
 
 /** The table shown by `--help` (and meant for the README). */
 export const exitCodeTable: readonly (readonly [number, string])[] = [
-  [exitCodes.ok, 'the server answered 1xx, 2xx or 3xx'],
+  [exitCodes.ok, 'an answer came, whatever its status (with -f: 1xx, 2xx or 3xx)'],
   [exitCodes.failure, 'any other failure (e.g. a redirect to an unsupported scheme)'],
   [exitCodes.usage, 'usage error: bad option, missing or unsupported URL (https://)'],
-  [exitCodes.clientError, 'the server answered 4xx'],
-  [exitCodes.serverError, 'the server answered 5xx'],
   [exitCodes.resolve, 'could not resolve the host name'],
   [exitCodes.connect, 'could not connect: refused, unreachable'],
   [exitCodes.malformed, 'malformed response (not HTTP/1.x, bad framing, bad chunks)'],
   [exitCodes.partial, 'the connection closed before the whole body arrived'],
+  [exitCodes.httpError, 'with -f: the server answered 400 or more'],
   [exitCodes.write, 'could not write the output (file, stdout)'],
   [exitCodes.read, 'could not read the request body (-d @FILE)'],
   [exitCodes.timeout, 'timed out (--max-time or --connect-timeout)'],
@@ -114,9 +112,7 @@ export function describeNetError(
   }
 }
 
-/** 0 for 1xx-3xx, 4 for 4xx, 5 for 5xx. */
-export function statusExitCode(status: number): number {
-  if (status >= 500) return exitCodes.serverError;
-  if (status >= 400) return exitCodes.clientError;
-  return exitCodes.ok;
+/** 0 for any status, as curl; with -f (`fail`) 22 for 400 and above. */
+export function statusExitCode(status: number, fail: boolean): number {
+  return fail && status >= 400 ? exitCodes.httpError : exitCodes.ok;
 }

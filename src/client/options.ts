@@ -1,8 +1,11 @@
 // Command-line options of `sluice client`: parsed with node:util parseArgs into a typed
 // ClientOptions, checked, and every mistake reported as a ClientError with exit code 2.
+
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { isToken } from '../http/parser.ts';
 import { ClientError, exitCodes, exitCodeTable } from './errors.ts';
+import { parseWriteOut } from './write-out.ts';
 
 /** Where the request body comes from. */
 export type BodySource =
@@ -37,6 +40,20 @@ export interface ClientOptions {
   maxRedirects: number;
   /** `--repeat N`: the same request N times over one keep-alive connection. */
   repeat: number | undefined;
+  /** `-f`: a status of 400 or more is a failure (exit 22) and its body is not written. */
+  fail: boolean;
+  /** `-S`: show errors even with -s. */
+  showError: boolean;
+  /** `-w FORMAT`, parsed. */
+  writeOut: ReturnType<typeof parseWriteOut> | undefined;
+  /** `--resolve HOST:PORT:ADDRESS`: connect to ADDRESS for HOST:PORT instead of asking DNS. */
+  resolve: ResolveEntry[];
+}
+
+export interface ResolveEntry {
+  host: string;
+  port: number;
+  address: string;
 }
 
 export type ParsedArgs = { help: true } | { help: false; options: ClientOptions };
@@ -59,11 +76,16 @@ anything not text/*, JSON, XML or JavaScript) are saved to a file and never dump
       --output-dir DIR      directory for saved files (default: the current one)
   -i, --include             print the status line and headers before the body
   -v, --verbose             show the bytes sent ('> ') and the heads received ('< ') on stderr
-  -s, --silent              no progress bar, no notes on stderr (errors are still shown)
+  -s, --silent              no progress bar, no notes and no error messages on stderr
+  -S, --show-error          with -s, still show error messages
+  -f, --fail                a status of 400 or more: no body written, exit 22
+  -w, --write-out FORMAT    print FORMAT after the transfer: %{http_code}, %{time_total},
+                            %{size_download}, %{remote_ip}, %header{name}, ... (as curl)
   -m, --max-time SECONDS    give up after this long in all
       --connect-timeout SECONDS   give up connecting after this long (default ${defaultConnectTimeoutMs / 1000})
       --connect HOST:PORT   connect there, while Host and the target come from URL
                             (e.g. try a virtual host of the balancer)
+      --resolve HOST:PORT:ADDR  connect to ADDR (an IP) for HOST:PORT instead of asking DNS
   -L, --location            follow redirects (303, and 301/302 after POST, continue as GET)
       --max-redirs N        at most N redirects with -L (default ${defaultMaxRedirects})
       --repeat N            send the request N times over one keep-alive connection and print a
@@ -71,7 +93,9 @@ anything not text/*, JSON, XML or JavaScript) are saved to a file and never dump
   -h, --help                this text
 
 A URL without a scheme is taken as http://; https:// is not supported.
-A saved file never replaces an existing one: .1, .2, ... is added (except with -o FILE).
+The body goes to stdout when stdout is a pipe or a file. On a terminal, text is printed and
+binary bodies are saved to a file (as with -O). A saved file never replaces an existing one:
+.1, .2, ... is added (except with -o FILE). Any HTTP status exits 0 unless -f is given.
 
 Exit codes:
 ${exitCodeTable.map(([code, text]) => `  ${String(code).padStart(2)}  ${text}`).join('\n')}`;
@@ -88,6 +112,10 @@ const argSpec = {
   include: { type: 'boolean', short: 'i' },
   verbose: { type: 'boolean', short: 'v' },
   silent: { type: 'boolean', short: 's' },
+  'show-error': { type: 'boolean', short: 'S' },
+  fail: { type: 'boolean', short: 'f' },
+  'write-out': { type: 'string', short: 'w' },
+  resolve: { type: 'string', multiple: true },
   'max-time': { type: 'string', short: 'm' },
   'connect-timeout': { type: 'string' },
   connect: { type: 'string' },
@@ -134,6 +162,7 @@ export function parseClientArgs(argv: readonly string[]): ParsedArgs {
       values['remote-name'] && '-O',
       values.location && '-L',
       values.include && '-i',
+      values['write-out'] !== undefined && '-w',
     ].filter(Boolean);
     if (clash.length > 0)
       throw usageError(`--repeat prints one line per response; it cannot go with ${clash.join(', ')}`);
@@ -164,8 +193,25 @@ export function parseClientArgs(argv: readonly string[]): ParsedArgs {
           ? defaultMaxRedirects
           : nonNegativeInteger('--max-redirs', values['max-redirs']),
       repeat,
+      fail: values.fail ?? false,
+      showError: values['show-error'] ?? false,
+      writeOut: values['write-out'] === undefined ? undefined : parseWriteOut(values['write-out']),
+      resolve: (values.resolve ?? []).map(parseResolve),
     },
   };
+}
+
+/** `HOST:PORT:ADDRESS`, the address an IP (IPv6 in brackets or bare), as curl's --resolve. */
+export function parseResolve(raw: string): ResolveEntry {
+  const m = /^([^:[\]\s]+):([0-9]{1,5}):(?:\[([0-9A-Fa-f:.]+)\]|(.+))$/.exec(raw);
+  const port = Number(m?.[2]);
+  const address = m?.[3] ?? m?.[4] ?? '';
+  if (m === null || port < 1 || port > 65535 || isIP(address) === 0) {
+    throw usageError(
+      `--resolve expects HOST:PORT:ADDRESS with an IP address (e.g. example.test:80:127.0.0.1), got "${raw}"`,
+    );
+  }
+  return { host: (m[1] as string).toLowerCase(), port, address };
 }
 
 function parseArgv(argv: readonly string[]) {

@@ -98,6 +98,8 @@ export interface OutputInputs {
   output: string | undefined;
   /** -O */
   remoteName: boolean;
+  /** stdout is a terminal: text is shown and binary saved; else (a pipe, a file) the bytes go there. */
+  stdoutIsTTY: boolean;
   /** The first body bytes, to sniff when there is no Content-Type. */
   sample: Buffer;
 }
@@ -107,6 +109,7 @@ export function decideOutput(inputs: OutputInputs): OutputDecision {
   if (inputs.output !== undefined) return { kind: 'file', name: inputs.output, overwrite: true };
   const name = () => pickFilename(inputs.contentDisposition, inputs.url);
   if (inputs.remoteName) return { kind: 'file', name: name(), overwrite: false };
+  if (!inputs.stdoutIsTTY) return { kind: 'stdout' };
   const media = parseMediaType(inputs.contentType);
   const coding = inputs.contentEncoding?.trim().toLowerCase();
   const encoded = coding !== undefined && coding !== '' && coding !== 'identity';

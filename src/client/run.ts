@@ -1,35 +1,25 @@
 // `sluice client`: parses the options, sends the request on a hand-built connection, shows or
 // saves the response, follows redirects (-L) or repeats the request (--repeat), and returns
 // the exit code. All I/O goes through `io`, so tests run it in-process with fake streams.
-import type { LookupFunction, Socket } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
-import { type BodyFraming, headerValue, type ResponseHead } from '../http/message.ts';
+import type { Socket } from 'node:net';
+import { headerValue, type ResponseHead } from '../http/message.ts';
 import { headerTokens } from '../http/serialize.ts';
 import { loadBody, type RequestBody } from './body.ts';
 import { openConnection } from './connection.ts';
 import { ClientError, exitCodes, formatAddress, statusExitCode } from './errors.ts';
 import { exchange } from './exchange.ts';
+import type { ClientIO } from './io.ts';
 import { type ClientOptions, type HeaderOption, type ParsedArgs, parseClientArgs, usage } from './options.ts';
-import { decideOutput, traceLines } from './output.ts';
-import { formatBytes, ProgressMeter } from './progress.ts';
+import { traceLines } from './output.ts';
+import { formatBytes } from './progress.ts';
 import { buildRequestHead } from './request.ts';
 import type { ResponseHandler } from './response-reader.ts';
 import { SocketChunks } from './response-reader.ts';
-import { type BodySink, type FileSink, flushed, openFileSink, rawSink, textSink, writeAll } from './sink.ts';
+import { ResponseWriter } from './response-writer.ts';
+import { flushed, writeAll } from './sink.ts';
+import { renderWriteOut } from './write-out.ts';
 
-export interface ClientIO {
-  stdout: Writable;
-  stderr: Writable;
-  stdin: Readable;
-  /** Whether stderr is a terminal: the progress bar is drawn only then. */
-  isTTY: boolean;
-  /** Directory that relative paths (-o, -d @FILE, saved files) start from (default: process.cwd()). */
-  cwd?: string;
-  /** Width of the terminal for the progress bar (default 80). */
-  columns?: number;
-  /** Replaces DNS lookups (tests). */
-  lookup?: LookupFunction;
-}
+export type { ClientIO } from './io.ts';
 
 const prefix = 'sluice client: ';
 
@@ -49,8 +39,6 @@ export async function runClient(argv: readonly string[], io: ClientIO): Promise<
   }
   return new ClientRun(parsed.options, io).run();
 }
-
-const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 
 /** Whether the server will close the connection after this response. */
 function closesConnection(head: ResponseHead): boolean {
@@ -161,7 +149,7 @@ class ClientRun {
     let message = `${prefix}${failure.message}\n`;
     if (partial)
       message += `${prefix}the partial body (${formatBytes(partial.bytes)}) is in ${partial.path}\n`;
-    this.#io.stderr.write(message);
+    if (!this.#options.silent || this.#options.showError) this.#io.stderr.write(message);
     return failure.exitCode;
   }
 
@@ -169,15 +157,17 @@ class ClientRun {
     if (this.#options.verbose) this.#io.stderr.write(text);
   }
 
-  #note(text: string): void {
-    if (!this.#options.silent) this.#io.stderr.write(`${prefix}${text}\n`);
-  }
-
-  /** Where to connect for `url`: --connect applies to the URL's own host and port only. */
+  /**
+   * Where to connect for `url`: --connect applies to the URL's own host and port only;
+   * --resolve gives the address of a host and port instead of DNS.
+   */
   #endpoint(url: URL): { host: string; port: number } {
     const to = this.#options.connectTo;
     if (to !== undefined && url.host === this.#options.url.host) return to;
-    return { host: url.hostname, port: url.port === '' ? 80 : Number(url.port) };
+    const port = url.port === '' ? 80 : Number(url.port);
+    const host = url.hostname.toLowerCase();
+    const pinned = this.#options.resolve.find((entry) => entry.host === host && entry.port === port);
+    return { host: pinned?.address ?? url.hostname, port };
   }
 
   async #connect(url: URL): Promise<Connection> {
@@ -224,12 +214,14 @@ class ClientRun {
 
   async #single(): Promise<number> {
     const options = this.#options;
+    const started = performance.now();
     let url = options.url;
     let method = options.method;
     let headers: readonly HeaderOption[] = options.headers;
     let body = await this.#loadBody();
     for (let redirects = 0; ; ) {
       const connection = await this.#connect(url);
+      const connectedAt = performance.now();
       const head = buildRequestHead({ method, url, headers, bodyLength: body?.length, keepAlive: false });
       this.#trace(traceLines(head, '> ', 'utf8'));
       const writer = new ResponseWriter(this.#io, options, this.#cwd, url, method, this.#abort.signal);
@@ -269,8 +261,32 @@ class ClientRun {
       }
       await writer.finish();
       this.#writer = undefined;
-      const code = statusExitCode(status);
-      if (code !== exitCodes.ok) this.#note(`the server answered ${status} ${result.head.reason}`.trimEnd());
+      const code = statusExitCode(status, options.fail);
+      if (code !== exitCodes.ok && (!options.silent || options.showError)) {
+        const reason = result.head.reason ? ` ${result.head.reason}` : '';
+        this.#io.stderr.write(`${prefix}the server answered ${status}${reason}\n`);
+      }
+      if (options.writeOut) {
+        const seconds = (at: number) => (at - started) / 1000;
+        const text = renderWriteOut(options.writeOut, {
+          httpCode: status,
+          sizeDownload: result.bodyBytes,
+          sizeUpload: result.sentBodyBytes,
+          sizeHeader: writer.headBytes,
+          timeConnect: seconds(connectedAt),
+          timeStartTransfer: seconds(writer.headAt),
+          timeTotal: seconds(performance.now()),
+          remoteIp: connection.socket.remoteAddress ?? connection.host,
+          remotePort: connection.socket.remotePort ?? connection.port,
+          contentType: headerValue(result.head.headers, 'content-type') ?? '',
+          urlEffective: url.href,
+          numRedirects: redirects,
+          method,
+          exitCode: code,
+          header: (name) => headerValue(result.head.headers, name.toLowerCase()) ?? '',
+        });
+        await writeAll(this.#io.stdout, text, this.#abort.signal);
+      }
       await flushed(this.#io.stdout);
       return code;
     }
@@ -348,7 +364,7 @@ class ClientRun {
         connection?.socket.destroy();
         connection = undefined;
       }
-      if (exitCode === exitCodes.ok) exitCode = statusExitCode(result.head.status);
+      if (exitCode === exitCodes.ok) exitCode = statusExitCode(result.head.status, options.fail);
     }
     connection?.socket.destroy();
     if (backends.size > 0) {
@@ -357,124 +373,6 @@ class ClientRun {
     }
     await flushed(this.#io.stdout);
     return exitCode;
-  }
-}
-
-/**
- * Shows or saves one response: the head on stdout with -i (or for HEAD), the heads on stderr
- * with -v, the body printed as text or saved to a file; a redirect's body is dropped with -L.
- */
-class ResponseWriter implements ResponseHandler {
-  readonly #io: ClientIO;
-  readonly #options: ClientOptions;
-  readonly #cwd: string;
-  readonly #url: URL;
-  readonly #method: string;
-  readonly #signal: AbortSignal;
-  #head: ResponseHead | undefined;
-  #sink: BodySink | undefined;
-  #file: FileSink | undefined;
-  #progress: ProgressMeter | undefined;
-  #total: number | undefined;
-  /** The response is a redirect that -L follows: its body is dropped. */
-  redirecting = false;
-
-  constructor(
-    io: ClientIO,
-    options: ClientOptions,
-    cwd: string,
-    url: URL,
-    method: string,
-    signal: AbortSignal,
-  ) {
-    this.#io = io;
-    this.#options = options;
-    this.#cwd = cwd;
-    this.#url = url;
-    this.#method = method;
-    this.#signal = signal;
-  }
-
-  interim(_head: ResponseHead, raw: Buffer): void {
-    if (this.#options.verbose) this.#io.stderr.write(traceLines(raw, '< '));
-  }
-
-  async head(head: ResponseHead, framing: BodyFraming, raw: Buffer): Promise<void> {
-    this.#head = head;
-    this.#total = framing.kind === 'length' ? framing.length : undefined;
-    if (this.#options.verbose) this.#io.stderr.write(traceLines(raw, '< '));
-    this.redirecting =
-      this.#options.followRedirects &&
-      redirectStatuses.has(head.status) &&
-      headerValue(head.headers, 'location') !== undefined;
-    if (this.#options.include || this.#method === 'HEAD') await writeAll(this.#io.stdout, raw, this.#signal);
-  }
-
-  async data(chunk: Buffer): Promise<void> {
-    if (this.redirecting) return;
-    const sink = this.#sink ?? (await this.#open(chunk));
-    await sink.write(chunk);
-    this.#progress?.update(chunk.length);
-  }
-
-  /** After the whole body: flushes, closes a file and says where it went. */
-  async finish(): Promise<void> {
-    // -o FILE / -O make a file even for an empty body (as curl does); a HEAD has no body to save.
-    const wanted = this.#options.output !== undefined || this.#options.remoteName;
-    if (this.#sink === undefined && wanted && this.#method !== 'HEAD') await this.#open(Buffer.alloc(0));
-    await this.#sink?.close();
-    this.#progress?.finish();
-    const file = this.#file;
-    if (file !== undefined && !this.#options.silent) {
-      const type = headerValue(this.#head?.headers ?? [], 'content-type');
-      this.#io.stderr.write(
-        `${prefix}saved ${formatBytes(file.bytes)}${type ? ` (${type})` : ''} to ${file.path}\n`,
-      );
-    }
-  }
-
-  /** Stops after a failure; returns the partly written file, if any. */
-  abandon(): FileSink | undefined {
-    this.#sink?.abort();
-    if (this.#progress?.shown) this.#io.stderr.write('\n');
-    return this.#file !== undefined && this.#file.bytes > 0 ? this.#file : undefined;
-  }
-
-  async #open(sample: Buffer): Promise<BodySink> {
-    const head = this.#head as ResponseHead;
-    const decision = decideOutput({
-      contentType: headerValue(head.headers, 'content-type'),
-      contentEncoding: headerValue(head.headers, 'content-encoding'),
-      contentDisposition: headerValue(head.headers, 'content-disposition'),
-      url: this.#url,
-      output: this.#options.output,
-      remoteName: this.#options.remoteName,
-      sample,
-    });
-    let sink: BodySink;
-    if (decision.kind === 'stdout') sink = rawSink(this.#io.stdout, this.#signal);
-    else if (decision.kind === 'text') sink = textSink(this.#io.stdout, decision.encoding, this.#signal);
-    else {
-      const file = await openFileSink(
-        this.#cwd,
-        this.#options.outputDir,
-        decision.name,
-        decision.overwrite,
-        this.#signal,
-      );
-      this.#file = file;
-      sink = file;
-      if (this.#io.isTTY && !this.#options.silent) {
-        const stderr = this.#io.stderr;
-        this.#progress = new ProgressMeter({
-          total: this.#total,
-          write: (text) => stderr.write(text),
-          width: this.#io.columns,
-        });
-      }
-    }
-    this.#sink = sink;
-    return sink;
   }
 }
 
@@ -488,6 +386,7 @@ export function processIO(): ClientIO {
       return process.stdin;
     },
     isTTY: process.stderr.isTTY === true,
+    stdoutIsTTY: process.stdout.isTTY === true,
     columns: process.stderr.columns,
   };
 }

@@ -8,7 +8,7 @@ export const PANIC_MODES: readonly PoolConfig['panic'][] = ['open', 'closed'];
 /** Every default of the file, in the units of `Config` (ms, bytes). */
 export const DEFAULTS = {
   listen: { host: '0.0.0.0', port: 8080 },
-  admin: { host: '127.0.0.1', port: 9100 },
+  admin: { host: '127.0.0.1', port: 8099 },
   logLevel: 'info',
   accessLog: true,
   timeouts: {

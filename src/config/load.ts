@@ -3,51 +3,99 @@
 // each, `path: message`.
 
 import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
+import { type Document, LineCounter, parseDocument } from 'yaml';
+import { locate, type Position } from './locate.ts';
 import { validateConfig } from './schema.ts';
-import type { Config, LogLevel } from './types.ts';
-import { addressesCollide, formatAddress, LOG_LEVELS, parseAddress, parseChoice } from './values.ts';
+import type { Config, LogFormat, LogLevel } from './types.ts';
+import {
+  addressesCollide,
+  formatAddress,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  parseAddress,
+  parseChoice,
+} from './values.ts';
 
 export class ConfigError extends Error {
   /** One line per problem, `path: message`. */
   readonly issues: string[];
   /** The file (or other origin) the problems are in, when known. */
   readonly source: string | undefined;
+  /** The problems as printed: `file:line:col: path: message` where the position is known. */
+  readonly lines: string[];
 
-  constructor(issues: string[], source?: string) {
-    super(issues.join('\n'));
+  constructor(issues: string[], source?: string, lines: string[] = issues) {
+    super(lines.join('\n'));
     this.name = 'ConfigError';
     this.issues = issues;
     this.source = source;
+    this.lines = lines;
   }
+}
+
+/** A parsed config and the means to point at any of its key paths in the text it came from. */
+export interface LocatedConfig {
+  config: Config;
+  /** `file:line:col: ` where `path` is (the nearest enclosing key when it is absent), or ``. */
+  where(path: readonly PropertyKey[]): string;
 }
 
 /** YAML text → Config. Throws ConfigError with every problem found (syntax errors with line and column). */
 export function parseConfig(text: string, source?: string): Config {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  return parseLocated(text, source).config;
+}
+
+/** parseConfig, keeping where each key path is in `text`. */
+export function parseLocated(text: string, source?: string): LocatedConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e) => ({
+      message: e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? e.message,
+      at: e.linePos?.[0],
+    }));
     throw new ConfigError(
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        const message = e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? e.message;
-        return pos ? `line ${pos.line}, column ${pos.col}: ${message}` : `yaml: ${message}`;
-      }),
+      problems.map(({ message, at }) =>
+        at ? `line ${at.line}, column ${at.col}: ${message}` : `yaml: ${message}`,
+      ),
       source,
+      problems.map(({ message, at }) =>
+        at ? `${prefix(source, at)}${message}` : `${prefix(source)}yaml: ${message}`,
+      ),
     );
   }
   let value: unknown;
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    throw new ConfigError([`yaml: ${(err as Error).message}`], source);
+    const issue = `yaml: ${(err as Error).message}`;
+    throw new ConfigError([issue], source, [`${prefix(source)}${issue}`]);
   }
+  const where = (path: readonly PropertyKey[]) => prefix(source, locate(doc as Document, lineCounter, path));
   const result = validateConfig(value);
-  if (!result.ok) throw new ConfigError(result.issues, source);
-  return result.config;
+  if (!result.ok) {
+    throw new ConfigError(
+      result.issues.map((issue) => issue.text),
+      source,
+      result.issues.map((issue) => `${where(issue.path)}${issue.text}`),
+    );
+  }
+  return { config: result.config, where };
+}
+
+/** `file:line:col: ` (or `file: `, or nothing without a file). */
+function prefix(source: string | undefined, at?: Position): string {
+  if (source === undefined) return '';
+  return at ? `${source}:${at.line}:${at.col}: ` : `${source}: `;
 }
 
 /** Read and parse a configuration file; a missing or unreadable file is a ConfigError too. */
 export function loadConfigFile(path: string): Config {
+  return loadLocated(path).config;
+}
+
+/** loadConfigFile, keeping where each key path is in the file. */
+export function loadLocated(path: string): LocatedConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -63,19 +111,25 @@ export function loadConfigFile(path: string): Config {
             : `cannot read file (${(err as Error).message})`;
     throw new ConfigError([`${path}: ${why}`], path);
   }
-  return parseConfig(text, path);
+  return parseLocated(text, path);
 }
 
 export interface Overrides {
   listen?: string;
   admin?: string;
   logLevel?: string;
+  logFormat?: string;
 }
 
 /** How each override is named in messages, by where it came from. */
 const NAMES = {
-  flag: { listen: '--listen', admin: '--admin', logLevel: '--log-level' },
-  env: { listen: 'SLUICE_LISTEN', admin: 'SLUICE_ADMIN', logLevel: 'SLUICE_LOG_LEVEL' },
+  flag: { listen: '--listen', admin: '--admin', logLevel: '--log-level', logFormat: '--log-format' },
+  env: {
+    listen: 'SLUICE_LISTEN',
+    admin: 'SLUICE_ADMIN',
+    logLevel: 'SLUICE_LOG_LEVEL',
+    logFormat: 'SLUICE_LOG_FORMAT',
+  },
 } as const;
 
 const ADMIN_OFF = new Set(['off', 'false', 'none', 'no']);
@@ -112,6 +166,11 @@ export function applyOverrides(
     if (r.ok) next.logLevel = r.value;
     else issues.push(`${names.logLevel}: ${r.message}`);
   }
+  if (overrides.logFormat !== undefined) {
+    const r = parseChoice<LogFormat>(overrides.logFormat.trim(), LOG_FORMATS);
+    if (r.ok) next.logFormat = r.value;
+    else issues.push(`${names.logFormat}: ${r.message}`);
+  }
   if (issues.length === 0 && next.admin && addressesCollide(next.listen, next.admin)) {
     const culprit = overrides.admin !== undefined ? names.admin : names.listen;
     const other = overrides.admin !== undefined ? 'listen' : 'admin';
@@ -122,7 +181,7 @@ export function applyOverrides(
   return next;
 }
 
-/** SLUICE_LISTEN, SLUICE_ADMIN, SLUICE_LOG_LEVEL; unset or empty variables are left out. */
+/** SLUICE_LISTEN, SLUICE_ADMIN, SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT; unset or empty variables are left out. */
 export function overridesFromEnv(env: NodeJS.ProcessEnv): Overrides {
   const out: Overrides = {};
   const pick = (name: string) => {
@@ -132,8 +191,10 @@ export function overridesFromEnv(env: NodeJS.ProcessEnv): Overrides {
   const listen = pick('SLUICE_LISTEN');
   const admin = pick('SLUICE_ADMIN');
   const logLevel = pick('SLUICE_LOG_LEVEL');
+  const logFormat = pick('SLUICE_LOG_FORMAT');
   if (listen !== undefined) out.listen = listen;
   if (admin !== undefined) out.admin = admin;
   if (logLevel !== undefined) out.logLevel = logLevel;
+  if (logFormat !== undefined) out.logFormat = logFormat;
   return out;
 }

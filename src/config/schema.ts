@@ -26,27 +26,29 @@ import {
   section,
   size,
   strict,
-  UNKNOWN_KEYS,
 } from './fields.ts';
+import { type ConfigIssue, issueLines, mapIssue } from './issues.ts';
 import type {
   CacheConfig,
   Config,
   HealthConfig,
   ListenAddress,
+  LogFormat,
   PoolConfig,
   RouteConfig,
   ServerConfig,
 } from './types.ts';
 import {
   addressesCollide,
-  closest,
   describeValue,
   formatAddress,
   formatDuration,
   isToken,
+  LOG_FORMATS,
   LOG_LEVELS,
   type Parsed,
   parseAddress,
+  parseChoice,
   parseDuration,
   parseHeaderValue,
   parseHostHeader,
@@ -349,6 +351,10 @@ export const configSchema = strict({
     (): ListenAddress | null => ({ ...DEFAULTS.admin }),
   ),
   logLevel: choice(LOG_LEVELS, DEFAULTS.logLevel),
+  logFormat: leaf(
+    (v) => parseChoice(v, LOG_FORMATS),
+    (): LogFormat | undefined => undefined,
+  ),
   accessLog: boolean(DEFAULTS.accessLog),
   trustedProxies,
   timeouts: section(timeouts),
@@ -404,6 +410,7 @@ export const configSchema = strict({
       listen: v.listen,
       admin: v.admin,
       logLevel: v.logLevel,
+      logFormat: v.logFormat,
       accessLog: v.accessLog,
       trustedProxies: v.trustedProxies,
       timeouts: v.timeouts,
@@ -430,55 +437,9 @@ function isListen(value: unknown): value is ListenAddress {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Problems as lines
+// Validation (the problems as lines: issues.ts)
 
-/** `pools.web.servers[1].address`; keys that are not plain words are quoted: `pools["a b"]`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else {
-      const key = String(seg);
-      if (/^[A-Za-z0-9_-]+$/.test(key)) out += out === '' ? key : `.${key}`;
-      else out += `[${JSON.stringify(key)}]`;
-    }
-  }
-  return out === '' ? '(root)' : out;
-}
-
-const mapIssue: z.core.$ZodErrorMap = (iss) => {
-  if (iss.input === undefined && (iss.code === 'invalid_type' || iss.code === 'custom')) return 'required';
-  if (iss.code === 'invalid_type') {
-    const expected =
-      iss.expected === 'object' || iss.expected === 'record'
-        ? 'a mapping'
-        : iss.expected === 'array'
-          ? 'a list'
-          : iss.expected;
-    return `expected ${expected} (got ${describeValue(iss.input)})`;
-  }
-  return undefined;
-};
-
-function issueLines(issue: z.core.$ZodIssue): string[] {
-  if (issue.code === 'unrecognized_keys') {
-    const known: string[] = issue.message.startsWith(UNKNOWN_KEYS)
-      ? JSON.parse(issue.message.slice(UNKNOWN_KEYS.length))
-      : [];
-    return issue.keys.map((key) => {
-      const suggestion = closest(key, known);
-      const hint = suggestion
-        ? ` (did you mean "${suggestion}"?)`
-        : known.length
-          ? ` (known keys: ${known.join(', ')})`
-          : '';
-      return `${formatPath([...issue.path, key])}: unknown key${hint}`;
-    });
-  }
-  return [`${formatPath(issue.path)}: ${issue.message}`];
-}
-
-export type Validation = { ok: true; config: Config } | { ok: false; issues: string[] };
+export type Validation = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[] };
 
 /** Validate the value parsed from YAML (or built by hand) and fill every default. */
 export function validateConfig(input: unknown): Validation {

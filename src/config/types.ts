@@ -2,6 +2,8 @@
 // sizes are bytes. `src/config/schema.ts` turns YAML, flags and environment into this shape.
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+/** JSON lines, or `time level message key=value` lines for a person at a terminal. */
+export type LogFormat = 'json' | 'text';
 export type BalanceAlgorithm = 'round-robin' | 'random' | 'p2c';
 
 export interface ListenAddress {
@@ -124,6 +126,8 @@ export interface Config {
   /** The admin listener (/healthz, /readyz, /status, later /metrics), or null for none. */
   admin: ListenAddress | null;
   logLevel: LogLevel;
+  /** undefined: text when stdout is a terminal, JSON otherwise. */
+  logFormat: LogFormat | undefined;
   accessLog: boolean;
   /** Peers (IPs or CIDRs) whose X-Forwarded-For and Forwarded values are kept. */
   trustedProxies: string[];

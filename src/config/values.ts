@@ -4,7 +4,7 @@
 // command-line overrides and anyone else who reads the same syntax.
 
 import { isIPv4, isIPv6 } from 'node:net';
-import type { ListenAddress, LogLevel } from './types.ts';
+import type { ListenAddress, LogFormat, LogLevel } from './types.ts';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -94,24 +94,44 @@ export function formatAddress(a: ListenAddress): string {
 // Durations and sizes
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION_HINT = 'expected a duration like 250ms, 2s, 1.5s, 1m or 1h';
+const DURATION_HINT = 'expected a duration like 250ms, 2s, 1.5s, 1m30s or 1h';
+/** One number and unit of a compound duration (`1h30m`, `1m30.5s`, as Go and Prometheus write them). */
+const DURATION_TERM = /(\d+(?:\.\d+)?)(ms|h|m|s)/y;
 
-/** `250ms`, `2s`, `1.5s`, `1m`, `1h`, or a bare number of milliseconds. Rounded to whole ms. */
+/**
+ * `250ms`, `2s`, `1.5s`, `1m`, `1h`, compound ones (`1m30s`, `1h15m`), or a bare number of
+ * milliseconds. Rounded to whole ms.
+ */
 export function parseDuration(value: unknown): Parsed<number> {
-  let ms: number;
+  let ms: number | undefined;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return fail(`${DURATION_HINT} (got ${describeValue(value)})`);
     ms = value;
   } else if (typeof value === 'string') {
-    const m = /^(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(value.trim());
-    if (!m) return fail(`${DURATION_HINT} (got ${describeValue(value)})`);
-    ms = Number(m[1]) * (DURATION_UNITS[m[2] ?? 'ms'] ?? 1);
-  } else {
-    return fail(`${DURATION_HINT} (got ${describeValue(value)})`);
+    const text = value.trim();
+    const m = /^(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
+    ms = m ? Number(m[1]) * (DURATION_UNITS[m[2] ?? 'ms'] ?? 1) : compoundDuration(text);
   }
+  if (ms === undefined) return fail(`${DURATION_HINT} (got ${describeValue(value)})`);
   ms = Math.round(ms);
   if (ms <= 0) return fail(`must be greater than 0 (got ${describeValue(value)})`);
   return ok(ms);
+}
+
+/** `1h30m`, `1m30s`, `2s500ms`: terms from the largest unit down, each unit once; else undefined. */
+function compoundDuration(text: string): number | undefined {
+  const order = ['h', 'm', 's', 'ms'];
+  let total = 0;
+  let last = -1;
+  DURATION_TERM.lastIndex = 0;
+  while (DURATION_TERM.lastIndex < text.length) {
+    const term = DURATION_TERM.exec(text);
+    const rank = term ? order.indexOf(term[2] ?? '') : -1;
+    if (!term || rank <= last) return undefined;
+    last = rank;
+    total += Number(term[1]) * (DURATION_UNITS[term[2] ?? ''] ?? 0);
+  }
+  return last === -1 ? undefined : total;
 }
 
 /** A duration in ms, written the way the file would: `250ms`, `2s`, `1.5s`, `1m`, `1h`. */
@@ -270,6 +290,7 @@ export function parseChoice<T extends string>(value: unknown, choices: readonly 
 }
 
 export const LOG_LEVELS: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+export const LOG_FORMATS: readonly LogFormat[] = ['json', 'text'];
 
 // ---------------------------------------------------------------------------------------------
 // Suggestions for typos

@@ -20,8 +20,10 @@ export class ConnectionPool {
   private readonly idle: UpstreamConnection[] = [];
   /** Connections open to this backend, idle or busy. */
   open = 0;
-  /** Connections ever opened (a test and metric hook: reuse means this stays low). */
+  /** Connections ever opened: HAProxy's connection attempts (reuse means this stays low). */
   opened = 0;
+  /** Times an idle kept-alive connection was taken for a request instead of opening one. */
+  reused = 0;
   /** The backend left the configuration: connections close as their last exchange ends. */
   private retired = false;
 
@@ -36,7 +38,9 @@ export class ConnectionPool {
 
   /** An idle connection, or undefined when a new one must be opened. */
   acquire(): UpstreamConnection | undefined {
-    return this.idle.pop();
+    const connection = this.idle.pop();
+    if (connection) this.reused++;
+    return connection;
   }
 
   /**

@@ -2,7 +2,7 @@
 // name becomes one backend per address it resolves to.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { ServerConfig } from '../config/types.ts';
+import type { Config, ServerConfig } from '../config/types.ts';
 
 export interface ResolvedServer {
   server: ServerConfig;
@@ -34,4 +34,38 @@ export async function resolveServers(
     }),
   );
   return resolved.flat();
+}
+
+/**
+ * Servers given by a DNS name that does not resolve (or resolves to nothing), each at its key path
+ * (`pools.web.servers[2].address`), for `sluice check --resolve`. Each name is looked up once.
+ */
+export async function unresolvedNames(
+  config: Config,
+  resolve: Resolver = systemResolver,
+): Promise<{ path: (string | number)[]; message: string }[]> {
+  const lookups = new Map<string, Promise<string | undefined>>();
+  const failure = (host: string) => {
+    let pending = lookups.get(host);
+    if (pending === undefined) {
+      pending = resolve(host).then(
+        (addresses) => (addresses.length > 0 ? undefined : 'resolves to no address'),
+        (error: NodeJS.ErrnoException) => `does not resolve (${error.code ?? error.message})`,
+      );
+      lookups.set(host, pending);
+    }
+    return pending;
+  };
+  const problems = await Promise.all(
+    config.pools.flatMap((pool) =>
+      pool.servers.map(async (server, i) => {
+        if (isIP(server.host)) return undefined;
+        const why = await failure(server.host);
+        return why === undefined
+          ? undefined
+          : { path: ['pools', pool.name, 'servers', i, 'address'], message: `"${server.host}" ${why}` };
+      }),
+    ),
+  );
+  return problems.filter((problem) => problem !== undefined);
 }

@@ -18,6 +18,8 @@ export class RetryBudget {
   private readonly retries: number[];
   /** Index of the bucket `now` falls in, in whole seconds since the epoch. */
   private current = 0;
+  /** Retries refused since the start (Envoy's upstream_rq_retry_overflow). */
+  refused = 0;
 
   constructor(options: RetryBudgetOptions) {
     this.options = options;
@@ -49,7 +51,10 @@ export class RetryBudget {
       requests += this.requests[i] ?? 0;
       retries += this.retries[i] ?? 0;
     }
-    if (retries >= Math.max(this.options.minRetries, this.options.ratio * requests)) return false;
+    if (retries >= Math.max(this.options.minRetries, this.options.ratio * requests)) {
+      this.refused++;
+      return false;
+    }
     this.retries[index] = (this.retries[index] ?? 0) + 1;
     return true;
   }

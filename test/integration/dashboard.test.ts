@@ -134,6 +134,7 @@ async function dashboardTargets(): Promise<{ panel: Panel; target: Target }[]> {
 function expand(expr: string): string {
   return expr
     .replaceAll('$__rate_interval', RATE_INTERVAL)
+    .replaceAll('$job', '.*')
     .replaceAll('$instance', '.*')
     .replaceAll('$pool', '.*')
     .replaceAll('$backend', '.*');
@@ -361,7 +362,17 @@ const POSITIVE: ReadonlySet<string> = new Set([
   'Requests by backend',
   'Responses by status code',
   'Health-check failures by reason',
-  'Backend time to first byte (p95)',
+  'Backend time to first byte (p95 / p99)',
+  'Requests/s',
+  'p99',
+  'Backends up / total',
+  'RSS',
+  'Build',
+  'Health-check duration (p95)',
+  'Connections per backend',
+  'Connection attempts and reuses',
+  'Effective weight',
+  'Last state change',
   'Cache hit ratio',
   'Requests rejected by Sluice',
   'Open connections',
@@ -445,8 +456,8 @@ test.serial('the retry, error and ejection panels agree with what Sluice counted
     const values = finiteValues(result.data);
     return values.length ? Math.max(...values) : Number.NaN;
   };
-  const retries = await maxOf('Retries and ejections', 'A');
-  const ejections = await maxOf('Retries and ejections', 'B');
+  const retries = await maxOf('Retries', 'A');
+  const ejections = await maxOf('Ejections', 'A');
   const errors = await maxOf('Backend errors by type', 'A');
   const errorRatio = await maxOf('Error ratio (5xx)', 'A');
   t.log(

@@ -1,13 +1,19 @@
 // /metrics on the admin port of an in-process Sluice in front of node:http backends, checked
 // against the design's table: every metric with its type, and every series of every configured
 // backend there at start, at 0. test/component/metrics-flow.test.ts has them move with traffic.
+import { spawn } from 'node:child_process';
 import type { AddressInfo, Server } from 'node:net';
 import test from 'ava';
 import { createAdminServer } from '../../src/admin/server.ts';
 import { BACKEND_STATES, CACHE_RESULTS, HEALTH_RESULTS, Metrics } from '../../src/observe/metrics.ts';
 import { listenOn } from '../../src/proxy/server.ts';
 import type { RunningSluice } from '../../src/sluice.ts';
-import { DESIGN_METRICS, type Exposition, parseExposition } from '../support/design-metrics.ts';
+import {
+  DESIGN_METRICS,
+  type Exposition,
+  OPERATOR_METRICS,
+  parseExposition,
+} from '../support/design-metrics.ts';
 import { type NodeBackend, startNodeBackend } from '../support/node-backend.ts';
 import { poolYaml, startProxy } from '../support/sluice.ts';
 
@@ -58,7 +64,31 @@ test('GET /metrics answers 200 in the Prometheus text format', async (t) => {
 
 test('every metric of the design table is listed with its type', async (t) => {
   const { exposition } = await scrape();
-  for (const m of DESIGN_METRICS) t.is(exposition.types.get(m.name), m.type, m.name);
+  for (const m of [...DESIGN_METRICS, ...OPERATOR_METRICS])
+    t.is(exposition.types.get(m.name), m.type, m.name);
+});
+
+test('promtool check metrics finds nothing to say about the sluice_ metrics', async (t) => {
+  const { text } = await scrape();
+  const lint = await new Promise<string>((resolve, reject) => {
+    const promtool = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    promtool.stdout.on('data', (chunk: Buffer) => {
+      out += chunk;
+    });
+    promtool.stderr.on('data', (chunk: Buffer) => {
+      out += chunk;
+    });
+    promtool.on('error', reject);
+    promtool.on('close', () => resolve(out));
+    promtool.stdin.end(text);
+  });
+  // prom-client's own nodejs_*_total gauges draw remarks; none of Sluice's may.
+  t.deepEqual(
+    lint.split('\n').filter((line) => line.startsWith('sluice_')),
+    [],
+  );
+  t.true(text.includes('sluice_build_info{'), "the operators' metrics are in what was checked");
 });
 
 test("prom-client's default process and Node.js metrics are listed", async (t) => {
@@ -76,7 +106,7 @@ test("prom-client's default process and Node.js metrics are listed", async (t) =
 
 test('every series carries exactly the labels of the design table', async (t) => {
   const { exposition } = await scrape();
-  for (const m of DESIGN_METRICS) {
+  for (const m of [...DESIGN_METRICS, ...OPERATOR_METRICS]) {
     const names =
       m.type === 'histogram' ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name];
     for (const sample of exposition.samples.filter((s) => names.includes(s.name))) {

@@ -50,6 +50,37 @@ export const DESIGN_METRICS: readonly DesignMetric[] = [
   { name: 'sluice_open_connections', type: 'gauge', labels: ['side'], perBackend: false },
 ];
 
+/**
+ * Beyond the design's table, what operators coming from HAProxy, Envoy and Prometheus look for
+ * (src/observe/operator-metrics.ts; README, "Metrics and dashboards").
+ */
+export const OPERATOR_METRICS: readonly DesignMetric[] = [
+  { name: 'sluice_build_info', type: 'gauge', labels: ['version', 'revision', 'node'], perBackend: false },
+  { name: 'sluice_config_reloads_total', type: 'counter', labels: ['result'], perBackend: false },
+  { name: 'sluice_config_last_reload_successful', type: 'gauge', labels: [], perBackend: false },
+  {
+    name: 'sluice_config_last_reload_success_timestamp_seconds',
+    type: 'gauge',
+    labels: [],
+    perBackend: false,
+  },
+  { name: 'sluice_backend_open_connections', type: 'gauge', labels: pb, perBackend: true },
+  { name: 'sluice_backend_idle_connections', type: 'gauge', labels: pb, perBackend: true },
+  { name: 'sluice_backend_connection_attempts_total', type: 'counter', labels: pb, perBackend: true },
+  { name: 'sluice_backend_connection_reuses_total', type: 'counter', labels: pb, perBackend: true },
+  { name: 'sluice_backend_effective_weight', type: 'gauge', labels: pb, perBackend: true },
+  {
+    name: 'sluice_backend_last_state_change_timestamp_seconds',
+    type: 'gauge',
+    labels: pb,
+    perBackend: true,
+  },
+  { name: 'sluice_retry_budget_exhausted_total', type: 'counter', labels: ['pool'], perBackend: false },
+  { name: 'sluice_cache_objects', type: 'gauge', labels: [], perBackend: false },
+  { name: 'sluice_cache_evictions_total', type: 'counter', labels: [], perBackend: false },
+  { name: 'sluice_cache_max_bytes', type: 'gauge', labels: [], perBackend: false },
+];
+
 /** prom-client's default metrics the dashboard and alerts use (DESIGN.md: "Plus prom-client's default ..."). */
 export const DEFAULT_METRICS_USED = [
   'nodejs_eventloop_lag_seconds',
@@ -57,12 +88,14 @@ export const DEFAULT_METRICS_USED = [
   'process_resident_memory_bytes',
   'nodejs_heap_size_used_bytes',
   'process_cpu_seconds_total',
+  'process_open_fds',
+  'process_max_fds',
 ] as const;
 
 /** Every metric name a panel or a rule may name: the table's, their histogram series, the defaults. */
 export function knownSeriesNames(): Set<string> {
   const names = new Set<string>(DEFAULT_METRICS_USED);
-  for (const m of DESIGN_METRICS) {
+  for (const m of [...DESIGN_METRICS, ...OPERATOR_METRICS]) {
     names.add(m.name);
     if (m.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);
   }

@@ -35,9 +35,16 @@ test('LRU: a get makes an entry recent; puts evict the least recently used, in o
   store.put('k3', bare(), body(100));
   t.is(store.bytes, 3 * one);
   t.truthy(store.get('k1', req())); // order now k2, k3, k1
+  t.is(store.evictions, 0);
   store.put('k4', bare(), body(100)); // evicts k2
   store.put('k5', bare(), body(100)); // evicts k3
   t.is(store.count, 3);
+  t.is(store.evictions, 2);
+  t.is(store.limit, 3 * one);
+  // A purge is not an eviction.
+  store.purge('k4');
+  t.is(store.evictions, 2);
+  store.put('k4', bare(), body(100));
   t.deepEqual(
     ['k1', 'k2', 'k3', 'k4', 'k5'].map((k) => has(store, k)),
     [true, false, false, true, true],

@@ -23,6 +23,7 @@ function decide(partial: Partial<OutputInputs>) {
     url,
     output: undefined,
     remoteName: false,
+    stdoutIsTTY: true,
     sample: Buffer.from('hello\n'),
     ...partial,
   });

@@ -14,7 +14,9 @@ interface Captured {
   stderr: () => string;
 }
 
-function capture(options: { cwd?: string; stdin?: Buffer; highWaterMark?: number } = {}): Captured {
+function capture(
+  options: { cwd?: string; stdin?: Buffer; highWaterMark?: number; stdoutIsTTY?: boolean } = {},
+): Captured {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const sink = (into: Buffer[], slow: boolean, highWaterMark?: number) =>
@@ -34,6 +36,7 @@ function capture(options: { cwd?: string; stdin?: Buffer; highWaterMark?: number
       stderr: sink(err, false),
       stdin: Readable.from(options.stdin ? [options.stdin] : []),
       isTTY: false,
+      stdoutIsTTY: options.stdoutIsTTY ?? true,
       cwd: options.cwd,
     },
     stdout: () => Buffer.concat(out),
@@ -156,18 +159,117 @@ test('broken answers: not HTTP (8), cut short (18), nothing (52)', async (t) => 
   }
 });
 
-test('4xx and 5xx: the body is shown, the exit code is 4 or 5', async (t) => {
+test('4xx and 5xx: the body is shown and the exit code is 0, as curl', async (t) => {
   const { port } = await serve((request, socket) => {
     const status = request.head.startsWith('GET /missing') ? '404 Not Found' : '503 Service Unavailable';
     reply(socket, `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n`, 'sorry');
   });
   const a = capture();
-  t.is(await runClient([`http://127.0.0.1:${port}/missing`], a.io), 4);
+  t.is(await runClient([`http://127.0.0.1:${port}/missing`], a.io), 0);
   t.is(a.stdout().toString(), 'sorry');
-  t.regex(a.stderr(), /the server answered 404 Not Found/);
+  t.is(a.stderr(), '');
   const b = capture();
-  t.is(await runClient(['-s', `http://127.0.0.1:${port}/down`], b.io), 5);
+  t.is(await runClient([`http://127.0.0.1:${port}/down`], b.io), 0);
+  t.is(b.stdout().toString(), 'sorry');
+});
+
+test('-f: 400 and above exit 22 with no body written; -s hides the message, -sS shows it', async (t) => {
+  const { port } = await serve((request, socket) => {
+    const status = request.head.startsWith('GET /missing') ? '404 Not Found' : '200 OK';
+    reply(socket, `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n`, 'sorry');
+  });
+  const a = capture();
+  t.is(await runClient(['-f', '-i', `http://127.0.0.1:${port}/missing`], a.io), 22);
+  t.is(a.stdout().length, 0);
+  t.is(a.stderr(), 'sluice client: the server answered 404 Not Found\n');
+  const b = capture();
+  t.is(await runClient(['-sf', `http://127.0.0.1:${port}/missing`], b.io), 22);
   t.is(b.stderr(), '');
+  const c = capture();
+  t.is(await runClient(['-sSf', `http://127.0.0.1:${port}/missing`], c.io), 22);
+  t.is(c.stderr(), 'sluice client: the server answered 404 Not Found\n');
+  const ok = capture();
+  t.is(await runClient(['-f', `http://127.0.0.1:${port}/`], ok.io), 0);
+  t.is(ok.stdout().toString(), 'sorry');
+});
+
+test('-s hides error messages, -sS shows them (a refused connection still exits 7)', async (t) => {
+  const { port, server } = await serve(() => {});
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const quiet = capture();
+  t.is(await runClient(['-s', `http://127.0.0.1:${port}/`], quiet.io), 7);
+  t.is(quiet.stderr(), '');
+  const shown = capture();
+  t.is(await runClient(['-sS', `http://127.0.0.1:${port}/`], shown.io), 7);
+  t.regex(shown.stderr(), /^sluice client: connection refused by 127\.0\.0\.1:\d+/);
+});
+
+test('stdout a pipe or a file: a binary body goes there as it is, no file is saved', async (t) => {
+  const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 3]);
+  const { port } = await serve((_request, socket) => {
+    reply(socket, `HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: ${png.length}\r\n\r\n`, png);
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-client-pipe-'));
+  try {
+    const piped = capture({ cwd: dir, stdoutIsTTY: false });
+    t.is(await runClient([`http://127.0.0.1:${port}/images/sluice.png`], piped.io), 0);
+    t.deepEqual(piped.stdout(), png);
+    t.deepEqual(await readdir(dir), []);
+    // -O still saves, whatever stdout is.
+    const saved = capture({ cwd: dir, stdoutIsTTY: false });
+    t.is(await runClient(['-O', `http://127.0.0.1:${port}/images/sluice.png`], saved.io), 0);
+    t.deepEqual(await readFile(join(dir, 'sluice.png')), png);
+    t.is(saved.stdout().length, 0);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('-w prints facts about the transfer after the body', async (t) => {
+  const { port } = await serve((_request, socket) => {
+    reply(
+      socket,
+      'HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nX-Backend: b1\r\nContent-Length: 2\r\n\r\n',
+      'ok',
+    );
+  });
+  const c = capture();
+  const format =
+    '\\n%{http_code} %{size_download} %{size_upload} %{remote_ip}:%{remote_port} %header{x-backend} %{content_type} %{num_redirects} 100%% %{method}\\n';
+  t.is(await runClient(['-w', format, '-d', 'abc', `http://127.0.0.1:${port}/x`], c.io), 0);
+  t.is(c.stdout().toString(), `ok\n201 2 3 127.0.0.1:${port} b1 text/plain 0 100% POST\n`);
+  const timed = capture();
+  t.is(
+    await runClient(
+      ['-w', '%{time_connect} %{time_starttransfer} %{time_total}', `http://127.0.0.1:${port}/`],
+      timed.io,
+    ),
+    0,
+  );
+  const [connect, first, total] = timed.stdout().toString().slice(2).split(' ').map(Number);
+  t.true(
+    (connect ?? -1) > 0 && (connect ?? 0) <= (first ?? 0) && (first ?? 0) <= (total ?? 0),
+    timed.stdout().toString(),
+  );
+  const unknown = capture();
+  t.is(await runClient(['-w', '%{nope}', `http://127.0.0.1:${port}/`], unknown.io), 2);
+  t.regex(unknown.stderr(), /-w: unknown variable %\{nope\}/);
+});
+
+test('--resolve connects to the given address for that host and port; Host stays the name', async (t) => {
+  const { port, requests } = await serve((_request, socket) => {
+    reply(socket, 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n', 'ok');
+  });
+  const c = capture();
+  t.is(
+    await runClient(['--resolve', `site.invalid:${port}:127.0.0.1`, `http://site.invalid:${port}/`], c.io),
+    0,
+  );
+  t.is(c.stdout().toString(), 'ok');
+  t.regex(requests[0]?.head ?? '', new RegExp(`\r\nHost: site\\.invalid:${port}\r\n`, 'i'));
+  const bad = capture();
+  t.is(await runClient(['--resolve', 'site.invalid:80:not-an-ip', 'http://site.invalid/'], bad.io), 2);
+  t.regex(bad.stderr(), /--resolve expects HOST:PORT:ADDRESS/);
 });
 
 test('-L follows redirects: 303 after POST goes on as GET, 307 keeps the method and body', async (t) => {

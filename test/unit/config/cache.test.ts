@@ -73,7 +73,7 @@ test('object limit above the default total', rejects, `cache: { maxObjectBytes: 
 ]);
 
 test('bad stale-if-error duration', rejects, `cache: { staleIfError: forever }\n${ONE_POOL}`, [
-  'cache.staleIfError: expected a duration like 250ms, 2s, 1.5s, 1m or 1h (got "forever")',
+  'cache.staleIfError: expected a duration like 250ms, 2s, 1.5s, 1m30s or 1h (got "forever")',
 ]);
 
 test('negative stale-if-error', rejects, `cache: { staleIfError: -5s }\n${ONE_POOL}`, [

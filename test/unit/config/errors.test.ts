@@ -61,7 +61,7 @@ test('admin on the listen address', rejects, `listen: 0.0.0.0:8080\nadmin: 127.0
 ]);
 
 test('bad duration', rejects, `${ONE_POOL}    health: { interval: 2 sec }\n`, [
-  'pools.web.health.interval: expected a duration like 250ms, 2s, 1.5s, 1m or 1h (got "2 sec")',
+  'pools.web.health.interval: expected a duration like 250ms, 2s, 1.5s, 1m30s or 1h (got "2 sec")',
 ]);
 
 test('zero duration', rejects, `timeouts: { connect: 0s }\n${ONE_POOL}`, [
@@ -69,7 +69,7 @@ test('zero duration', rejects, `timeouts: { connect: 0s }\n${ONE_POOL}`, [
 ]);
 
 test('duration of the wrong type', rejects, `timeouts: { shutdown: true }\n${ONE_POOL}`, [
-  'timeouts.shutdown: expected a duration like 250ms, 2s, 1.5s, 1m or 1h (got true)',
+  'timeouts.shutdown: expected a duration like 250ms, 2s, 1.5s, 1m30s or 1h (got true)',
 ]);
 
 test('bad size', rejects, `limits: { maxHead: 16 kb }\n${ONE_POOL}`, [

@@ -4,7 +4,7 @@ import type { Config, HealthConfig } from '../../../src/config/types.ts';
 
 // The configuration contract of DESIGN.md, verbatim: it must be accepted as it is.
 const DESIGN_EXAMPLE = `listen: 0.0.0.0:8080
-admin: 127.0.0.1:9100          # /metrics, /healthz, /readyz, /status
+admin: 127.0.0.1:8099          # /metrics, /healthz, /readyz, /status
 pools:
   web:
     balance: round-robin        # round-robin | random | p2c
@@ -57,8 +57,9 @@ const defaultHealth: HealthConfig = {
 
 const defaultTop = {
   listen: { host: '0.0.0.0', port: 8080 },
-  admin: { host: '127.0.0.1', port: 9100 },
+  admin: { host: '127.0.0.1', port: 8099 },
   logLevel: 'info',
+  logFormat: undefined,
   accessLog: true,
   trustedProxies: [],
   timeouts: {
@@ -169,6 +170,7 @@ test('every key set explicitly is carried over in Config units', (t) => {
 listen: "[::1]:8443"
 admin: false
 logLevel: debug
+logFormat: text
 accessLog: false
 trustedProxies: [10.0.0.0/8, 192.168.1.7, "fd00::/8", "::1"]
 timeouts:
@@ -177,7 +179,7 @@ timeouts:
   clientHeader: 5000
   clientIdle: 2m
   upstreamIdle: 1h
-  shutdown: 10s
+  shutdown: 1m30s
 limits:
   maxRequestLine: 4KiB
   maxHead: 1MiB
@@ -220,6 +222,7 @@ routes:
     listen: { host: '::1', port: 8443 },
     admin: null,
     logLevel: 'debug',
+    logFormat: 'text',
     accessLog: false,
     trustedProxies: ['10.0.0.0/8', '192.168.1.7', 'fd00::/8', '::1'],
     timeouts: {
@@ -228,7 +231,7 @@ routes:
       clientHeader: 5000,
       clientIdle: 120_000,
       upstreamIdle: 3_600_000,
-      shutdown: 10_000,
+      shutdown: 90_000,
     },
     limits: {
       maxRequestLine: 4096,

@@ -88,10 +88,10 @@ test('bad --admin and --log-level are reported together', (t) => {
 test('--admin on the listen port is a conflict', (t) => {
   const error = t.throws(() => applyOverrides(base, { admin: '0.0.0.0:8080' }), { instanceOf: ConfigError });
   t.deepEqual(error?.issues, ['--admin: conflicts with listen (0.0.0.0:8080 and 0.0.0.0:8080)']);
-  const error2 = t.throws(() => applyOverrides(base, { listen: '127.0.0.1:9100' }), {
+  const error2 = t.throws(() => applyOverrides(base, { listen: '127.0.0.1:8099' }), {
     instanceOf: ConfigError,
   });
-  t.deepEqual(error2?.issues, ['--listen: conflicts with admin (127.0.0.1:9100 and 127.0.0.1:9100)']);
+  t.deepEqual(error2?.issues, ['--listen: conflicts with admin (127.0.0.1:8099 and 127.0.0.1:8099)']);
 });
 
 test('overrides from the environment name the variable', (t) => {

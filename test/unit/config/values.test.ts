@@ -23,7 +23,21 @@ test('durations', (t) => {
   t.is(value(parseDuration(1500)), 1500);
   t.is(value(parseDuration('1500')), 1500);
   t.is(value(parseDuration('-1s')), 'error: must be greater than 0 (got "-1s")');
-  t.is(value(parseDuration('1d')), 'error: expected a duration like 250ms, 2s, 1.5s, 1m or 1h (got "1d")');
+  t.is(value(parseDuration('1d')), 'error: expected a duration like 250ms, 2s, 1.5s, 1m30s or 1h (got "1d")');
+});
+
+test('compound durations, as Go and Prometheus write them', (t) => {
+  t.is(value(parseDuration('1m30s')), 90_000);
+  t.is(value(parseDuration('1h15m')), 4_500_000);
+  t.is(value(parseDuration('2s500ms')), 2500);
+  t.is(value(parseDuration('1h0m0.5s')), 3_600_500);
+  const hint = 'expected a duration like 250ms, 2s, 1.5s, 1m30s or 1h';
+  // Units from the largest down, each once, nothing between the terms.
+  t.is(value(parseDuration('30s1m')), `error: ${hint} (got "30s1m")`);
+  t.is(value(parseDuration('1s1s')), `error: ${hint} (got "1s1s")`);
+  t.is(value(parseDuration('1m 30s')), `error: ${hint} (got "1m 30s")`);
+  t.is(value(parseDuration('1m30')), `error: ${hint} (got "1m30")`);
+  t.is(value(parseDuration('0m0s')), 'error: must be greater than 0 (got "0m0s")');
 });
 
 test('formatDuration writes durations back the way the file does', (t) => {

@@ -18,6 +18,7 @@ test('retries are capped at 20% of the requests in the window', (t) => {
   let granted = 0;
   for (let i = 0; i < 50; i++) if (budget.tryAcquire(5000)) granted++;
   t.is(granted, 20);
+  t.is(budget.refused, 30, 'every refusal is counted');
 });
 
 test('the window slides: after ten quiet seconds the budget is whole again', (t) => {

@@ -1,0 +1,139 @@
+// Shows or saves one response of `sluice client`: the head on stdout with -i (or for HEAD), the
+// heads on stderr with -v, the body on stdout (a pipe or a file, as curl), printed as text or
+// saved to a file on a terminal; a redirect's body is dropped with -L, a failure's with -f.
+import { type BodyFraming, headerValue, type ResponseHead } from '../http/message.ts';
+import type { ClientIO } from './io.ts';
+import type { ClientOptions } from './options.ts';
+import { decideOutput, traceLines } from './output.ts';
+import { formatBytes, ProgressMeter } from './progress.ts';
+import type { ResponseHandler } from './response-reader.ts';
+import { type BodySink, type FileSink, openFileSink, rawSink, textSink, writeAll } from './sink.ts';
+
+const prefix = 'sluice client: ';
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+
+export class ResponseWriter implements ResponseHandler {
+  readonly #io: ClientIO;
+  readonly #options: ClientOptions;
+  readonly #cwd: string;
+  readonly #url: URL;
+  readonly #method: string;
+  readonly #signal: AbortSignal;
+  #head: ResponseHead | undefined;
+  #sink: BodySink | undefined;
+  #file: FileSink | undefined;
+  #progress: ProgressMeter | undefined;
+  #total: number | undefined;
+  /** The response is a redirect that -L follows: its body is dropped. */
+  redirecting = false;
+  /** -f and a status of 400 or more: nothing is written (as curl --fail). */
+  failed = false;
+  /** When the head arrived (performance.now()), for -w's time_starttransfer. */
+  headAt = 0;
+  /** Bytes of the response head, for -w's size_header. */
+  headBytes = 0;
+
+  constructor(
+    io: ClientIO,
+    options: ClientOptions,
+    cwd: string,
+    url: URL,
+    method: string,
+    signal: AbortSignal,
+  ) {
+    this.#io = io;
+    this.#options = options;
+    this.#cwd = cwd;
+    this.#url = url;
+    this.#method = method;
+    this.#signal = signal;
+  }
+
+  interim(_head: ResponseHead, raw: Buffer): void {
+    if (this.#options.verbose) this.#io.stderr.write(traceLines(raw, '< '));
+  }
+
+  async head(head: ResponseHead, framing: BodyFraming, raw: Buffer): Promise<void> {
+    this.#head = head;
+    this.headAt = performance.now();
+    this.headBytes = raw.length;
+    this.#total = framing.kind === 'length' ? framing.length : undefined;
+    if (this.#options.verbose) this.#io.stderr.write(traceLines(raw, '< '));
+    this.redirecting =
+      this.#options.followRedirects &&
+      redirectStatuses.has(head.status) &&
+      headerValue(head.headers, 'location') !== undefined;
+    this.failed = this.#options.fail && head.status >= 400;
+    if (this.failed) return;
+    if (this.#options.include || this.#method === 'HEAD') await writeAll(this.#io.stdout, raw, this.#signal);
+  }
+
+  async data(chunk: Buffer): Promise<void> {
+    if (this.redirecting || this.failed) return;
+    const sink = this.#sink ?? (await this.#open(chunk));
+    await sink.write(chunk);
+    this.#progress?.update(chunk.length);
+  }
+
+  /** After the whole body: flushes, closes a file and says where it went. */
+  async finish(): Promise<void> {
+    // -o FILE / -O make a file even for an empty body (as curl does); a HEAD has no body to save.
+    const wanted = this.#options.output !== undefined || this.#options.remoteName;
+    if (this.#sink === undefined && wanted && this.#method !== 'HEAD' && !this.failed)
+      await this.#open(Buffer.alloc(0));
+    await this.#sink?.close();
+    this.#progress?.finish();
+    const file = this.#file;
+    if (file !== undefined && !this.#options.silent) {
+      const type = headerValue(this.#head?.headers ?? [], 'content-type');
+      this.#io.stderr.write(
+        `${prefix}saved ${formatBytes(file.bytes)}${type ? ` (${type})` : ''} to ${file.path}\n`,
+      );
+    }
+  }
+
+  /** Stops after a failure; returns the partly written file, if any. */
+  abandon(): FileSink | undefined {
+    this.#sink?.abort();
+    if (this.#progress?.shown) this.#io.stderr.write('\n');
+    return this.#file !== undefined && this.#file.bytes > 0 ? this.#file : undefined;
+  }
+
+  async #open(sample: Buffer): Promise<BodySink> {
+    const head = this.#head as ResponseHead;
+    const decision = decideOutput({
+      contentType: headerValue(head.headers, 'content-type'),
+      contentEncoding: headerValue(head.headers, 'content-encoding'),
+      contentDisposition: headerValue(head.headers, 'content-disposition'),
+      url: this.#url,
+      output: this.#options.output,
+      remoteName: this.#options.remoteName,
+      stdoutIsTTY: this.#io.stdoutIsTTY,
+      sample,
+    });
+    let sink: BodySink;
+    if (decision.kind === 'stdout') sink = rawSink(this.#io.stdout, this.#signal);
+    else if (decision.kind === 'text') sink = textSink(this.#io.stdout, decision.encoding, this.#signal);
+    else {
+      const file = await openFileSink(
+        this.#cwd,
+        this.#options.outputDir,
+        decision.name,
+        decision.overwrite,
+        this.#signal,
+      );
+      this.#file = file;
+      sink = file;
+      if (this.#io.isTTY && !this.#options.silent) {
+        const stderr = this.#io.stderr;
+        this.#progress = new ProgressMeter({
+          total: this.#total,
+          write: (text) => stderr.write(text),
+          width: this.#io.columns,
+        });
+      }
+    }
+    this.#sink = sink;
+    return sink;
+  }
+}

@@ -1,0 +1,201 @@
+// The `sluice` command as a shell sees it: --version, check (exit codes, file:line:col, the
+// overrides serve applies, --resolve), healthcheck, and the log format. Child processes of the
+// real entry point; the only network is loopback.
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { closedPort, startNodeBackend } from '../support/node-backend.ts';
+import { until } from '../support/wait.ts';
+
+const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function sluice(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_')),
+  );
+  return new Promise((resolve) => {
+    execFile(process.execPath, [main, ...args], { env: { ...clean, ...env } }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const good = () =>
+  file('good.yaml', 'pools:\n  web:\n    servers:\n      - 127.0.0.1:9001\n      - localhost:9002\n');
+
+test('--version and -V print version, revision and Node version on one line', async (t) => {
+  for (const flag of ['--version', '-V']) {
+    const run = await sluice([flag]);
+    t.is(run.code, 0);
+    t.regex(
+      run.stdout,
+      /^sluice version 0\.1\.0 \(revision ([0-9a-f]{12}|unknown), node v\d+\.\d+\.\d+\)\n$/,
+    );
+    t.true(run.stdout.includes(`node ${process.version})`));
+  }
+});
+
+test('check FILE: positional or --config, ok exits 0', async (t) => {
+  const path = good();
+  for (const args of [
+    ['check', path],
+    ['check', '--config', path],
+  ]) {
+    const run = await sluice(args);
+    t.is(run.code, 0, run.stderr);
+    t.is(run.stdout, `${path}: ok (1 pools, 2 servers, 1 routes)\n`);
+  }
+});
+
+test('check: an invalid config exits 1, each problem as file:line:col: key path: message', async (t) => {
+  const path = file(
+    'bad.yaml',
+    [
+      'pools:',
+      '  web:',
+      '    servers:',
+      '      - 127.0.0.1:9001',
+      '      - address: nowhere',
+      '    helth: {}',
+      'timeouts:',
+      '  connect: 1m30x',
+      '',
+    ].join('\n'),
+  );
+  const run = await sluice(['check', path]);
+  t.is(run.code, 1);
+  t.is(run.stdout, '');
+  t.deepEqual(run.stderr.trimEnd().split('\n'), [
+    `${path}:8:3: timeouts.connect: expected a duration like 250ms, 2s, 1.5s, 1m30s or 1h (got "1m30x")`,
+    `${path}:5:9: pools.web.servers[1].address: expected host:port`,
+    `${path}:6:5: pools.web.helth: unknown key (did you mean "health"?)`,
+  ]);
+  const syntax = await sluice(['check', file('syntax.yaml', 'pools:\n  web: [\n')]);
+  t.is(syntax.code, 1);
+  t.regex(syntax.stderr, new RegExp(`^${join(dir, 'syntax.yaml')}:\\d+:\\d+: `));
+  const missing = await sluice(['check', join(dir, 'missing.yaml')]);
+  t.is(missing.code, 1);
+  t.is(missing.stderr, `${join(dir, 'missing.yaml')}: file not found\n`);
+});
+
+test('check applies the SLUICE_* overrides serve applies', async (t) => {
+  const run = await sluice(['check', good()], { SLUICE_LOG_LEVEL: 'trace' });
+  t.is(run.code, 1);
+  t.is(run.stderr, 'SLUICE_LOG_LEVEL: expected one of "error", "warn", "info", "debug" (got "trace")\n');
+  const format = await sluice(['check', good(), '--log-format', 'yaml']);
+  t.is(format.code, 1);
+  t.is(format.stderr, '--log-format: expected one of "json", "text" (got "yaml")\n');
+  t.is((await sluice(['check', good()], { SLUICE_LOG_LEVEL: 'debug', SLUICE_LOG_FORMAT: 'text' })).code, 0);
+});
+
+test('check --resolve looks up every DNS name (localhost resolves)', async (t) => {
+  const run = await sluice(['check', '--resolve', good()]);
+  t.is(run.code, 0, run.stderr);
+});
+
+test('usage errors exit 2', async (t) => {
+  for (const args of [
+    ['check'],
+    ['bogus'],
+    ['--frob'],
+    ['serve', '--resolve', '--config', 'x'],
+    ['check', 'a', 'b'],
+  ]) {
+    const run = await sluice(args);
+    t.is(run.code, 2, args.join(' '));
+    t.regex(run.stderr, /^sluice( check)?: .*\nusage:/, args.join(' '));
+  }
+});
+
+test('serve with an invalid config exits 1, as nginx and haproxy do', async (t) => {
+  const run = await sluice(['--config', file('serve-bad.yaml', 'pools: {}\n')]);
+  t.is(run.code, 1);
+  t.regex(run.stderr, /serve-bad\.yaml:1:1: pools: at least one pool is required/);
+});
+
+test('healthcheck: 0 when /healthz answers 200 on the admin address, 1 otherwise', async (t) => {
+  let status = 200;
+  const admin = await startNodeBackend((request, response) => {
+    response.statusCode = request.url === '/healthz' ? status : 404;
+    response.end('ok\n');
+  });
+  try {
+    t.is((await sluice(['healthcheck', '--admin', `127.0.0.1:${admin.port}`])).code, 0);
+    t.is(
+      (await sluice(['healthcheck'], { SLUICE_ADMIN: `0.0.0.0:${admin.port}` })).code,
+      0,
+      'wildcard: loopback',
+    );
+    const config = file(
+      'admin.yaml',
+      `admin: 127.0.0.1:${admin.port}\npools:\n  web:\n    servers: [127.0.0.1:9001]\n`,
+    );
+    t.is((await sluice(['healthcheck', '--config', config])).code, 0);
+    t.is((await sluice(['healthcheck'], { SLUICE_CONFIG: config })).code, 0);
+    // No such file (the image's SLUICE_CONFIG while it runs the demo): the default address.
+    const missing = await sluice(['healthcheck', '--config', join(dir, 'none.yaml')]);
+    t.regex(missing.stderr, /connection refused by 127\.0\.0\.1:8099|^$/);
+    status = 503;
+    const unhealthy = await sluice(['healthcheck', '--admin', `127.0.0.1:${admin.port}`]);
+    t.is(unhealthy.code, 1);
+    t.regex(unhealthy.stderr, /the server answered 503/);
+  } finally {
+    await admin.close();
+  }
+  const refused = await sluice(['healthcheck', '--admin', `127.0.0.1:${await closedPort()}`]);
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /connection refused/);
+  const off = file('off.yaml', 'admin: false\npools:\n  web:\n    servers: [127.0.0.1:9001]\n');
+  const noAdmin = await sluice(['healthcheck', '--config', off]);
+  t.is(noAdmin.code, 1);
+  t.regex(noAdmin.stderr, /the admin listener is off/);
+});
+
+test('--log-format text: one readable line per event; JSON lines by default off a terminal', async (t) => {
+  const lines = async (args: string[]) => {
+    const child = spawn(
+      process.execPath,
+      [main, 'demo', '--listen', '127.0.0.1:0', '--admin', 'off', ...args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk;
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      // Generous: the other tests of this file start node processes at the same time.
+      await until('the demo started', 60_000, async () => (out.includes('demo ready') ? true : undefined));
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+    return out.split('\n');
+  };
+  const text = await lines(['--log-format', 'text']);
+  t.regex(
+    text[0] ?? '',
+    /^\d{4}-\d\d-\d\dT[\d:.]+Z info {2}sluice started listen=127\.0\.0\.1:\d+ admin=null pools=\[/,
+  );
+  const json = await lines([]);
+  t.like(JSON.parse(json[0] ?? '{}'), { level: 'info', message: 'sluice started' });
+});
