@@ -184,7 +184,10 @@ export class Supervisor {
       this.rolling = undefined;
       this.prepareSpare();
     });
-    return { started: true, message: `replacing ${this.count} workers one at a time` };
+    return {
+      started: true,
+      message: `replacing ${this.count} worker${this.count === 1 ? '' : 's'} one at a time`,
+    };
   }
 
   /** Resolves when the rolling restart under way (if any) is over. */
