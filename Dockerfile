@@ -58,6 +58,8 @@ EXPOSE 8080 8099
 # on loopback. Exec form: the image may have no shell, curl or wget.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "/app/src/cli/main.ts", "healthcheck"]
+# One worker process per CPU the container may use (`workers: auto`, the cgroup quota
+# included); the process started here supervises them and alone holds the admin port.
 # Exec form: node is PID 1 and receives SIGTERM itself; Sluice then drains (/readyz turns 503,
 # in-flight requests finish) and exits. Keep timeouts.shutdown below the runtime's stop grace
 # period (docker stop: 10 s unless --time / compose stop_grace_period says more).

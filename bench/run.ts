@@ -47,6 +47,9 @@ const ALL_TARGETS = [
   'sluice-cache',
   'haproxy',
   'nginx-proxy',
+  'sluice-2w',
+  'haproxy-2t',
+  'nginx-proxy-2w',
   'http-proxy',
   'node-pipe',
 ] as const;
@@ -281,8 +284,15 @@ function startNginx(ctx: Ctx, name: string, conf: string, cpus: string | undefin
   });
 }
 
+/** The multi-core rows: two workers or threads, on both CPUs (wrk and the backends share CPU 1). */
+const MULTI_CORE: ReadonlySet<TargetName> = new Set(['sluice-2w', 'haproxy-2t', 'nginx-proxy-2w']);
+
 function startTarget(ctx: Ctx, t: Target): Server | string {
-  const { tmp, backendPorts, cpus } = ctx;
+  const { tmp, backendPorts } = ctx;
+  const cpus = {
+    ...ctx.cpus,
+    proxy: MULTI_CORE.has(t.name) && ctx.cpus.proxy !== undefined ? '0,1' : ctx.cpus.proxy,
+  };
   switch (t.name) {
     case 'backend':
       // A fourth nginx with the backends' config, in the proxy's place (CPU 0 under `split`):
@@ -294,6 +304,7 @@ function startTarget(ctx: Ctx, t: Target): Server | string {
         cpus.proxy,
       );
     case 'sluice':
+    case 'sluice-2w':
     case 'sluice-cache': {
       // sluice-cache: the same, with `cache: true` on the route; the backends' answers are
       // cacheable for an hour, so after the first miss every request is a cache hit.
@@ -302,22 +313,26 @@ function startTarget(ctx: Ctx, t: Target): Server | string {
       const file = path.join(tmp, `${t.name}.yaml`);
       writeFileSync(file, sluiceYaml(t.port, backendPorts, { cache: t.name === 'sluice-cache' }));
       // The same V8 flag as `npm start`, the `sluice` bin and the image: Sluice as users run it.
+      // The number of workers comes from the environment, which a build without workers ignores.
       return startServer(t.name, process.execPath, ['--max-semi-space-size=8', main, '--config', file], {
         cwd: ROOT,
         cpus: cpus.proxy,
+        env: { ...process.env, SLUICE_WORKERS: t.name === 'sluice-2w' ? '2' : '1' },
       });
     }
-    case 'haproxy': {
+    case 'haproxy':
+    case 'haproxy-2t': {
       if (!hasCommand('haproxy')) return 'haproxy is not installed';
-      const file = path.join(tmp, 'haproxy.cfg');
-      writeFileSync(file, haproxyConf(t.port, backendPorts));
+      const file = path.join(tmp, `${t.name}.cfg`);
+      writeFileSync(file, haproxyConf(t.port, backendPorts, t.name === 'haproxy-2t' ? 2 : 1));
       return startServer('haproxy', 'haproxy', ['-db', '-f', file], { cpus: cpus.proxy });
     }
     case 'nginx-proxy':
+    case 'nginx-proxy-2w':
       return startNginx(
         ctx,
-        'nginx-proxy',
-        nginxProxyConf(path.join(tmp, 'nginx-proxy'), t.port, backendPorts),
+        t.name,
+        nginxProxyConf(path.join(tmp, t.name), t.port, backendPorts, t.name === 'nginx-proxy-2w' ? 2 : 1),
         cpus.proxy,
       );
     case 'http-proxy':

@@ -2,7 +2,7 @@
 // proxy listener, the admin port; reloads the config and follows DNS changes while running.
 import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'winston';
-import { createAdminServer } from './admin/server.ts';
+import { type AdminState, createAdminServer } from './admin/server.ts';
 import { ProxyCache } from './cache/proxy-cache.ts';
 import type { Config } from './config/types.ts';
 import { HealthScheduler, type HealthTarget } from './health/scheduler.ts';
@@ -16,7 +16,7 @@ import { Clock } from './proxy/clock.ts';
 import { listenOn, ProxyServer } from './proxy/server.ts';
 import type { Backend } from './upstream/backend.ts';
 import type { BackendPool } from './upstream/pool.ts';
-import { Topology, type TopologyChange } from './upstream/topology.ts';
+import { Topology, type TopologyChange, type TopologyOptions } from './upstream/topology.ts';
 
 export interface RunningSluice {
   readonly config: Config;
@@ -38,8 +38,33 @@ export interface RunningSluice {
    * admin addresses stay as they are until a restart.
    */
   reload(config: Config): Promise<void>;
-  /** Graceful stop: in-flight requests finish within the shutdown timeout. */
-  stop(): Promise<void>;
+  /**
+   * Graceful stop: in-flight requests finish within the shutdown timeout; `idleGraceMs` gives
+   * idle keep-alive connections that long to send one last request (see ProxyServer.shutdown).
+   */
+  stop(idleGraceMs?: number): Promise<void>;
+}
+
+/**
+ * How a process of a cluster (src/cluster/) differs from a lone Sluice; every default is the lone
+ * one's.
+ */
+export interface SluiceOptions {
+  /** false: no proxy listener, only health checks, the admin port and reloads (a supervisor). */
+  serve?: boolean;
+  /** false: no active checks, the states come from elsewhere (a worker). */
+  probe?: boolean;
+  /** Listen with SO_REUSEPORT, beside other processes on the same port (a worker). */
+  reusePort?: boolean;
+  /** false: the caller says `sluice started` (a cluster, once its workers listen). */
+  announce?: boolean;
+  topology?: Pick<TopologyOptions, 'resolver' | 'createHealth'>;
+  /** After each backend state change has been logged and counted. */
+  onTransition?: (backend: Backend, transition: Transition) => void;
+  /** After backends were added or removed (a reload, a DNS change). */
+  onChange?: (change: TopologyChange, why: string) => void;
+  /** Replaces parts of the admin port (a supervisor sums its workers' metrics, status, purges). */
+  admin?: Partial<AdminState>;
 }
 
 /** What the health scheduler probes: one backend of one pool. */
@@ -50,6 +75,7 @@ export interface BackendTarget extends HealthTarget {
 export async function startSluice(
   initial: Config,
   logger = createLogger(initial.logLevel, false, initial.logFormat),
+  options: SluiceOptions = {},
 ): Promise<RunningSluice> {
   let config = initial;
   const clock = new Clock();
@@ -68,8 +94,9 @@ export async function startSluice(
       reason: transition.reason,
       cause: transition.cause,
     });
+    options.onTransition?.(backend, transition);
   };
-  const topology = new Topology({ clock, onTransition });
+  const topology = new Topology({ ...options.topology, clock, onTransition });
   const { added } = await topology.apply(config);
   const register = (backend: Backend) => {
     backend.metrics = metrics.registerBackend(
@@ -117,8 +144,12 @@ export async function startSluice(
     metrics.setOpenConnections('backend', backendConnections);
     metrics.cacheBytes(cache.bytes);
   });
-  const address = await proxy.listen(config.listen.host, config.listen.port);
-  health.start();
+  // A supervisor's workers serve; it reports the configured address.
+  const address =
+    options.serve === false
+      ? configuredAddress(config)
+      : await proxy.listen(config.listen.host, config.listen.port, options.reusePort);
+  if (options.probe !== false) health.start();
   let admin: Server | undefined;
   let adminAddress: AddressInfo | undefined;
   if (config.admin) {
@@ -128,6 +159,7 @@ export async function startSluice(
       now: () => clock.now,
       metrics,
       cache,
+      ...options.admin,
     });
     adminAddress = await listenOn(admin, config.admin.host, config.admin.port);
   }
@@ -142,6 +174,7 @@ export async function startSluice(
       health.add(healthTarget(backend));
     }
     proxy.update(config, topology.pools);
+    options.onChange?.(change, why);
     logger.info('backends changed', {
       why,
       added: change.added.map((backend) => `${backend.pool}/${backend.name}`),
@@ -157,14 +190,8 @@ export async function startSluice(
   }, config.dnsRefresh);
   dnsTimer.unref();
 
-  logger.info('sluice started', {
-    listen: `${address.address}:${address.port}`,
-    admin: adminAddress ? `${adminAddress.address}:${adminAddress.port}` : null,
-    pools: [...topology.pools.values()].map((pool) => ({
-      name: pool.name,
-      backends: pool.backends.map((b) => b.address),
-    })),
-  });
+  if (options.announce !== false)
+    logger.info('sluice started', startedFields(address, adminAddress, topology.pools));
   return {
     get config() {
       return config;
@@ -194,15 +221,36 @@ export async function startSluice(
       changed(change, 'reload');
       if (next.logLevel !== logger.level) logger.level = next.logLevel;
     },
-    async stop() {
+    async stop(idleGraceMs = 0) {
       logger.info('shutting down', { openConnections: proxy.openConnections });
       clearInterval(dnsTimer);
-      await Promise.all([proxy.shutdown(config.timeouts.shutdown), health.stop()]);
+      await Promise.all([proxy.shutdown(config.timeouts.shutdown, idleGraceMs), health.stop()]);
       admin?.close();
       clock.stop();
       logger.info('stopped');
     },
   };
+}
+
+/** The fields of the `sluice started` line. */
+export function startedFields(
+  address: AddressInfo,
+  adminAddress: AddressInfo | undefined,
+  pools: ReadonlyMap<string, BackendPool>,
+): Record<string, unknown> {
+  return {
+    listen: `${address.address}:${address.port}`,
+    admin: adminAddress ? `${adminAddress.address}:${adminAddress.port}` : null,
+    pools: [...pools.values()].map((pool) => ({
+      name: pool.name,
+      backends: pool.backends.map((b) => b.address),
+    })),
+  };
+}
+
+function configuredAddress(config: Config): AddressInfo {
+  const { host, port } = config.listen;
+  return { address: host, port, family: host.includes(':') ? 'IPv6' : 'IPv4' };
 }
 
 function targetId(backend: Backend): string {

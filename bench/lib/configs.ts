@@ -1,6 +1,7 @@
 // Configuration files of the servers under test, written into the run's temp dir.
 // Every peer gets the settings a fair operator would give it for a keep-alive benchmark:
-// one worker / one thread (Sluice is one Node.js thread), keep-alive to the backends, no
+// one worker / one thread (Sluice is one Node.js thread: SLUICE_WORKERS=1), or two of each for
+// the multi-core rows, keep-alive to the backends, no
 // logs, and no cap on requests per connection (nginx closes a keep-alive connection after
 // 1000 requests by default; HAProxy and Sluice do not), so every target serves the same
 // 64 long-lived client connections.
@@ -13,8 +14,8 @@ function userLine(): string {
   return `user ${userInfo().username};\n`;
 }
 
-function nginxCommon(prefix: string): string {
-  return `${userLine()}worker_processes 1;
+function nginxCommon(prefix: string, workers = 1): string {
+  return `${userLine()}worker_processes ${workers};
 daemon off;
 master_process on;
 pid ${prefix}/nginx.pid;
@@ -69,9 +70,9 @@ ${servers}}
 // the proxy has them) active HEAD checks every 2 s.
 
 /** nginx as a reverse proxy: upstream keep-alive pool of 64 connections, HTTP/1.1 upstream. */
-export function nginxProxyConf(prefix: string, port: number, backends: number[]): string {
+export function nginxProxyConf(prefix: string, port: number, backends: number[], workers = 1): string {
   const servers = backends.map((p) => `    server 127.0.0.1:${p};\n`).join('');
-  return `${nginxCommon(prefix)}http {
+  return `${nginxCommon(prefix, workers)}http {
 ${nginxHttpCommon(prefix)}  map $http_x_request_id $forward_request_id {
     default $http_x_request_id;
     "" $request_id;
@@ -100,10 +101,10 @@ ${servers}    keepalive 64;
 `;
 }
 
-export function haproxyConf(port: number, backends: number[]): string {
+export function haproxyConf(port: number, backends: number[], threads = 1): string {
   const servers = backends.map((p, i) => `  server b${i + 1} 127.0.0.1:${p}\n`).join('');
   return `global
-  nbthread 1
+  nbthread ${threads}
   maxconn 4096
 
 defaults

@@ -3,9 +3,9 @@
 // authentication.
 import type { Server } from 'node:net';
 import { createEndpointServer, type EndpointRequest, type EndpointResponse } from '../http/endpoint.ts';
-import type { Metrics } from '../observe/metrics.ts';
+import type { RenderedMetrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
-import { backendStatus, poolsStatus } from './status.ts';
+import { backendStatus, type LoadView, localLoad, poolsStatus } from './status.ts';
 
 export interface AdminState {
   /** The pools as they are now (a reload replaces them). */
@@ -15,15 +15,28 @@ export interface AdminState {
   /** The proxy's clock, in ms. */
   now(): number;
   /** Served on `GET /metrics` (404 without it). */
-  metrics?: Metrics;
+  metrics?: { render(): Promise<RenderedMetrics> };
   /** The response cache, purged by `POST /cache/purge` (404 without it). */
   cache?: CachePurger;
+  /** Set in a cluster's supervisor: the traffic is in its workers. */
+  cluster?: ClusterAdmin;
 }
 
 /** What the admin port needs of the cache: purges by URL and by URL prefix, optionally per pool. */
 export interface CachePurger {
-  purgeUrl(url: string, pool?: string): number;
-  purgePrefix(prefix: string, pool?: string): number;
+  purgeUrl(url: string, pool?: string): number | Promise<number>;
+  purgePrefix(prefix: string, pool?: string): number | Promise<number>;
+}
+
+/** A supervisor's side of the admin port (src/cluster/). */
+export interface ClusterAdmin {
+  /**
+   * Asks the workers once: backends' in-flight requests and connections and pools' panic summed
+   * over them, and more of `/status` (each worker, the spare).
+   */
+  status(): Promise<{ load: LoadView; more: Record<string, unknown> }>;
+  /** `POST /workers/restart`: starts a rolling restart, or says why not. */
+  restart(): { started: boolean; message: string };
 }
 
 const backendPath = /^\/backends\/([^/]+)\/([^/]+?)(?:\/(drain|undrain))?$/;
@@ -34,6 +47,7 @@ export function createAdminServer(state: AdminState): Server {
     const backendMatch = backendPath.exec(path);
     if (backendMatch) return backendRoute(state, request, backendMatch);
     if (path === '/cache/purge') return purgeRoute(state, request);
+    if (path === '/workers/restart') return restartRoute(state, request);
     if (head.method !== 'GET' && head.method !== 'HEAD') return text(405, 'method not allowed');
     switch (path) {
       case '/healthz':
@@ -43,24 +57,45 @@ export function createAdminServer(state: AdminState): Server {
       case '/metrics':
         return state.metrics ? metrics(state.metrics) : text(404, 'not found');
       case '/status':
-        return json(200, { ready: state.ready(), pools: poolsStatus(state.pools(), state.now()) });
+        return status(state);
       default:
         return text(404, 'not found');
     }
   });
 }
 
+/** `GET /status`: every pool and backend; with workers, their load summed and each worker. */
+async function status(state: AdminState): Promise<EndpointResponse> {
+  const { cluster } = state;
+  if (!cluster) return json(200, { ready: state.ready(), pools: poolsStatus(state.pools(), state.now()) });
+  const { load, more } = await cluster.status();
+  return json(200, { ready: state.ready(), pools: poolsStatus(state.pools(), state.now(), load), ...more });
+}
+
+/** `POST /workers/restart`: new workers start and take traffic, then the old ones drain and exit. */
+function restartRoute(state: AdminState, request: EndpointRequest): EndpointResponse {
+  if (!state.cluster) return text(404, 'not a cluster (workers: 1)');
+  if (request.head.method !== 'POST') return text(405, 'use POST');
+  const { started, message } = state.cluster.restart();
+  return json(started ? 202 : 409, { started, message });
+}
+
 /** `GET /backends/POOL/NAME`, `POST /backends/POOL/NAME/drain`, `POST …/undrain` (names URL-encoded). */
-function backendRoute(state: AdminState, request: EndpointRequest, match: RegExpExecArray): EndpointResponse {
+async function backendRoute(
+  state: AdminState,
+  request: EndpointRequest,
+  match: RegExpExecArray,
+): Promise<EndpointResponse> {
   const [, poolName = '', backendName = '', action] = match;
   const pool = state.pools().get(decodeURIComponent(poolName));
   const backend = pool?.backends.find((candidate) => candidate.name === decodeURIComponent(backendName));
   if (!backend) return text(404, 'no such backend');
   const now = state.now();
+  const load = state.cluster ? (await state.cluster.status()).load : localLoad;
   if (action === undefined) {
     if (request.head.method !== 'GET' && request.head.method !== 'HEAD')
       return text(405, 'method not allowed');
-    return json(200, backendStatus(backend, now));
+    return json(200, backendStatus(backend, now, load));
   }
   if (request.head.method !== 'POST') return text(405, 'use POST');
   if (action === 'drain') {
@@ -68,7 +103,7 @@ function backendRoute(state: AdminState, request: EndpointRequest, match: RegExp
     // No new requests will come; idle connections have nothing left to do.
     backend.connections.closeIdle();
   } else backend.health.undrain(now);
-  return json(202, backendStatus(backend, now));
+  return json(202, backendStatus(backend, now, load));
 }
 
 /**
@@ -76,7 +111,7 @@ function backendRoute(state: AdminState, request: EndpointRequest, match: RegExp
  * `POST /cache/purge?prefix=http://host/path/` every URL that starts with it. `&pool=NAME` limits
  * either to one pool. Answers `{ "purged": n }`.
  */
-function purgeRoute(state: AdminState, request: EndpointRequest): EndpointResponse {
+async function purgeRoute(state: AdminState, request: EndpointRequest): Promise<EndpointResponse> {
   if (!state.cache) return text(404, 'no cache');
   if (request.head.method !== 'POST') return text(405, 'use POST');
   const { query } = request;
@@ -88,7 +123,9 @@ function purgeRoute(state: AdminState, request: EndpointRequest): EndpointRespon
   const target = (url ?? prefix) as string;
   if (!/^https?:\/\/[^/?#]+/i.test(target))
     return json(400, { error: `expected an absolute http:// URL (got ${JSON.stringify(target)})` });
-  const purged = url !== null ? state.cache.purgeUrl(target, pool) : state.cache.purgePrefix(target, pool);
+  const purged = await (url !== null
+    ? state.cache.purgeUrl(target, pool)
+    : state.cache.purgePrefix(target, pool));
   return json(200, { purged });
 }
 
@@ -100,7 +137,7 @@ function json(status: number, body: unknown): EndpointResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: `${JSON.stringify(body)}\n` };
 }
 
-async function metrics(registry: Metrics): Promise<EndpointResponse> {
+async function metrics(registry: { render(): Promise<RenderedMetrics> }): Promise<EndpointResponse> {
   const { contentType, body } = await registry.render();
   return { status: 200, headers: { 'content-type': contentType }, body };
 }

@@ -9,8 +9,10 @@ export async function startDemo(flags: Flags): Promise<number> {
   const servers = backends.map(
     (backend) => `      - address: 127.0.0.1:${backend.address.port}\n        name: ${backend.name}`,
   );
+  // One process: the demo's backends live in it (--workers and SLUICE_WORKERS do not apply).
   const yaml = `listen: 0.0.0.0:8080
 admin: 127.0.0.1:8099
+workers: 1
 pools:
   demo:
     servers:

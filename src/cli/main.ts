@@ -11,6 +11,7 @@ v8.setFlagsFromString('--no-allocation-site-pretenuring');
 
 const usage = `usage:
   sluice [serve] [--config FILE] [--listen ADDR] [--admin ADDR|off] [--log-level LEVEL] [--log-format json|text]
+         [--workers auto|N]
   sluice check [FILE | --config FILE] [--resolve]
   sluice demo [--listen ADDR] [--admin ADDR|off] [--log-level LEVEL] [--log-format json|text]
   sluice healthcheck [--admin ADDR] [--config FILE]
@@ -21,7 +22,7 @@ serve needs a config file (--config or SLUICE_CONFIG); demo runs three small bui
 loopback behind the proxy. check validates a file with the same overrides as serve (--resolve also
 resolves every DNS name); it exits 1 for an invalid config. healthcheck asks the admin port's
 /healthz and exits 0 or 1 (for container healthchecks). Environment: SLUICE_CONFIG, SLUICE_LISTEN,
-SLUICE_ADMIN, SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT. Usage errors exit 2.`;
+SLUICE_ADMIN, SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT, SLUICE_WORKERS. Usage errors exit 2.`;
 
 const commands = new Set(['serve', 'check', 'demo', 'healthcheck']);
 
@@ -62,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
     admin: values.admin,
     logLevel: values['log-level'],
     logFormat: values['log-format'],
+    workers: values.workers,
   };
   if (command === 'healthcheck') {
     return (await import('./healthcheck.ts')).healthcheck(
@@ -102,6 +104,7 @@ function parseCommandLine(argv: string[]) {
         admin: { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
+        workers: { type: 'string' },
         resolve: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },

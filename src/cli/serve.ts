@@ -1,5 +1,6 @@
 // `sluice serve` and `sluice check`: load and validate the config, run until a signal.
 
+import { workerCount } from '../cluster/plan.ts';
 import { formatPath } from '../config/issues.ts';
 import {
   applyOverrides,
@@ -18,6 +19,7 @@ export interface Flags {
   admin: string | undefined;
   logLevel: string | undefined;
   logFormat: string | undefined;
+  workers?: string | undefined;
 }
 
 /** Environment variables override the file, flags override both. */
@@ -28,6 +30,7 @@ export function withOverrides(config: Config, flags: Flags): Config {
   if (flags.admin !== undefined) fromFlags.admin = flags.admin;
   if (flags.logLevel !== undefined) fromFlags.logLevel = flags.logLevel;
   if (flags.logFormat !== undefined) fromFlags.logFormat = flags.logFormat;
+  if (flags.workers !== undefined) fromFlags.workers = flags.workers;
   return applyOverrides(fromEnv, fromFlags, 'flag');
 }
 
@@ -59,34 +62,68 @@ export async function checkCommand(path: string, flags: Flags, resolve: boolean)
 }
 
 export async function serveCommand(path: string, flags: Flags): Promise<number> {
-  const sluice = await startSluice(withOverrides(loadConfigFile(path), flags));
+  const config = withOverrides(loadConfigFile(path), flags);
+  const workers = workerCount(config.workers);
+  if (workers > 1) return serveCluster(config, workers, path, flags);
+  const sluice = await startSluice(config);
   stopOnSignals(sluice);
-  reloadOnHangup(sluice, path, flags);
+  reloadOnHangup(sluice, path, flags, async (next) => {
+    await sluice.reload(next);
+    sluice.logger.info('config reloaded', { config: path });
+  });
   return 0;
 }
 
-/** SIGHUP: read the file again and apply it; a bad file is logged and the running config kept. */
-function reloadOnHangup(sluice: RunningSluice, path: string, flags: Flags): void {
+/** Several workers: the supervisor gets the signals; SIGUSR2 rolls the workers. */
+async function serveCluster(config: Config, workers: number, path: string, flags: Flags): Promise<number> {
+  const { startCluster } = await import('../cluster/serve.ts');
+  let cluster: Awaited<ReturnType<typeof startCluster>>;
+  try {
+    cluster = await startCluster(config, workers);
+  } catch {
+    return 1;
+  }
+  const { logger } = cluster;
+  stopOnSignals(cluster);
+  reloadOnHangup(cluster, path, flags, (next) => cluster.reload(next));
+  process.on('SIGUSR2', () => {
+    logger.info('signal received', { signal: 'SIGUSR2' });
+    logger.info('rolling restart', { message: cluster.restart().message });
+  });
+  return 0;
+}
+
+/**
+ * SIGHUP: read the file again and `apply` it; a bad file is logged and the running config kept,
+ * and so is the running one when `apply` fails.
+ */
+function reloadOnHangup(
+  target: Pick<RunningSluice, 'logger' | 'reloads'>,
+  path: string,
+  flags: Flags,
+  apply: (next: Config) => Promise<void>,
+): void {
+  const { logger } = target;
   process.on('SIGHUP', () => {
-    sluice.logger.info('signal received', { signal: 'SIGHUP', config: path });
+    logger.info('signal received', { signal: 'SIGHUP', config: path });
     let next: Config;
     try {
       next = withOverrides(loadConfigFile(path), flags);
     } catch (error) {
       const issues = error instanceof ConfigError ? error.lines : [(error as Error).message];
-      sluice.reloads.record(false);
-      sluice.logger.error('config not reloaded: the file has errors; keeping the running config', { issues });
+      target.reloads.record(false);
+      logger.error('config not reloaded: the file has errors; keeping the running config', { issues });
       return;
     }
-    sluice.reload(next).then(
-      () => sluice.logger.info('config reloaded', { config: path }),
-      (error: Error) => sluice.logger.error('config not reloaded', { error: error.message }),
-    );
+    apply(next).catch((error: Error) => logger.error('config not reloaded', { error: error.message }));
   });
 }
 
 /** SIGTERM/SIGINT: drain and exit; a second signal exits at once. */
-export function stopOnSignals(sluice: RunningSluice, onStopped: () => Promise<void> = async () => {}): void {
+export function stopOnSignals(
+  sluice: Pick<RunningSluice, 'logger' | 'stop'>,
+  onStopped: () => Promise<void> = async () => {},
+): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1);

@@ -10,6 +10,7 @@ export const DEFAULTS = {
   listen: { host: '0.0.0.0', port: 8080 },
   admin: { host: '127.0.0.1', port: 8099 },
   logLevel: 'info',
+  workers: 'auto',
   accessLog: true,
   timeouts: {
     connect: 3_000,

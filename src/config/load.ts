@@ -14,6 +14,7 @@ import {
   LOG_LEVELS,
   parseAddress,
   parseChoice,
+  parseWorkers,
 } from './values.ts';
 
 export class ConfigError extends Error {
@@ -119,16 +120,24 @@ export interface Overrides {
   admin?: string;
   logLevel?: string;
   logFormat?: string;
+  workers?: string;
 }
 
 /** How each override is named in messages, by where it came from. */
 const NAMES = {
-  flag: { listen: '--listen', admin: '--admin', logLevel: '--log-level', logFormat: '--log-format' },
+  flag: {
+    listen: '--listen',
+    admin: '--admin',
+    logLevel: '--log-level',
+    logFormat: '--log-format',
+    workers: '--workers',
+  },
   env: {
     listen: 'SLUICE_LISTEN',
     admin: 'SLUICE_ADMIN',
     logLevel: 'SLUICE_LOG_LEVEL',
     logFormat: 'SLUICE_LOG_FORMAT',
+    workers: 'SLUICE_WORKERS',
   },
 } as const;
 
@@ -171,6 +180,11 @@ export function applyOverrides(
     if (r.ok) next.logFormat = r.value;
     else issues.push(`${names.logFormat}: ${r.message}`);
   }
+  if (overrides.workers !== undefined) {
+    const r = parseWorkers(overrides.workers);
+    if (r.ok) next.workers = r.value;
+    else issues.push(`${names.workers}: ${r.message}`);
+  }
   if (issues.length === 0 && next.admin && addressesCollide(next.listen, next.admin)) {
     const culprit = overrides.admin !== undefined ? names.admin : names.listen;
     const other = overrides.admin !== undefined ? 'listen' : 'admin';
@@ -181,7 +195,10 @@ export function applyOverrides(
   return next;
 }
 
-/** SLUICE_LISTEN, SLUICE_ADMIN, SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT; unset or empty variables are left out. */
+/**
+ * SLUICE_LISTEN, SLUICE_ADMIN, SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT, SLUICE_WORKERS; unset or empty
+ * variables are left out.
+ */
 export function overridesFromEnv(env: NodeJS.ProcessEnv): Overrides {
   const out: Overrides = {};
   const pick = (name: string) => {
@@ -196,5 +213,7 @@ export function overridesFromEnv(env: NodeJS.ProcessEnv): Overrides {
   if (admin !== undefined) out.admin = admin;
   if (logLevel !== undefined) out.logLevel = logLevel;
   if (logFormat !== undefined) out.logFormat = logFormat;
+  const workers = pick('SLUICE_WORKERS');
+  if (workers !== undefined) out.workers = workers;
   return out;
 }

@@ -57,6 +57,7 @@ import {
   parsePath,
   parseSize,
   parseStatusRange,
+  parseWorkers,
 } from './values.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -355,6 +356,7 @@ export const configSchema = strict({
     (v) => parseChoice(v, LOG_FORMATS),
     (): LogFormat | undefined => undefined,
   ),
+  workers: leaf(parseWorkers, (): number | 'auto' => DEFAULTS.workers),
   accessLog: boolean(DEFAULTS.accessLog),
   trustedProxies,
   timeouts: section(timeouts),
@@ -411,6 +413,7 @@ export const configSchema = strict({
       admin: v.admin,
       logLevel: v.logLevel,
       logFormat: v.logFormat,
+      workers: v.workers,
       accessLog: v.accessLog,
       trustedProxies: v.trustedProxies,
       timeouts: v.timeouts,

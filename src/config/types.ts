@@ -128,6 +128,8 @@ export interface Config {
   logLevel: LogLevel;
   /** undefined: text when stdout is a terminal, JSON otherwise. */
   logFormat: LogFormat | undefined;
+  /** Proxy processes sharing the listen port; `auto`: one per core this process may use. */
+  workers: number | 'auto';
   accessLog: boolean;
   /** Peers (IPs or CIDRs) whose X-Forwarded-For and Forwarded values are kept. */
   trustedProxies: string[];

@@ -277,6 +277,18 @@ export function parseInteger(value: unknown, min: number, max: number): Parsed<n
   return ok(value);
 }
 
+/** `auto` (one worker per usable core) or a number of worker processes; a string from a flag or variable too. */
+export function parseWorkers(value: unknown): Parsed<number | 'auto'> {
+  const text = typeof value === 'string' ? value.trim() : value;
+  if (text === 'auto') return ok('auto');
+  const n = typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : text;
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS) return ok(n);
+  return fail(`expected auto or an integer from 1 to ${MAX_WORKERS} (got ${describeValue(value)})`);
+}
+
+/** More worker processes than this is a typo, not a machine. */
+export const MAX_WORKERS = 256;
+
 export function parseBoolean(value: unknown): Parsed<boolean> {
   return typeof value === 'boolean'
     ? ok(value)

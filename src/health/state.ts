@@ -115,9 +115,36 @@ export interface HealthSnapshot {
 
 type Health = 'up' | 'down' | 'ejected' | 'slow_start';
 
+/**
+ * Everything a machine knows, as plain data (structured-clone and JSON safe): how one process
+ * that owns the machine (a cluster's supervisor) hands its verdicts to others (its workers).
+ */
+export interface HealthRecord {
+  health: Health;
+  drained: boolean;
+  changedAt: number;
+  clock: number;
+  passes: number;
+  fails: number;
+  passiveFailures: number;
+  slowStartAt: number;
+  ejectedAt: number;
+  ejectionEnd: number;
+  ejectionMs: number;
+  level: number;
+  decayFrom: number;
+  ejectionCount: number;
+  refusedCount: number;
+  result: ProbeResultKind | null;
+  reason: string | null;
+  last: Transition | null;
+}
+
 export class BackendHealth {
   /** Called for every change of the visible state; may be replaced after construction. */
   onTransition: ((transition: Transition) => void) | undefined;
+  /** A replica's transitions are its owner's to report (src/cluster/replica.ts). */
+  protected quiet = false;
 
   private readonly rise: number;
   private readonly fall: number;
@@ -371,6 +398,55 @@ export class BackendHealth {
     };
   }
 
+  /** The whole state, for `adopt` in another process. */
+  record(): HealthRecord {
+    return {
+      health: this.health,
+      drained: this.drained,
+      changedAt: this.changedAt,
+      clock: this.clock,
+      passes: this.passes,
+      fails: this.fails,
+      passiveFailures: this.passiveFailures,
+      slowStartAt: this.slowStartAt,
+      ejectedAt: this.ejectedAt,
+      ejectionEnd: this.ejectionEnd,
+      ejectionMs: this.ejectionMs,
+      level: this.level,
+      decayFrom: this.decayFrom,
+      ejectionCount: this.ejectionCount,
+      refusedCount: this.refusedCount,
+      result: this.result ?? null,
+      reason: this.reason ?? null,
+      last: this.last ?? null,
+    };
+  }
+
+  /**
+   * Becomes the machine `record` describes, silently (its owner reported the transitions). Time
+   * then moves it on exactly as it moves the owner's: an ejection or slow start ends on its own.
+   */
+  adopt(record: HealthRecord): void {
+    this.health = record.health;
+    this.drained = record.drained;
+    this.changedAt = record.changedAt;
+    this.clock = Math.max(this.clock, record.clock);
+    this.passes = record.passes;
+    this.fails = record.fails;
+    this.passiveFailures = record.passiveFailures;
+    this.slowStartAt = record.slowStartAt;
+    this.ejectedAt = record.ejectedAt;
+    this.ejectionEnd = record.ejectionEnd;
+    this.ejectionMs = record.ejectionMs;
+    this.level = record.level;
+    this.decayFrom = record.decayFrom;
+    this.ejectionCount = record.ejectionCount;
+    this.refusedCount = record.refusedCount;
+    this.result = record.result ?? undefined;
+    this.reason = record.reason ?? undefined;
+    this.last = record.last ?? undefined;
+  }
+
   /** Back to traffic from down or ejected: slow start when configured. */
   private comeBack(at: number, reason: string, cause: TransitionCause): void {
     if (this.health === 'ejected') this.decayFrom = at;
@@ -403,6 +479,6 @@ export class BackendHealth {
     const transition: Transition = { from, to, reason, at, cause };
     this.changedAt = at;
     this.last = transition;
-    this.onTransition?.(transition);
+    if (!this.quiet) this.onTransition?.(transition);
   }
 }

@@ -34,6 +34,9 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
 }
 
+/** prom-client's JSON form of a registry, what AggregatorRegistry sums. */
+export type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
 export interface RenderedMetrics {
   contentType: string;
   body: string;
@@ -172,5 +175,11 @@ export class Metrics {
   async render(): Promise<RenderedMetrics> {
     for (const sample of this.samplers) sample();
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  /** Every series as prom-client's JSON, to be summed with other processes' (AggregatorRegistry). */
+  async json(): Promise<MetricsJson> {
+    for (const sample of this.samplers) sample();
+    return this.registry.getMetricsAsJSON();
   }
 }

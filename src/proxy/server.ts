@@ -64,19 +64,25 @@ export class ProxyServer {
     return this.connections.size;
   }
 
-  listen(host: string, port: number): Promise<AddressInfo> {
-    return listenOn(this.server, host, port);
+  /** `reusePort`: other processes may listen on the same port, the kernel spreads connections. */
+  listen(host: string, port: number, reusePort = false): Promise<AddressInfo> {
+    return listenOn(this.server, host, port, reusePort);
   }
 
   /**
    * Stops accepting, lets in-flight exchanges finish, closes idle keep-alive connections, and
-   * destroys whatever is left when `deadlineMs` has passed.
+   * destroys whatever is left when `deadlineMs` has passed. With `idleGraceMs`, idle keep-alive
+   * connections first get that long to send one more request (answered with `Connection: close`):
+   * a busy client then never races a close on a connection it is about to reuse.
    */
-  async shutdown(deadlineMs: number): Promise<void> {
+  async shutdown(deadlineMs: number, idleGraceMs = 0): Promise<void> {
     this.context.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const connection of this.connections) connection.closeWhenIdle();
     const deadline = Date.now() + deadlineMs;
+    const graceEnd = Date.now() + Math.min(idleGraceMs, deadlineMs);
+    while (this.connections.size > 0 && Date.now() < graceEnd)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const connection of this.connections) connection.closeWhenIdle();
     while (this.connections.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       for (const connection of this.connections) connection.closeWhenIdle();
@@ -90,10 +96,15 @@ export class ProxyServer {
 }
 
 /** Listens and resolves with the bound address (port 0 picks a free one). */
-export function listenOn(server: Server, host: string, port: number): Promise<AddressInfo> {
+export function listenOn(
+  server: Server,
+  host: string,
+  port: number,
+  reusePort = false,
+): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port }, () => {
+    server.listen({ host, port, ...(reusePort ? { reusePort } : {}) }, () => {
       server.off('error', reject);
       resolve(server.address() as AddressInfo);
     });

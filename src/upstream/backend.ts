@@ -1,7 +1,7 @@
 // One backend server of a pool and its live state.
 import type { Candidate } from '../balance/selector.ts';
 import type { HealthConfig } from '../config/types.ts';
-import { BackendHealth, type Transition } from '../health/state.ts';
+import { BackendHealth, type BackendHealthOptions, type Transition } from '../health/state.ts';
 import type { BackendMetrics } from '../observe/metrics.ts';
 import { ConnectionPool, type ConnectionPoolOptions } from './connection-pool.ts';
 import type { ResolvedServer } from './discovery.ts';
@@ -22,7 +22,11 @@ export interface BackendOptions {
   /** How a backend added while running starts: in slow start, so it is not flooded at once. */
   initial?: 'up' | 'slow_start';
   onTransition?: (backend: Backend, transition: Transition) => void;
+  /** Makes the state machine (a cluster's worker follows its supervisor's; default: its own). */
+  createHealth?: HealthFactory;
 }
+
+export type HealthFactory = (options: BackendHealthOptions, now: number, backend: Backend) => BackendHealth;
 
 export class Backend implements Candidate {
   readonly name: string;
@@ -55,19 +59,19 @@ export class Backend implements Candidate {
     this.clock = clock;
     this.connections = new ConnectionPool(this, options.connections);
     const health = options.health;
-    this.health = new BackendHealth(
-      {
-        rise: health.rise,
-        fall: health.fall,
-        initial: options.initial ?? 'up',
-        slowStartMs: health.slowStart,
-        ejectAfter: health.ejectAfter,
-        baseEjectionMs: health.ejection,
-        maxEjectionMs: health.maxEjection,
-        ejectionDecayMs: health.ejectionDecay,
-      },
-      clock.now,
-    );
+    const healthOptions: BackendHealthOptions = {
+      rise: health.rise,
+      fall: health.fall,
+      initial: options.initial ?? 'up',
+      slowStartMs: health.slowStart,
+      ejectAfter: health.ejectAfter,
+      baseEjectionMs: health.ejection,
+      maxEjectionMs: health.maxEjection,
+      ejectionDecayMs: health.ejectionDecay,
+    };
+    this.health = options.createHealth
+      ? options.createHealth(healthOptions, clock.now, this)
+      : new BackendHealth(healthOptions, clock.now);
     const onTransition = options.onTransition;
     if (onTransition) this.health.onTransition = (transition) => onTransition(this, transition);
   }

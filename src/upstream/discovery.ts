@@ -14,7 +14,7 @@ export interface ResolvedServer {
 
 export type Resolver = (hostname: string) => Promise<string[]>;
 
-const systemResolver: Resolver = async (hostname) =>
+export const systemResolver: Resolver = async (hostname) =>
   (await lookup(hostname, { all: true, order: 'ipv4first' })).map((entry) => entry.address);
 
 export async function resolveServers(

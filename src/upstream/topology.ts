@@ -4,7 +4,7 @@
 // start; one that goes is drained and its connections close as their last exchanges end.
 import type { Config, PoolConfig, TimeoutsConfig } from '../config/types.ts';
 import type { Transition } from '../health/state.ts';
-import { Backend, type TimeSource } from './backend.ts';
+import { Backend, type HealthFactory, type TimeSource } from './backend.ts';
 import { type ResolvedServer, type Resolver, resolveServers } from './discovery.ts';
 import { BackendPool } from './pool.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -13,6 +13,8 @@ export interface TopologyOptions {
   clock: TimeSource;
   resolver?: Resolver;
   onTransition?: (backend: Backend, transition: Transition) => void;
+  /** See BackendOptions.createHealth. */
+  createHealth?: HealthFactory;
 }
 
 export interface TopologyChange {
@@ -88,7 +90,7 @@ export class Topology {
     timeouts: TimeoutsConfig,
     initial: 'up' | 'slow_start',
   ): Backend {
-    const { clock, onTransition } = this.options;
+    const { clock, onTransition, createHealth } = this.options;
     return new Backend({
       pool: pool.name,
       identity: keyFor(pool, server),
@@ -98,6 +100,7 @@ export class Topology {
       clock,
       initial,
       ...(onTransition ? { onTransition } : {}),
+      ...(createHealth ? { createHealth } : {}),
     });
   }
 }

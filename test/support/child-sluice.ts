@@ -9,6 +9,9 @@ const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 export interface ChildSluice {
   process: ChildProcess;
+  /** The proxy's and the admin port's ports, from the `sluice started` line. */
+  port: number;
+  adminPort: number | undefined;
   /** The config file it runs with (rewrite it and send SIGHUP to reload). */
   configPath: string;
   /** stdout and stderr so far. */
@@ -20,12 +23,18 @@ export interface ChildSluice {
   stop(): Promise<number | null>;
 }
 
-/** Starts `sluice --config` with `yaml` and resolves once the proxy logged that it listens. */
-export async function startChildSluice(yaml: string): Promise<ChildSluice> {
+/**
+ * Starts `sluice --config` with `yaml` and resolves once the proxy logged that it listens. One
+ * process (`SLUICE_WORKERS=1`) unless `workers` says otherwise.
+ */
+export async function startChildSluice(yaml: string, workers = '1'): Promise<ChildSluice> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-'));
   const config = join(dir, 'sluice.yaml');
   writeFileSync(config, yaml);
-  const child = spawn(process.execPath, [main, '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [main, '--config', config], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SLUICE_WORKERS: workers },
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
@@ -46,8 +55,12 @@ export async function startChildSluice(yaml: string): Promise<ChildSluice> {
     child.stdout?.on('data', check);
     void exited.then(() => reject(new Error(`sluice exited:\n${output}`)));
   });
+  const started = JSON.parse(output.split('\n').find((line) => line.includes('"sluice started"')) ?? '{}');
+  const portOf = (address: string | null | undefined) => Number(address?.split(':').pop()) || undefined;
   return {
     process: child,
+    port: portOf(started.listen) ?? 0,
+    adminPort: portOf(started.admin),
     configPath: config,
     output: () => output,
     peakRss: () => memory(child, 'VmHWM'),

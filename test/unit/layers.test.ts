@@ -1,5 +1,5 @@
 // The shape of src/: no file over 500 lines; in the import graph, no cycles, and no import that runs up a layer. Layers, top down:
-// cli → sluice.ts → proxy/demo/client → cache/admin → upstream → observe → balance/health →
+// cli → cluster → sluice.ts → proxy/demo/client → cache/admin → upstream → observe → balance/health →
 // config/http. A folder may import its own layer and any below it.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -9,6 +9,7 @@ const root = resolve(import.meta.dirname, '../../src');
 
 const rank: Record<string, number> = {
   cli: 8,
+  cluster: 7.5,
   'sluice.ts': 7,
   proxy: 6,
   demo: 6,

@@ -60,6 +60,7 @@ const defaultTop = {
   admin: { host: '127.0.0.1', port: 8099 },
   logLevel: 'info',
   logFormat: undefined,
+  workers: 'auto',
   accessLog: true,
   trustedProxies: [],
   timeouts: {
@@ -171,6 +172,7 @@ listen: "[::1]:8443"
 admin: false
 logLevel: debug
 logFormat: text
+workers: 3
 accessLog: false
 trustedProxies: [10.0.0.0/8, 192.168.1.7, "fd00::/8", "::1"]
 timeouts:
@@ -223,6 +225,7 @@ routes:
     admin: null,
     logLevel: 'debug',
     logFormat: 'text',
+    workers: 3,
     accessLog: false,
     trustedProxies: ['10.0.0.0/8', '192.168.1.7', 'fd00::/8', '::1'],
     timeouts: {

@@ -135,3 +135,21 @@ test('environment then flags: the flag wins', (t) => {
   t.deepEqual(final.listen, { host: '0.0.0.0', port: 82 });
   t.is(final.logLevel, 'warn');
 });
+
+test('workers: auto or a number, in the file, from --workers or from SLUICE_WORKERS', (t) => {
+  t.is(base.workers, 'auto');
+  t.is(parseConfig('workers: 4\npools:\n  web:\n    servers: [127.0.0.1:9001]\n').workers, 4);
+  t.is(applyOverrides(base, { workers: '2' }).workers, 2);
+  t.is(applyOverrides(base, { workers: ' auto ' }).workers, 'auto');
+  t.is(applyOverrides(base, overridesFromEnv({ SLUICE_WORKERS: '1' }), 'env').workers, 1);
+  const flag = t.throws(() => applyOverrides(base, { workers: 'many' }), { instanceOf: ConfigError });
+  t.is(flag.message, '--workers: expected auto or an integer from 1 to 256 (got "many")');
+  const env = t.throws(() => applyOverrides(base, overridesFromEnv({ SLUICE_WORKERS: '0' }), 'env'), {
+    instanceOf: ConfigError,
+  });
+  t.is(env.message, 'SLUICE_WORKERS: expected auto or an integer from 1 to 256 (got "0")');
+  const file = t.throws(() => parseConfig('workers: 2.5\npools:\n  web:\n    servers: [127.0.0.1:9001]\n'), {
+    instanceOf: ConfigError,
+  });
+  t.is(file.message, 'workers: expected auto or an integer from 1 to 256 (got 2.5)');
+});

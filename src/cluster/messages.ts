@@ -1,0 +1,57 @@
+// The messages between a supervisor and its workers (over the IPC channel of `fork`, structured
+// clone). Health moves one way: the supervisor owns every state machine and sends records of
+// them; workers only report what real traffic saw.
+import type { Config } from '../config/types.ts';
+import type { HealthRecord } from '../health/state.ts';
+import type { MetricsJson } from '../observe/metrics.ts';
+
+/** One backend's state machine, identified as both sides' Topology identify it. */
+export interface StateUpdate {
+  pool: string;
+  name: string;
+  identity: string;
+  record: HealthRecord;
+}
+
+/** What each DNS name resolved to in the supervisor, so every worker has the same backends. */
+export type Resolved = [hostname: string, addresses: string[]][];
+
+export type ToWorker =
+  | {
+      type: 'start';
+      index: number;
+      config: Config;
+      resolved: Resolved;
+      states: StateUpdate[];
+    }
+  | { type: 'reload'; id: number; config: Config; resolved: Resolved; states: StateUpdate[] }
+  | { type: 'health'; states: StateUpdate[] }
+  | { type: 'ask'; id: number; question: Question }
+  | { type: 'stop' };
+
+export type Question =
+  | { what: 'metrics' }
+  | { what: 'status' }
+  | { what: 'purge'; url?: string; prefix?: string; pool?: string };
+
+export type FromWorker =
+  | { type: 'hello' }
+  | { type: 'ready'; port: number }
+  /** A real exchange's outcome: every failure, and the first success after failures. */
+  | { type: 'passive'; pool: string; name: string; identity: string; ok: boolean }
+  | { type: 'answer'; id: number; value?: unknown; error?: string }
+  /** A stopping worker's last counts, sent after its last request ended. */
+  | { type: 'final'; metrics: MetricsJson };
+
+/** A worker's answer to `status`. */
+export interface WorkerStatus {
+  pid: number;
+  uptimeSeconds: number;
+  connections: number;
+  requests: number;
+  /** [pool, backend, inFlight, open, idle] */
+  backends: [string, string, number, number, number][];
+  panicPools: string[];
+}
+
+export type { MetricsJson };

@@ -1,0 +1,145 @@
+// Several workers: this process is the supervisor. It owns the health view (one probe per
+// backend per interval, one state machine per backend fed by every worker's passive reports),
+// the admin port and one /metrics; its workers own the traffic. The command line (src/cli/serve.ts)
+// turns signals into `stop` (SIGTERM/SIGINT), `reload` (SIGHUP) and `restart` (SIGUSR2).
+import type { Logger } from 'winston';
+import type { Config } from '../config/types.ts';
+import { createLogger } from '../observe/logger.ts';
+import type { MetricsJson } from '../observe/metrics.ts';
+import type { ReloadHistory } from '../observe/reload-history.ts';
+import { startedFields, startSluice } from '../sluice.ts';
+import type { Backend } from '../upstream/backend.ts';
+import { type Resolver, systemResolver } from '../upstream/discovery.ts';
+import { clusterAdmin } from './admin.ts';
+import { aggregateMetrics, ClusterMetrics, DepartedCounts } from './metrics.ts';
+import { stateUpdates } from './replica.ts';
+import { Supervisor } from './supervisor.ts';
+
+export interface RunningCluster {
+  readonly logger: Logger;
+  /** The supervisor's record of reloads (sluice_config_reloads_total and the like). */
+  readonly reloads: ReloadHistory;
+  /** Every worker stops gracefully (within timeouts.shutdown), then the supervisor's parts. */
+  stop(): Promise<void>;
+  /**
+   * Applies a config read and validated once: in the supervisor (names resolved there; if that
+   * fails, nowhere), then in every worker. `listen`, `admin` and `workers` stay until a restart.
+   */
+  reload(next: Config): Promise<void>;
+  /** A rolling restart, unless one is under way. */
+  restart(): { started: boolean; message: string };
+}
+
+/** Starts the supervisor and `count` workers; throws (after cleaning up) if they do not start. */
+export async function startCluster(config: Config, count: number): Promise<RunningCluster> {
+  const logger = createLogger(config.logLevel, false, config.logFormat);
+  // What names resolved to here is what every worker uses: one set of backends in the tree.
+  const resolved = new Map<string, string[]>();
+  const resolver: Resolver = async (hostname) => {
+    const addresses = await systemResolver(hostname);
+    resolved.set(hostname, addresses);
+    return addresses;
+  };
+  let supervisor: Supervisor | undefined;
+  let stopping = false;
+  const departed = new DepartedCounts();
+  // State changes of one turn of the event loop go out together, milliseconds after they happen.
+  const changed = new Set<Backend>();
+  const flush = () => {
+    const states = stateUpdates(changed);
+    changed.clear();
+    supervisor?.broadcastStates(states);
+  };
+  const sluice = await startSluice(config, logger, {
+    serve: false,
+    announce: false,
+    topology: { resolver },
+    onTransition: (backend) => {
+      if (changed.size === 0) setImmediate(flush);
+      changed.add(backend);
+    },
+    onChange: (_change, why) => {
+      if (why === 'dns') void supervisor?.reload(sluice.config);
+    },
+    admin: {
+      ready: () => !stopping,
+      metrics: {
+        render: async () => {
+          const [own, workers] = await Promise.all([
+            sluice.metrics.json(),
+            supervisor?.ask<MetricsJson>({ what: 'metrics' }) ?? [],
+          ]);
+          for (const worker of workers) if (worker.pid !== undefined) departed.seen(worker.pid, worker.value);
+          return aggregateMetrics(own, workers, departed);
+        },
+      },
+      ...clusterAdmin(() => supervisor),
+    },
+  });
+  const everyBackend = () => [...sluice.pools.values()].flatMap((pool) => pool.backends);
+  const clusterMetrics = new ClusterMetrics(
+    sluice.metrics.registry,
+    () => supervisor?.list().filter((worker) => worker.listening).length ?? 0,
+  );
+  supervisor = new Supervisor({
+    config,
+    count,
+    logger,
+    states: () => stateUpdates(everyBackend()),
+    resolved: () => [...resolved],
+    onPassive: ({ pool, name, identity, ok }) => {
+      const backendPool = sluice.pools.get(pool);
+      const backend = backendPool?.backends.find((b) => b.name === name);
+      if (backendPool && backend?.identity === identity) backend.reportOutcome(ok, backendPool.canEject);
+    },
+    onRestart: (reason) => clusterMetrics.restarted(reason),
+    onFinal: (pid, metrics) => departed.seen(pid, metrics),
+    onGone: (pid) => departed.gone(pid),
+  });
+  const running = supervisor;
+  // However this process ends, no worker outlives it by more than its own graceful stop.
+  process.on('exit', () => running.kill());
+  let port: number;
+  try {
+    port = await running.start();
+  } catch (error) {
+    logger.error('workers did not start', { error: (error as Error).message });
+    await running.stop(0);
+    await sluice.stop();
+    throw error;
+  }
+  logger.info('sluice started', {
+    ...startedFields({ ...sluice.address, port }, sluice.adminAddress, sluice.pools),
+    workers: running.list().map((worker) => worker.pid),
+  });
+  return {
+    logger,
+    reloads: sluice.reloads,
+    async stop() {
+      stopping = true;
+      await running.stop(sluice.config.timeouts.shutdown);
+      await sluice.stop();
+    },
+    async reload(file) {
+      const fixed = {
+        listen: config.listen,
+        admin: config.admin,
+        logFormat: config.logFormat,
+        workers: config.workers,
+      };
+      const needRestart = Object.entries(fixed).filter(
+        ([key, value]) => JSON.stringify(file[key as keyof Config]) !== JSON.stringify(value),
+      );
+      if (needRestart.length > 0)
+        logger.warn('these settings need a restart; kept as they are', {
+          keys: needRestart.map(([key]) => key),
+        });
+      const next: Config = { ...file, ...fixed };
+      await sluice.reload(next);
+      const problems = await running.reload(next);
+      if (problems.length > 0) logger.error('config reloaded, but not in every worker', { problems });
+      else logger.info('config reloaded', { workers: count });
+    },
+    restart: () => running.restart(),
+  };
+}
