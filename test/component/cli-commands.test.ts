@@ -1,34 +1,22 @@
 // The `sluice` command as a shell sees it: --version, check (exit codes, file:line:col, the
 // overrides serve applies, --resolve), healthcheck, and the log format. Child processes of the
 // real entry point; the only network is loopback.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { closedPort, startNodeBackend } from '../support/node-backend.ts';
+import { envWithoutSluice, type Run, runCommand } from '../support/run.ts';
 import { until } from '../support/wait.ts';
 
 const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function sluice(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const clean = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_')),
-  );
-  return new Promise((resolve) => {
-    execFile(process.execPath, [main, ...args], { env: { ...clean, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
+  return runCommand(process.execPath, [main, ...args], { env: envWithoutSluice(env) });
 }
 
 function file(name: string, text: string): string {

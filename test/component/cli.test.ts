@@ -1,31 +1,19 @@
 // The command as users start it: `sluice serve` needs a config, `npm start` runs the demo and
 // passes signals to it, and `npm test`'s Docker check says what is missing.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import { dockerEndpoint, dockerProblem } from '../support/require-docker.ts';
+import { envWithoutSluice, runCommand } from '../support/run.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MAIN = path.join(ROOT, 'src/cli/main.ts');
-const run = promisify(execFile);
 
-async function sluice(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const environment = { ...process.env, ...env };
-  delete environment.SLUICE_CONFIG;
-  try {
-    const { stdout, stderr } = await run(process.execPath, [MAIN, ...args], {
-      env: environment,
-      timeout: 10_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
+function sluice(args: string[]) {
+  return runCommand(process.execPath, [MAIN, ...args], { env: envWithoutSluice(), timeout: 10_000 });
 }
 
 for (const args of [['serve'], [], ['--listen', '127.0.0.1:0']]) {

@@ -1,14 +1,12 @@
 // CI's lock check (scripts/setup.sh check_lock): a lock that npm would rewrite fails the run with
 // the fix named, and is left as it was; the committed lock passes.
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
+import { runCommand } from '../support/run.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const run = promisify(execFile);
 
 /** A copy of the project's setup script, package.json (edited by `edit`) and lock. */
 function project(edit: (pkg: Record<string, Record<string, string>>) => void): string {
@@ -22,17 +20,8 @@ function project(edit: (pkg: Record<string, Record<string, string>>) => void): s
   return dir;
 }
 
-async function checkLock(dir: string) {
-  try {
-    const { stdout, stderr } = await run('bash', ['-c', 'source scripts/setup.sh && check_lock'], {
-      cwd: dir,
-      timeout: 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
+function checkLock(dir: string) {
+  return runCommand('bash', ['-c', 'source scripts/setup.sh && check_lock'], { cwd: dir, timeout: 60_000 });
 }
 
 test('the committed lock is in sync', async (t) => {
