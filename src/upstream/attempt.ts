@@ -7,7 +7,7 @@
 // response allows it, else closes it. A failure before the final head is classified
 // (./failure.ts) and reported once; the attempt is over then.
 import { performance } from 'node:perf_hooks';
-import { responseFraming } from '../http/framing.ts';
+import { ambiguousResponseFraming, responseFraming } from '../http/framing.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
 import type { BodyFraming, ResponseHead } from '../http/message.ts';
 import { withHead } from '../http/one-write.ts';
@@ -88,6 +88,11 @@ export class UpstreamAttempt implements UpstreamUser {
 
   get ended(): boolean {
     return this.stage === 'ended';
+  }
+
+  /** The backend is not taking what was written: its socket holds more than its buffer wants. */
+  get backlogged(): boolean {
+    return this.connection?.socket.writableNeedDrain ?? false;
   }
 
   /** Writes request body (or tunnel) bytes; false when the socket is full (wait for onDrain). */
@@ -217,10 +222,14 @@ export class UpstreamAttempt implements UpstreamUser {
       if (head.status >= 200 || head.status === 101) {
         this.stage = 'response';
         const tokens = connectionTokens(head.headers);
+        // Reused only when the response ends exactly at its framing: nothing ambiguous, and no
+        // bytes after a bodiless answer (they would become the next request's response).
         this.reusable =
           head.status !== 101 &&
           framing.kind !== 'close' &&
-          (head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive'));
+          (head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive')) &&
+          !(framing.kind === 'none' && buffer.length > 0) &&
+          !ambiguousResponseFraming(head);
         this.user.onHead(head, framing, buffer, tokens);
         return;
       }

@@ -106,13 +106,20 @@ const responseTable: [string, string, string[], string, BodyFraming][] = [
   ['204 with Content-Length', 'HTTP/1.1 204 No Content', ['Content-Length: 10'], 'GET', none],
   ['304 with Content-Length', 'HTTP/1.1 304 Not Modified', ['Content-Length: 10'], 'GET', none],
   ['chunked', 'HTTP/1.1 200 OK', ['Transfer-Encoding: chunked'], 'GET', chunked],
-  ['gzip, chunked', 'HTTP/1.1 200 OK', ['Transfer-Encoding: gzip, Chunked'], 'GET', chunked],
+  // Other codings are kept, so the body is passed on as what it is (issue 10).
+  [
+    'gzip, chunked',
+    'HTTP/1.1 200 OK',
+    ['Transfer-Encoding: gzip, Chunked'],
+    'GET',
+    { kind: 'chunked', codings: 'gzip' },
+  ],
   [
     'chunked over two fields',
     'HTTP/1.1 200 OK',
     ['Transfer-Encoding: gzip', 'Transfer-Encoding: chunked'],
     'GET',
-    chunked,
+    { kind: 'chunked', codings: 'gzip' },
   ],
   [
     'chunked wins over Content-Length',
@@ -126,7 +133,7 @@ const responseTable: [string, string, string[], string, BodyFraming][] = [
     'HTTP/1.1 200 OK',
     ['Transfer-Encoding: gzip'],
     'GET',
-    close,
+    { kind: 'close', codings: 'gzip' },
   ],
   [
     'TE in an HTTP/1.0 response reads until close',
