@@ -45,6 +45,27 @@ const identityFields = new Set([
   'x-host',
   'x-url-scheme',
   'front-end-https',
+  // Who an authenticating proxy says the user is (oauth2-proxy, Apache, nginx auth_request).
+  'x-forwarded-user',
+  'x-forwarded-email',
+  'x-forwarded-preferred-username',
+  'x-forwarded-groups',
+  'x-forwarded-access-token',
+  'x-auth-request-user',
+  'x-auth-request-email',
+  'x-auth-request-access-token',
+  'x-remote-user',
+  'remote-user',
+  'x-webauth-user',
+  // The client certificate a TLS terminator checked (Sluice terminates no TLS: always forged).
+  'x-forwarded-client-cert',
+  'x-client-cert',
+  'x-ssl-client-cert',
+  'ssl-client-cert',
+  'x-client-verify',
+  'x-ssl-client-verify',
+  'x-ssl-client-dn',
+  'x-client-dn',
 ]);
 /** The identity fields Sluice writes itself (from a trusted peer, its values are kept). */
 const ownIdentity = ['x-real-ip', 'x-forwarded-port', 'x-forwarded-prefix'] as const;
