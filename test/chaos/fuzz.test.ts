@@ -171,6 +171,8 @@ routes:
   });
   const baseline = sluice.rss();
   let marked = 0;
+  /** Proxy exchanges still open, without a whole answer, when the client stopped waiting. */
+  let unanswered = 0;
   let sent = 0;
   const deadline = Date.now() + budgetMs;
   const worker = async () => {
@@ -186,7 +188,11 @@ routes:
         idleMs: 60,
         halfClose: random() < 0.5,
       }).catch(() => undefined);
-      if (result && !toAdmin) marked += result.text.split('x-from-backend: 1').length - 1;
+      if (result && !toAdmin) {
+        marked += result.text.split('x-from-backend: 1').length - 1;
+        // A busy machine can be slower than the client's patience: that answer is not seen.
+        if (!result.closed && !/\r\n\r\n/.test(result.text)) unanswered++;
+      }
     }
   };
   await Promise.all(Array.from({ length: 6 }, worker));
@@ -194,7 +200,10 @@ routes:
   t.is(sluice.process.exitCode, null, `seed ${seed}: the process ended`);
   t.is(backendErrors, 0, `seed ${seed}: the backend got malformed requests: ${malformed.join('\n')}`);
   // Every request the backend read came from an answer Sluice passed on: nothing was smuggled.
-  t.true(backendRequests <= marked, `seed ${seed}: ${backendRequests} backend requests, ${marked} answers`);
+  t.true(
+    backendRequests <= marked + unanswered,
+    `seed ${seed}: ${backendRequests} backend requests, ${marked} answers, ${unanswered} not waited for`,
+  );
   const healthz = await rawExchange(adminPort, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
   t.regex(healthz.text, /^HTTP\/1\.1 200 /);
   const served = await rawExchange(port, 'GET /after HTTP/1.1\r\nHost: f.test\r\n\r\n');

@@ -46,13 +46,12 @@ async function forward(
   request: string,
   on = sluice,
 ): Promise<{ status: number; seen: ScriptedRequest | undefined; text: string }> {
-  const before = web.requests.length + api.requests.length;
-  const result = await rawExchange(on.address.port, request, { idleMs: 200 });
-  const all = [...web.requests, ...api.requests];
-  const seen =
-    all.length > before
-      ? [...web.requests.slice(-1), ...api.requests.slice(-1)].find((r) => result.text.includes(r.line))
-      : undefined;
+  const [fromWeb, fromApi] = [web.requests.length, api.requests.length];
+  const result = await rawExchange(on.address.port, request, { idleMs: 400 });
+  // What the backends got meanwhile, less the health probes of a Sluice started for the test.
+  const seen = [...web.requests.slice(fromWeb), ...api.requests.slice(fromApi)].find(
+    (r) => fieldOf(r, 'user-agent') !== 'sluice-health/0.1' && result.text.includes(r.line),
+  );
   return { status: statuses(result.text)[0] ?? 0, seen, text: result.text };
 }
 
