@@ -114,10 +114,11 @@ export function responseFraming(head: ResponseHead, requestMethod: string): Body
 
 /**
  * A response whose framing two readers could take differently (RFC 9112 6.3): Content-Length
- * together with Transfer-Encoding, or a 204 that announces a body. Its body is read by the
- * rules, but the connection cannot be trusted with another request afterwards.
+ * together with Transfer-Encoding, or an answer without a body by the rules (`bodiless`: HEAD,
+ * 204, 304) that announces one. Its body is read by the rules, but the connection cannot be
+ * trusted with another request afterwards: a backend that thought otherwise sends those bytes.
  */
-export function ambiguousResponseFraming(head: ResponseHead): boolean {
+export function ambiguousResponseFraming(head: ResponseHead, bodiless: boolean): boolean {
   let te = false;
   let length: string | undefined;
   for (const field of head.headers) {
@@ -125,5 +126,5 @@ export function ambiguousResponseFraming(head: ResponseHead): boolean {
     else if (field.lower === 'content-length') length = field.value;
   }
   if (te && length !== undefined) return true;
-  return head.status === 204 && (te || (length !== undefined && trimOws(length) !== '0'));
+  return bodiless && (te || (length !== undefined && trimOws(length) !== '0'));
 }

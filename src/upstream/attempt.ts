@@ -60,6 +60,11 @@ export class UpstreamAttempt implements UpstreamUser {
   private connectStartedAt = 0;
   /** The final head lets the connection carry another request. */
   reusable = false;
+  /**
+   * The answer had no body by the rules (HEAD, 204, 304): a backend that thought otherwise sends
+   * bytes after it, so the connection settles a loop turn before it is offered again.
+   */
+  private bodiless = false;
 
   constructor(backend: Backend, head: string, method: string, user: AttemptUser, clock: TimeSource) {
     this.backend = backend;
@@ -126,7 +131,7 @@ export class UpstreamAttempt implements UpstreamUser {
       connection.user = undefined;
       if (reuse && this.reusable && !connection.closed) {
         if (connection.socket.isPaused()) connection.socket.resume();
-        this.backend.connections.release(connection, this.clock.now);
+        this.backend.connections.release(connection, this.clock.now, this.bodiless);
       } else connection.destroy();
     }
     this.backend.inFlight--;
@@ -224,12 +229,13 @@ export class UpstreamAttempt implements UpstreamUser {
         const tokens = connectionTokens(head.headers);
         // Reused only when the response ends exactly at its framing: nothing ambiguous, and no
         // bytes after a bodiless answer (they would become the next request's response).
+        this.bodiless = framing.kind === 'none';
         this.reusable =
           head.status !== 101 &&
           framing.kind !== 'close' &&
           (head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive')) &&
           !(framing.kind === 'none' && buffer.length > 0) &&
-          !ambiguousResponseFraming(head);
+          !ambiguousResponseFraming(head, this.bodiless);
         this.user.onHead(head, framing, buffer, tokens);
         return;
       }

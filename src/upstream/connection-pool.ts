@@ -59,7 +59,7 @@ export class ConnectionPool {
   }
 
   /** Returns a healthy connection after a complete exchange. */
-  release(connection: UpstreamConnection, now: number): void {
+  release(connection: UpstreamConnection, now: number, settle = false): void {
     if (connection.closed) return;
     if (this.retired || this.idleCount >= this.options.maxIdle) {
       connection.destroy();
@@ -67,9 +67,13 @@ export class ConnectionPool {
     }
     connection.user = undefined;
     connection.idleSince = now;
-    // Offered again only after one turn of the event loop: bytes the backend sent past its
-    // response that are already on their way arrive first, and retire the connection (see
-    // UpstreamConnection) instead of becoming the next request's answer.
+    if (!settle) {
+      this.idle.push(connection);
+      return;
+    }
+    // Offered again only after one turn of the event loop: bytes the backend sent past a
+    // bodiless answer that are already on their way arrive first, and retire the connection
+    // (see UpstreamConnection) instead of becoming the next request's answer.
     this.settling.add(connection);
     setImmediate(() => {
       if (!this.settling.delete(connection)) return;

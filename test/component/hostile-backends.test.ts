@@ -109,7 +109,7 @@ test.after.always(async () => {
 });
 
 async function send(request: string): Promise<string> {
-  return (await rawExchange(sluice.address.port, request, { idleMs: 150 })).text;
+  return (await rawExchange(sluice.address.port, request, { idleMs: 400 })).text;
 }
 
 const cases: [string, string][] = [

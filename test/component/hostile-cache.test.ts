@@ -27,7 +27,7 @@ async function cachingSluice(extra = ''): Promise<RunningSluice> {
 }
 
 async function get(sluice: RunningSluice, request: string): Promise<{ cache: string; body: string }> {
-  const { text } = await rawExchange(sluice.address.port, request, { idleMs: 150 });
+  const { text } = await rawExchange(sluice.address.port, request, { idleMs: 400 });
   return {
     cache: /\r\nx-cache: (\w+)/i.exec(text)?.[1] ?? '',
     body: text.slice(text.indexOf('\r\n\r\n') + 4),

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { requestFraming, responseFraming } from '../../../src/http/framing.ts';
-import { type BodyFraming, HttpError } from '../../../src/http/message.ts';
+import { ambiguousResponseFraming, requestFraming, responseFraming } from '../../../src/http/framing.ts';
+import { type BodyFraming, HttpError, type ResponseHead } from '../../../src/http/message.ts';
 import { parseRequestHead, parseResponseHead } from '../../../src/http/parser.ts';
 
 /** Parses a request head with the given field lines and frames it. */
@@ -170,3 +170,19 @@ for (const [title, fields] of responseBad) {
     t.is(err.status, 502);
   });
 }
+
+test('ambiguous response framing: CL with TE, or a bodiless answer that announces a body', (t) => {
+  const head = (text: string) => parseResponseHead(Buffer.from(`${text}\r\n\r\n`))?.head as ResponseHead;
+  t.true(
+    ambiguousResponseFraming(
+      head('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked'),
+      false,
+    ),
+  );
+  t.true(ambiguousResponseFraming(head('HTTP/1.1 204 No Content\r\nContent-Length: 89'), true));
+  t.true(ambiguousResponseFraming(head('HTTP/1.1 200 OK\r\nContent-Length: 5'), true)); // after HEAD
+  t.true(ambiguousResponseFraming(head('HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked'), true));
+  t.false(ambiguousResponseFraming(head('HTTP/1.1 204 No Content'), true));
+  t.false(ambiguousResponseFraming(head('HTTP/1.1 200 OK\r\nContent-Length: 0'), true));
+  t.false(ambiguousResponseFraming(head('HTTP/1.1 200 OK\r\nContent-Length: 5'), false));
+});
