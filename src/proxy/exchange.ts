@@ -13,7 +13,7 @@
 // each is one switch on the state.
 import { performance } from 'node:perf_hooks';
 import type { CacheFlow, CacheStep } from '../cache/proxy-cache.ts';
-import type { BodyFraming, HeaderField, ResponseHead } from '../http/message.ts';
+import { type BodyFraming, type HeaderField, headerValue, type ResponseHead } from '../http/message.ts';
 import {
   clientResponseHead,
   interimHead,
@@ -66,7 +66,8 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     switch (this.current) {
       case 'attempt':
         // Still waiting for the client's body, and not because the backend stopped taking it.
-        if (this.attempt?.sent && !this.body.complete && !this.attempt.backlogged) this.clientTooSlow();
+        if (this.attempt?.sent && !this.body.complete && this.awaitingClient(this.attempt))
+          this.clientTooSlow();
         else if (this.attempt?.sent) this.onFailure(responseTimeout);
         else this.onFailure(connectTimeout);
         return;
@@ -233,7 +234,8 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     if (!this.body.complete) {
       this.client.resume();
       this.body.restartWindow();
-      this.client.arm('body');
+      // With Expect: 100-continue the backend speaks first; the client's time starts after.
+      this.client.arm(this.expectsContinue ? 'response' : 'body');
     } else this.client.arm('response');
   }
 
@@ -422,6 +424,20 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     this.error = `local_${(failure.local as string).toLowerCase()}`;
     this.attempt?.close(false);
     this.failWith(failure.status, failure.message);
+  }
+
+  /**
+   * Whether an unfinished body is the client's to send now: not while the backend is not taking
+   * it, nor while a client that sent `Expect: 100-continue` still waits for the backend's word.
+   */
+  private awaitingClient(attempt: UpstreamAttempt): boolean {
+    if (attempt.backlogged) return false;
+    return attempt.answering || !this.expectsContinue;
+  }
+
+  /** The client waits for a 100 Continue before it sends its body. */
+  private get expectsContinue(): boolean {
+    return headerValue(this.request.headers, 'expect')?.toLowerCase() === '100-continue';
   }
 
   /** The client did not send its body in time: 408, never counted against the backend. */

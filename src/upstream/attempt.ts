@@ -56,6 +56,11 @@ export class UpstreamAttempt implements UpstreamUser {
   /** A response head not complete yet. */
   private partial: Buffer | undefined;
   private received = false;
+
+  /** Some of the answer arrived (a 100 Continue counts): the backend has spoken. */
+  get answering(): boolean {
+    return this.received;
+  }
   private staleRetried = false;
   private connectStartedAt = 0;
   /** The final head lets the connection carry another request. */

@@ -172,3 +172,38 @@ test.serial(
     socket.destroy();
   },
 );
+
+test.serial(
+  'Expect: 100-continue: the backend slow to say continue is not the client being slow',
+  async (t) => {
+    const slowContinue = await startNodeBackend(() => {});
+    slowContinue.server.on('checkContinue', (request, response) => {
+      setTimeout(() => {
+        response.writeContinue();
+        request.resume();
+        request.on('end', () => response.end('continued'));
+      }, 600);
+    });
+    t.teardown(() => slowContinue.close());
+    const sluice = await startProxy(
+      quietYaml(
+        { web: [slowContinue.port] },
+        { extra: 'timeouts: { clientBody: 300ms, responseHeaders: 5s }' },
+      ),
+    );
+    t.teardown(() => sluice.stop());
+    const socket = await openSocket(sluice.address.port);
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (text.includes('100 Continue') && !text.includes('sent')) {
+        text += 'sent';
+        socket.write('hello');
+      }
+    });
+    socket.write('POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');
+    await waitFor(() => text.endsWith('continued'), 5000);
+    t.deepEqual(statuses(text), [100, 200]);
+    socket.destroy();
+  },
+);
