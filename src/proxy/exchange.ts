@@ -13,7 +13,7 @@
 // each is one switch on the state.
 import { performance } from 'node:perf_hooks';
 import type { CacheFlow, CacheStep } from '../cache/proxy-cache.ts';
-import { type BodyFraming, type HeaderField, headerValue, type ResponseHead } from '../http/message.ts';
+import type { BodyFraming, HeaderField, ResponseHead } from '../http/message.ts';
 import {
   clientResponseHead,
   interimHead,
@@ -412,40 +412,6 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     this.error = failure.kind;
     this.backendError(failure.kind);
     this.failWith(failure.status, failure.message);
-  }
-
-  /**
-   * This machine ran out of something (EMFILE …): 503, counted as a local error only, never
-   * against the backend, and no other backend tried (it would fail the same way).
-   */
-  private localFailure(failure: Failure): void {
-    this.context.metrics?.localError(failure.local as string);
-    this.context.logger.warn('local resource error', { requestId: this.requestId, error: failure.local });
-    this.error = `local_${(failure.local as string).toLowerCase()}`;
-    this.attempt?.close(false);
-    this.failWith(failure.status, failure.message);
-  }
-
-  /**
-   * Whether an unfinished body is the client's to send now: not while the backend is not taking
-   * it, nor while a client that sent `Expect: 100-continue` still waits for the backend's word.
-   */
-  private awaitingClient(attempt: UpstreamAttempt): boolean {
-    if (attempt.backlogged) return false;
-    return attempt.answering || !this.expectsContinue;
-  }
-
-  /** The client waits for a 100 Continue before it sends its body. */
-  private get expectsContinue(): boolean {
-    return headerValue(this.request.headers, 'expect')?.toLowerCase() === '100-continue';
-  }
-
-  /** The client did not send its body in time: 408, never counted against the backend. */
-  private clientTooSlow(): void {
-    this.error = 'client_body_timeout';
-    this.context.metrics?.rejected('client_body_timeout');
-    this.keepClient = false;
-    this.failWith(408, 'request body not received in time');
   }
 
   /**
