@@ -7,7 +7,9 @@ import { ProxyCache } from './cache/proxy-cache.ts';
 import type { Config } from './config/types.ts';
 import { HealthScheduler, type HealthTarget } from './health/scheduler.ts';
 import type { Transition } from './health/state.ts';
+import { localErrorCode } from './http/failure-kinds.ts';
 import { buildInfo } from './observe/build-info.ts';
+import { addFaultReporter, reportFault } from './observe/faults.ts';
 import { createLogger } from './observe/logger.ts';
 import { Metrics } from './observe/metrics.ts';
 import { registerOperatorMetrics } from './observe/operator-metrics.ts';
@@ -82,6 +84,7 @@ export async function startSluice(
   clock.start();
   const metrics = new Metrics();
   const reloads = new ReloadHistory();
+  const removeFaultReporter = addFaultReporter(logger, metrics);
   const onTransition = (backend: Backend, transition: Transition) => {
     const backendMetrics = metrics.findBackend(backend.pool, backend.name);
     backendMetrics?.state(transition.to);
@@ -109,6 +112,14 @@ export async function startSluice(
   for (const backend of added) register(backend);
   const health = new HealthScheduler<BackendTarget>(added.map(healthTarget), {
     onResult: (target, result) => {
+      if (result.result === 'local_error') {
+        metrics.localError(result.reason.slice(result.reason.lastIndexOf(' ') + 1));
+        logger.warn('health check not made: local resource error', {
+          backend: target.id,
+          reason: result.reason,
+        });
+        return;
+      }
       metrics
         .findBackend(target.backend.pool, target.backend.name)
         ?.healthCheck(result.result, result.durationMs / 1000);
@@ -160,6 +171,16 @@ export async function startSluice(
       metrics,
       cache,
       ...options.admin,
+      token: () => config.adminToken,
+      onRefused: (reason) => {
+        metrics.rejected(reason);
+        logger.warn('admin request refused', { reason });
+      },
+      onError: (error) => {
+        const code = localErrorCode(error);
+        if (code === undefined) reportFault('admin', error);
+        else metrics.localError(code);
+      },
     });
     adminAddress = await listenOn(admin, config.admin.host, config.admin.port);
   }
@@ -191,7 +212,10 @@ export async function startSluice(
   dnsTimer.unref();
 
   if (options.announce !== false)
-    logger.info('sluice started', startedFields(address, adminAddress, topology.pools));
+    logger.info('sluice started', {
+      ...startedFields(address, adminAddress, topology.pools),
+      maxConnections: proxy.connectionLimit,
+    });
   return {
     get config() {
       return config;
@@ -227,6 +251,7 @@ export async function startSluice(
       await Promise.all([proxy.shutdown(config.timeouts.shutdown, idleGraceMs), health.stop()]);
       admin?.close();
       clock.stop();
+      removeFaultReporter();
       logger.info('stopped');
     },
   };

@@ -1,10 +1,11 @@
 // The admin port: liveness, readiness, Prometheus metrics, a JSON view of every pool and
-// backend, draining a backend, and purging the cache. Bound to loopback by default: it has no
-// authentication.
+// backend, draining a backend, and purging the cache. Bound to loopback by default; who may use
+// it is decided in guard.ts (an optional bearer token, no state changes from browsers).
 import type { Server } from 'node:net';
 import { createEndpointServer, type EndpointRequest, type EndpointResponse } from '../http/endpoint.ts';
 import type { RenderedMetrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
+import { adminRefusal } from './guard.ts';
 import { backendStatus, type LoadView, localLoad, poolsStatus } from './status.ts';
 
 export interface AdminState {
@@ -20,6 +21,12 @@ export interface AdminState {
   cache?: CachePurger;
   /** Set in a cluster's supervisor: the traffic is in its workers. */
   cluster?: ClusterAdmin;
+  /** `adminToken` of the config: the bearer token the admin port asks for, if any. */
+  token?: () => string | undefined;
+  /** A refused request, by reason (401/403). */
+  onRefused?: (reason: string) => void;
+  /** A bug in a handler (the request got 500; the process goes on). */
+  onError?: (error: unknown) => void;
 }
 
 /** What the admin port needs of the cache: purges by URL and by URL prefix, optionally per pool. */
@@ -44,6 +51,14 @@ const backendPath = /^\/backends\/([^/]+)\/([^/]+?)(?:\/(drain|undrain))?$/;
 export function createAdminServer(state: AdminState): Server {
   return createEndpointServer((request) => {
     const { head, path } = request;
+    const refusal = adminRefusal(head, path, state.token?.());
+    if (refusal) {
+      state.onRefused?.(refusal.reason);
+      return {
+        ...text(refusal.status, refusal.message),
+        headers: refusal.status === 401 ? { 'www-authenticate': 'Bearer' } : {},
+      };
+    }
     const backendMatch = backendPath.exec(path);
     if (backendMatch) return backendRoute(state, request, backendMatch);
     if (path === '/cache/purge') return purgeRoute(state, request);
@@ -61,7 +76,7 @@ export function createAdminServer(state: AdminState): Server {
       default:
         return text(404, 'not found');
     }
-  });
+  }, state.onError);
 }
 
 /** `GET /status`: every pool and backend; with workers, their load summed and each worker. */
@@ -87,8 +102,11 @@ async function backendRoute(
   match: RegExpExecArray,
 ): Promise<EndpointResponse> {
   const [, poolName = '', backendName = '', action] = match;
-  const pool = state.pools().get(decodeURIComponent(poolName));
-  const backend = pool?.backends.find((candidate) => candidate.name === decodeURIComponent(backendName));
+  const poolKey = decodeName(poolName);
+  const backendKey = decodeName(backendName);
+  if (poolKey === undefined || backendKey === undefined) return text(400, 'invalid percent-encoding');
+  const pool = state.pools().get(poolKey);
+  const backend = pool?.backends.find((candidate) => candidate.name === backendKey);
   if (!backend) return text(404, 'no such backend');
   const now = state.now();
   const load = state.cluster ? (await state.cluster.status()).load : localLoad;
@@ -127,6 +145,14 @@ async function purgeRoute(state: AdminState, request: EndpointRequest): Promise<
     ? state.cache.purgeUrl(target, pool)
     : state.cache.purgePrefix(target, pool));
   return json(200, { purged });
+}
+
+function decodeName(encoded: string): string | undefined {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return undefined;
+  }
 }
 
 function text(status: number, body: string): EndpointResponse {

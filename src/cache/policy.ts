@@ -74,6 +74,11 @@ export interface CachedResponse {
 export interface PolicyOptions {
   /** Store responses that carry Set-Cookie (default false, even with `public`). */
   shareSetCookie?: boolean;
+  /**
+   * Store answers to requests with Cookie that do not say `public` or `s-maxage` (default false:
+   * an answer to a request with a session cookie is usually that user's own page).
+   */
+  storeWithCookie?: boolean;
   /** Fraction of (Date - Last-Modified) taken as heuristic lifetime (default 0.1, RFC 9111 4.2.2). */
   heuristicFraction?: number;
   /** Cap of a heuristic lifetime in seconds (default 86400). */
@@ -91,6 +96,7 @@ export type NoStoreReason =
   | 'no-store'
   | 'private'
   | 'authorization'
+  | 'cookie'
   | 'set-cookie'
   | 'vary-star'
   | 'no-freshness';
@@ -180,6 +186,9 @@ export function storageDecision(
   if (cc.private) return { store: false, reason: 'private' };
   if (has(req.headers, 'authorization') && !cc.public && !cc.mustRevalidate && cc.sMaxAge === undefined) {
     return { store: false, reason: 'authorization' };
+  }
+  if (!options.storeWithCookie && has(req.headers, 'cookie') && !cc.public && cc.sMaxAge === undefined) {
+    return { store: false, reason: 'cookie' };
   }
   if (!options.shareSetCookie && (has(res.headers, 'set-cookie') || has(res.headers, 'set-cookie2'))) {
     return { store: false, reason: 'set-cookie' };

@@ -212,7 +212,7 @@ export class ProxyCache {
 }
 
 function policyOf(config: CacheConfig): PolicyOptions {
-  return { staleIfError: config.staleIfError / 1000 };
+  return { staleIfError: config.staleIfError / 1000, storeWithCookie: config.storeWithCookie };
 }
 
 export class CacheFlow {
@@ -360,6 +360,9 @@ export class CacheFlow {
     }
     const decision = storageDecision(request, head, cache.policy);
     if (!decision.store || (framing.kind === 'length' && framing.length > cache.config.maxObjectBytes))
+      return this.bypass();
+    // A body under a transfer coding other than chunked (gzip …) is not the representation.
+    if (framing.kind !== 'none' && framing.kind !== 'length' && framing.codings !== undefined)
       return this.bypass();
     this.writer = cache.beginWrite(
       this.key,

@@ -189,8 +189,11 @@ class Refresh implements AttemptUser {
   private fail(kind: string): void {
     if (this.settled) return;
     const backend = this.attempt?.backend;
-    backend?.metrics?.error(kind);
-    if (!this.received) backend?.reportOutcome(false, this.job.pool.canEject);
+    // A local resource error (EMFILE …) is this machine's, never the backend's.
+    if (kind !== 'local_resource') {
+      backend?.metrics?.error(kind);
+      if (!this.received) backend?.reportOutcome(false, this.job.pool.canEject);
+    }
     this.writer?.abort();
     this.writer = undefined;
     this.reusable = false;

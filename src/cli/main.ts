@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { ConfigError } from '../config/load.ts';
+import { installProcessPolicy } from '../observe/faults.ts';
 
 // V8 moves an allocation site to the old generation once its objects are seen surviving
 // scavenges. Under load that happens by chance in the first seconds, and from then on the
@@ -82,6 +83,8 @@ async function main(argv: string[]): Promise<number> {
     return (await import('./serve.ts')).checkCommand(path, flags, values.resolve ?? false);
   }
   const configPath = values.config ?? process.env.SLUICE_CONFIG;
+  // From here on the process serves: a bug that escapes is reported, not fatal (observe/faults.ts).
+  installProcessPolicy();
   if (command === 'demo') return (await import('./demo.ts')).startDemo(flags);
   // A mistyped SLUICE_CONFIG must not quietly serve demo pages that pass health checks.
   if (!configPath) {

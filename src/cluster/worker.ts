@@ -3,6 +3,7 @@
 // supervisor's. It answers the supervisor's questions (metrics, status, cache purges) and stops
 // gracefully when told to, when its supervisor goes away, or on SIGTERM/SIGINT.
 import v8 from 'node:v8';
+import { installProcessPolicy } from '../observe/faults.ts';
 import { createLogger } from '../observe/logger.ts';
 import { type RunningSluice, startSluice } from '../sluice.ts';
 import type { FromWorker, Question, Resolved, ToWorker, WorkerStatus } from './messages.ts';
@@ -10,6 +11,8 @@ import { adoptStates, replicaHealth } from './replica.ts';
 
 // As in src/cli/main.ts: objects of every request born old otherwise (see there).
 v8.setFlagsFromString('--no-allocation-site-pretenuring');
+// A bug that escapes is reported, not fatal, as in the single process (observe/faults.ts).
+installProcessPolicy();
 
 let sluice: RunningSluice | undefined;
 let resolved = new Map<string, string[]>();

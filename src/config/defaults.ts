@@ -16,6 +16,7 @@ export const DEFAULTS = {
     connect: 3_000,
     responseHeaders: 30_000,
     clientHeader: 10_000,
+    clientBody: 10_000,
     clientIdle: 60_000,
     upstreamIdle: 30_000,
     shutdown: 30_000,
@@ -26,7 +27,10 @@ export const DEFAULTS = {
     maxBody: null,
     replayBody: 64 * 1024,
     oneWrite: 16 * 1024,
+    maxConnections: 10_000,
   },
+  upgrades: ['websocket'],
+  underscoresInHeaders: false,
   retries: {
     attempts: 3,
     backoffMin: 25,
@@ -58,5 +62,6 @@ export const DEFAULTS = {
     maxObjectBytes: 8 * 1024 ** 2,
     staleIfError: 3_600_000,
     lockTimeout: 5_000,
+    storeWithCookie: false,
   },
 } as const;

@@ -75,11 +75,13 @@ export function clean(issues: readonly { path?: PropertyKey[] }[], ...paths: Pat
 }
 
 export const duration = (fallback: number) => leaf(parseDuration, () => fallback);
-export const size = (fallback: number, min: number) =>
+export const size = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   leaf(
     (v) => {
       const r = parseSize(v);
-      return r.ok && r.value < min ? { ok: false, message: `must be at least ${min} bytes` } : r;
+      if (r.ok && r.value < min) return { ok: false, message: `must be at least ${min} bytes` };
+      if (r.ok && r.value > max) return { ok: false, message: `must be at most ${max} bytes` };
+      return r;
     },
     () => fallback,
   );

@@ -27,6 +27,7 @@ import {
   size,
   strict,
 } from './fields.ts';
+import { parseHeaderRemove, parseHeaderSet } from './header-rules.ts';
 import { type ConfigIssue, issueLines, mapIssue } from './issues.ts';
 import type {
   CacheConfig,
@@ -43,20 +44,20 @@ import {
   describeValue,
   formatAddress,
   formatDuration,
-  isToken,
   LOG_FORMATS,
   LOG_LEVELS,
   type Parsed,
   parseAddress,
+  parseAdminToken,
   parseChoice,
   parseDuration,
-  parseHeaderValue,
   parseHostHeader,
   parseHostPattern,
   parseIpOrCidr,
   parsePath,
   parseSize,
   parseStatusRange,
+  parseUpgrades,
   parseWorkers,
 } from './values.ts';
 
@@ -80,24 +81,29 @@ const trustedProxies = leaf(
   () => [],
 );
 
+/** A request head is held whole while it arrives: beyond this, one client could take a lot. */
+const MAX_HEAD = 1024 * 1024;
+
 const timeouts = strict({
   connect: duration(DEFAULTS.timeouts.connect),
   responseHeaders: duration(DEFAULTS.timeouts.responseHeaders),
   clientHeader: duration(DEFAULTS.timeouts.clientHeader),
+  clientBody: duration(DEFAULTS.timeouts.clientBody),
   clientIdle: duration(DEFAULTS.timeouts.clientIdle),
   upstreamIdle: duration(DEFAULTS.timeouts.upstreamIdle),
   shutdown: duration(DEFAULTS.timeouts.shutdown),
 });
 
 const limits = strict({
-  maxRequestLine: size(DEFAULTS.limits.maxRequestLine, 64),
-  maxHead: size(DEFAULTS.limits.maxHead, 64),
+  maxRequestLine: size(DEFAULTS.limits.maxRequestLine, 64, MAX_HEAD),
+  maxHead: size(DEFAULTS.limits.maxHead, 64, MAX_HEAD),
   maxBody: leaf(
     (v) => (v === null ? { ok: true, value: null } : parseSize(v)),
     (): number | null => null,
   ),
   replayBody: size(DEFAULTS.limits.replayBody, 0),
   oneWrite: size(DEFAULTS.limits.oneWrite, 0),
+  maxConnections: integer(DEFAULTS.limits.maxConnections, 1, 1_000_000),
 }).superRefine(
   (v, ctx) => {
     if (v.maxRequestLine > v.maxHead) {
@@ -131,6 +137,7 @@ const cache = strict({
   maxObjectBytes: size(DEFAULTS.cache.maxObjectBytes, 1),
   staleIfError: durationOrZero(DEFAULTS.cache.staleIfError),
   lockTimeout: duration(DEFAULTS.cache.lockTimeout),
+  storeWithCookie: boolean(DEFAULTS.cache.storeWithCookie),
 })
   .superRefine(
     (v, ctx) => {
@@ -150,6 +157,7 @@ const cache = strict({
       maxObjectBytes: v.maxObjectBytes,
       staleIfError: v.staleIfError,
       lockTimeout: v.lockTimeout,
+      storeWithCookie: v.storeWithCookie,
     }),
   );
 
@@ -265,52 +273,8 @@ const pools = z.record(z.string(), pool).superRefine(
   { when: (p) => isRecord(p.value) },
 );
 
-const headerSet = leaf(
-  (value) => {
-    if (!isRecord(value))
-      return {
-        ok: false,
-        message: `expected a mapping of header names to values (got ${describeValue(value)})`,
-      };
-    const out: Record<string, string> = {};
-    const lower = new Map<string, string>();
-    const problems: { path: Path; message: string }[] = [];
-    for (const [name, raw] of Object.entries(value)) {
-      if (!isToken(name)) {
-        problems.push({ path: [name], message: 'invalid header name' });
-        continue;
-      }
-      const previous = lower.get(name.toLowerCase());
-      if (previous !== undefined) {
-        problems.push({ path: [name], message: `duplicate header name (same as "${previous}")` });
-        continue;
-      }
-      lower.set(name.toLowerCase(), name);
-      const r = parseHeaderValue(raw);
-      if (r.ok) out[name] = r.value;
-      else problems.push({ path: [name], message: r.message });
-    }
-    return problems.length ? { ok: false, problems } : { ok: true, value: out };
-  },
-  (): Record<string, string> => ({}),
-);
-
-const headerRemove = leaf(
-  (value) => {
-    if (!Array.isArray(value))
-      return { ok: false, message: `expected a list of header names (got ${describeValue(value)})` };
-    const problems: { path: Path; message: string }[] = [];
-    value.forEach((name, i) => {
-      if (typeof name !== 'string') {
-        problems.push({ path: [i], message: `expected a header name (got ${describeValue(name)})` });
-      } else if (!isToken(name)) {
-        problems.push({ path: [i], message: `invalid header name ${describeValue(name)}` });
-      }
-    });
-    return problems.length ? { ok: false, problems } : { ok: true, value: value as string[] };
-  },
-  (): string[] => [],
-);
+const headerSet = leaf(parseHeaderSet, (): Record<string, string> => ({}));
+const headerRemove = leaf(parseHeaderRemove, (): string[] => []);
 
 const route = strict({
   host: leaf(parseHostPattern, () => DEFAULTS.route.host),
@@ -359,6 +323,9 @@ export const configSchema = strict({
   workers: leaf(parseWorkers, (): number | 'auto' => DEFAULTS.workers),
   accessLog: boolean(DEFAULTS.accessLog),
   trustedProxies,
+  adminToken: leaf(parseAdminToken, (): string | undefined => undefined),
+  upgrades: leaf(parseUpgrades, () => [...DEFAULTS.upgrades]),
+  underscoresInHeaders: boolean(DEFAULTS.underscoresInHeaders),
   timeouts: section(timeouts),
   limits: section(limits),
   retries: section(retries),
@@ -416,6 +383,9 @@ export const configSchema = strict({
       workers: v.workers,
       accessLog: v.accessLog,
       trustedProxies: v.trustedProxies,
+      adminToken: v.adminToken,
+      upgrades: v.upgrades,
+      underscoresInHeaders: v.underscoresInHeaders,
       timeouts: v.timeouts,
       limits: v.limits,
       retries: v.retries,

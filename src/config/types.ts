@@ -75,6 +75,11 @@ export interface TimeoutsConfig {
   connect: number;
   responseHeaders: number;
   clientHeader: number;
+  /**
+   * A request body must progress by at least 1 KiB within this, or it gets 408 (the client's
+   * slowness, never counted against the backend).
+   */
+  clientBody: number;
   clientIdle: number;
   upstreamIdle: number;
   /** How long SIGTERM waits for in-flight work before closing everything. */
@@ -90,6 +95,11 @@ export interface LimitsConfig {
   replayBody: number;
   /** A response body up to this size goes to the client in the same write as its head. */
   oneWrite: number;
+  /**
+   * Most client connections open at once; further ones are closed at accept. Lowered at start to
+   * what the descriptor limit allows once backend connections and probes have theirs.
+   */
+  maxConnections: number;
 }
 
 export interface RetryConfig {
@@ -119,6 +129,11 @@ export interface CacheConfig {
   staleIfError: number;
   /** How long (ms) a request waits for a coalesced miss of the same URL before it goes itself. */
   lockTimeout: number;
+  /**
+   * Store answers to requests that carry Cookie even when the response does not say `public` or
+   * `s-maxage` (default false: such answers are often personal).
+   */
+  storeWithCookie: boolean;
 }
 
 export interface Config {
@@ -133,6 +148,12 @@ export interface Config {
   accessLog: boolean;
   /** Peers (IPs or CIDRs) whose X-Forwarded-For and Forwarded values are kept. */
   trustedProxies: string[];
+  /** Bearer token the admin port asks for (every endpoint but /healthz and /readyz), if any. */
+  adminToken: string | undefined;
+  /** Upgrade protocols tunnelled (lower case); others are not offered to the backend. */
+  upgrades: string[];
+  /** Pass request fields whose names contain `_` (default false: dropped, as nginx does). */
+  underscoresInHeaders: boolean;
   timeouts: TimeoutsConfig;
   limits: LimitsConfig;
   retries: RetryConfig;

@@ -94,6 +94,8 @@ export function formatAddress(a: ListenAddress): string {
 // Durations and sizes
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** The longest delay a Node timer takes (2^31 - 1 ms). */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
 const DURATION_HINT = 'expected a duration like 250ms, 2s, 1.5s, 1m30s or 1h';
 /** One number and unit of a compound duration (`1h30m`, `1m30.5s`, as Go and Prometheus write them). */
 const DURATION_TERM = /(\d+(?:\.\d+)?)(ms|h|m|s)/y;
@@ -115,6 +117,9 @@ export function parseDuration(value: unknown): Parsed<number> {
   if (ms === undefined) return fail(`${DURATION_HINT} (got ${describeValue(value)})`);
   ms = Math.round(ms);
   if (ms <= 0) return fail(`must be greater than 0 (got ${describeValue(value)})`);
+  // Node fires a timer set beyond this after 1 ms (with a warning): a 30-day timeout would be none.
+  if (ms > MAX_DURATION_MS)
+    return fail(`must be at most ${MAX_DURATION_MS}ms (about 24.8 days) (got ${describeValue(value)})`);
   return ok(ms);
 }
 
@@ -173,6 +178,7 @@ export function parseSize(value: unknown): Parsed<number> {
   }
   bytes = Math.floor(bytes);
   if (bytes < 0) return fail(`must not be negative (got ${describeValue(value)})`);
+  if (bytes > Number.MAX_SAFE_INTEGER) return fail(`must be at most ${Number.MAX_SAFE_INTEGER} bytes`);
   return ok(bytes);
 }
 
@@ -240,13 +246,33 @@ export function parsePath(value: unknown): Parsed<string> {
   return ok(value);
 }
 
-/** A header field value: a string or number without CR, LF or NUL. */
+/**
+ * A header field value: a string or number of visible characters, spaces and tabs (RFC 9110
+ * field-value; obs-text as latin1). Control characters and anything beyond latin1 are refused:
+ * they would be refused from a client, and could split or corrupt the head on the wire.
+ */
 export function parseHeaderValue(value: unknown): Parsed<string> {
   if (typeof value === 'number' && Number.isFinite(value)) return ok(String(value));
   if (typeof value !== 'string') return fail(`expected a string (got ${describeValue(value)})`);
   // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting them is the point
-  if (/[\r\n\u0000]/.test(value)) return fail('header value must not contain CR, LF or NUL');
+  if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value))
+    return fail('header value must not contain control characters (CR, LF, NUL …)');
+  if (/[\u0100-\uffff]/.test(value)) return fail('header value must be latin1 (no characters beyond U+00FF)');
   return ok(value.trim());
+}
+
+/** A bearer token for the admin port: at least 16 characters of RFC 6750's b64token alphabet. */
+export function parseAdminToken(value: unknown): Parsed<string> {
+  if (typeof value !== 'string' || !/^[A-Za-z0-9\-._~+/]{16,}=*$/.test(value))
+    return fail(`expected a token of at least 16 letters, digits or -._~+/ (got ${describeValue(value)})`);
+  return ok(value);
+}
+
+/** Upgrade protocol names (tokens), e.g. `[websocket]`, lower-cased; `[]` tunnels nothing. */
+export function parseUpgrades(value: unknown): Parsed<string[]> {
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && TOKEN.test(v)))
+    return fail(`expected a list of protocol names like [websocket] (got ${describeValue(value)})`);
+  return ok(value.map((v: string) => v.toLowerCase()));
 }
 
 /** `200-399`, `[200, 399]`, or a single status `200`; statuses 100..599, low <= high. */

@@ -4,13 +4,17 @@
 // The promise never rejects and settles only once the socket is closed and the timer cleared,
 // so nothing outlives a probe.
 import net from 'node:net';
-import { socketFailure } from '../http/failure-kinds.ts';
+import { localErrorCode, socketFailure } from '../http/failure-kinds.ts';
 import { HttpError } from '../http/message.ts';
 import { parseResponseHead } from '../http/parser.ts';
 
-export type ProbeResultKind = 'success' | 'timeout' | 'refused' | 'reset' | 'bad_status';
+export type ProbeResultKind = 'success' | 'timeout' | 'refused' | 'reset' | 'bad_status' | 'local_error';
 
-/** Every result kind, e.g. to create the `sluice_health_checks_total{result}` series at 0. */
+/**
+ * The result kinds about the backend, e.g. to create the `sluice_health_checks_total{result}`
+ * series at 0. Not `local_error`: a probe this machine could not make (EMFILE …) says nothing
+ * about the backend and leaves its state as it was.
+ */
 export const probeResultKinds: readonly ProbeResultKind[] = [
   'success',
   'timeout',
@@ -134,7 +138,8 @@ export function probe(target: ProbeTarget, options: ProbeOptions): Promise<Probe
     socket.on('error', (error: NodeJS.ErrnoException) => {
       const code = error.code ?? error.message;
       const failure = socketFailure(error);
-      if (failure === 'refused') finish('refused', 'connect refused');
+      if (localErrorCode(error)) finish('local_error', `local resource error: ${code}`);
+      else if (failure === 'refused') finish('refused', 'connect refused');
       else if (failure === 'reset') finish('reset', 'connection reset');
       else if (!connected) finish('refused', `connect failed: ${code}`);
       else finish('reset', `socket error: ${code}`);

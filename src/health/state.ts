@@ -291,6 +291,8 @@ export class BackendHealth {
 
   /** Records one active check's outcome. */
   recordProbe(outcome: CheckOutcome, now: number): void {
+    // This machine could not make the check: nothing was learnt about the backend.
+    if (outcome.result === 'local_error') return;
     this.advance(now);
     now = this.clock;
     this.result = outcome.result;

@@ -42,6 +42,8 @@ export class ChunkedDecoder {
   /** Start of a size or trailer line that arrived without its LF yet. */
   #pending = '';
   #trailerBytes = 0;
+  /** Where in the input of the latest feed() the trailer section began (after `0 CRLF`), or -1. */
+  trailerStart = -1;
   readonly #maxChunkLine: number;
   readonly #maxTrailerBytes: number;
   readonly #status: number;
@@ -56,6 +58,16 @@ export class ChunkedDecoder {
     return this.#state === DONE;
   }
 
+  /** Bytes of a chunk-size line that has not ended yet (not validated yet). */
+  get pendingLength(): number {
+    return this.#state === SIZE_LINE ? this.#pending.length : 0;
+  }
+
+  /** The last chunk has been read: what comes now is the trailer section. */
+  get inTrailers(): boolean {
+    return this.#state === TRAILER || this.#state === DONE;
+  }
+
   /**
    * Feeds bytes. Calls onData (if given) with each piece of decoded body data (subarrays of
    * chunk, no copies). Returns how many bytes of `chunk` belong to this chunked body:
@@ -64,6 +76,7 @@ export class ChunkedDecoder {
   feed(chunk: Buffer, onData?: (data: Buffer) => void): number {
     const len = chunk.length;
     let pos = 0;
+    this.trailerStart = -1;
     while (pos < len) {
       switch (this.#state) {
         case DATA: {
@@ -96,8 +109,10 @@ export class ChunkedDecoder {
           const line = this.#pending + chunk.toString('latin1', pos, lf);
           this.#pending = '';
           pos = lf + 1;
-          if (this.#state === SIZE_LINE) this.#sizeLine(line);
-          else if (this.#trailerLine(line)) return pos;
+          if (this.#state === SIZE_LINE) {
+            this.#sizeLine(line);
+            if ((this.#state as number) === TRAILER) this.trailerStart = pos;
+          } else if (this.#trailerLine(line)) return pos;
           break;
         }
         default: // DONE: the rest belongs to the next message
@@ -176,3 +191,52 @@ export function encodeChunk(data: Buffer): Buffer {
   out[out.length - 1] = LF;
   return out;
 }
+
+/**
+ * Passes a chunked body on as it came, except its trailer section, which is rebuilt from the
+ * trailer fields `keep` lets through: a trailer must not smuggle framing, routing or identity
+ * fields past the rules that filter the head (RFC 9110 6.5.1).
+ */
+export class ChunkedRelay {
+  readonly decoder: ChunkedDecoder;
+  readonly #keep: (field: HeaderField) => boolean;
+  /** The start of a size line not validated yet, forwarded once it is. */
+  #held: Buffer = EMPTY;
+
+  constructor(options: ChunkedDecoderOptions, keep: (field: HeaderField) => boolean) {
+    this.decoder = new ChunkedDecoder(options);
+    this.#keep = keep;
+  }
+
+  get done(): boolean {
+    return this.decoder.done;
+  }
+
+  /**
+   * Feeds bytes (onData as for ChunkedDecoder.feed). `used`: bytes of `chunk` that belong to this
+   * body; `out`: the bytes to forward for them (empty while inside the trailer section).
+   */
+  relay(chunk: Buffer, onData?: (data: Buffer) => void): { used: number; out: Buffer } {
+    const decoder = this.decoder;
+    const before = decoder.inTrailers;
+    const used = decoder.feed(chunk, onData);
+    let out: Buffer = EMPTY;
+    if (!before) {
+      out = chunk.subarray(0, decoder.trailerStart !== -1 ? decoder.trailerStart : used);
+      if (this.#held.length > 0) out = Buffer.concat([this.#held, out]);
+      // A size line still open is held back until it is known to be valid.
+      const pending = decoder.pendingLength;
+      this.#held = pending > 0 ? Buffer.from(out.subarray(out.length - pending)) : EMPTY;
+      if (pending > 0) out = out.subarray(0, out.length - pending);
+    }
+    if (decoder.done) {
+      let trailers = '';
+      for (const field of decoder.trailers)
+        if (this.#keep(field)) trailers += `${field.name}: ${field.value}\r\n`;
+      out = Buffer.concat([out, Buffer.from(`${trailers}\r\n`, 'latin1')]);
+    }
+    return { used, out };
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

@@ -28,11 +28,21 @@ export type EndpointHandler = (request: EndpointRequest) => EndpointResponse | P
 const maxBody = 1024 * 1024;
 const idleTimeoutMs = 30_000;
 
-export function createEndpointServer(handler: EndpointHandler): Server {
-  return createServer((socket) => serveConnection(socket, handler));
+/**
+ * `onError` hears of every error a handler or the connection code threw: the request gets 500,
+ * or the connection is closed, and the process goes on.
+ */
+export function createEndpointServer(handler: EndpointHandler, onError?: (error: unknown) => void): Server {
+  const server = createServer((socket) => serveConnection(socket, handler, onError));
+  // accept() failing (EMFILE …) while listening must not end the process; listen errors go to
+  // whoever called listen().
+  server.on('error', (error) => {
+    if (server.listening) onError?.(error);
+  });
+  return server;
 }
 
-function serveConnection(socket: Socket, handler: EndpointHandler): void {
+function serveConnection(socket: Socket, handler: EndpointHandler, onError?: (error: unknown) => void): void {
   let buffer: Buffer = Buffer.alloc(0);
   let busy = false;
   socket.setTimeout(idleTimeoutMs, () => socket.destroy());
@@ -50,20 +60,19 @@ function serveConnection(socket: Socket, handler: EndpointHandler): void {
       if (!request) return;
       buffer = buffer.subarray(request.size);
       busy = true;
-      const url = new URL(request.head.target, 'http://endpoint');
       const tokens = connectionTokens(request.head.headers);
       const keepAlive =
         request.head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive');
+      const target = splitTarget(request.head.target);
       let response: EndpointResponse;
-      try {
-        response = await handler({
-          head: request.head,
-          path: url.pathname,
-          query: url.searchParams,
-          body: request.body,
-        });
-      } catch (error) {
-        response = { status: 500, body: `${(error as Error).message}\n` };
+      if (target === undefined) response = { status: 400, body: 'invalid request-target\n' };
+      else {
+        try {
+          response = await handler({ head: request.head, ...target, body: request.body });
+        } catch (error) {
+          onError?.(error);
+          response = { status: 500, body: 'internal error\n' };
+        }
       }
       if (socket.destroyed) return;
       const bytes = serialize(request.head.method, response, keepAlive);
@@ -75,8 +84,34 @@ function serveConnection(socket: Socket, handler: EndpointHandler): void {
   };
   socket.on('data', (chunk: Buffer) => {
     buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
-    void next();
+    // Whatever goes wrong costs this connection only.
+    next().catch((error: unknown) => {
+      onError?.(error);
+      socket.destroy();
+    });
   });
+}
+
+/**
+ * The path and query of an origin-form (`/a?b`) or absolute-form (`http://h/a?b`) target, or
+ * undefined for anything else (`*`, an authority, `//host/x`, a URL that does not parse).
+ */
+export function splitTarget(target: string): { path: string; query: URLSearchParams } | undefined {
+  let originForm = target;
+  if (target.charCodeAt(0) !== 0x2f) {
+    if (!/^https?:\/\//i.test(target)) return undefined;
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      return undefined;
+    }
+    originForm = `${url.pathname}${url.search}`;
+  }
+  if (originForm.startsWith('//')) return undefined;
+  const mark = originForm.indexOf('?');
+  const path = mark === -1 ? originForm : originForm.slice(0, mark);
+  return { path, query: new URLSearchParams(mark === -1 ? '' : originForm.slice(mark + 1)) };
 }
 
 /** A whole request at the start of `buffer`, or null when more bytes are needed. */

@@ -12,7 +12,9 @@ export type FailureKind =
   | 'response_timeout'
   | 'bad_response'
   | 'closed_before_response'
-  | 'closed_mid_response';
+  | 'closed_mid_response'
+  /** This machine's failure (EMFILE …): never counted against a backend, so not in failureKinds. */
+  | 'local_resource';
 
 /** Every FailureKind, e.g. to create the `sluice_backend_errors_total{type}` series at 0. */
 export const failureKinds: readonly FailureKind[] = [
@@ -51,4 +53,15 @@ export function socketFailure(error: Error | undefined): SocketFailure | undefin
     default:
       return undefined;
   }
+}
+
+// Errors of this machine, not of the peer: out of descriptors, memory, buffers or local ports.
+// A backend is never marked down or ejected for them, and no other backend is tried (it would
+// fail the same way); they are counted in sluice_local_errors_total{type}.
+const localCodes = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL', 'EADDRINUSE']);
+
+/** The code of a local resource error (`EMFILE` …), or undefined for any other error. */
+export function localErrorCode(error: unknown): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && localCodes.has(code) ? code : undefined;
 }

@@ -97,10 +97,34 @@ export function responseFraming(head: ResponseHead, requestMethod: string): Body
     // TE overrides Content-Length. In an HTTP/1.0 message its framing is faulty (RFC 9112 6.1):
     // read until close.
     if (head.versionMinor === 0) return CLOSE;
-    const final = trimOws(te.slice(te.lastIndexOf(',') + 1)).toLowerCase();
-    return final === 'chunked' ? CHUNKED : CLOSE;
+    const codings = te
+      .split(',')
+      .map((coding) => trimOws(coding))
+      .filter((coding) => coding !== '');
+    const chunked = codings.length > 0 && codings[codings.length - 1]?.toLowerCase() === 'chunked';
+    if (chunked) codings.pop();
+    // Other codings (gzip, deflate …) stay on the body: whoever forwards it must say so.
+    if (codings.length === 0) return chunked ? CHUNKED : CLOSE;
+    return { kind: chunked ? 'chunked' : 'close', codings: codings.join(', ') };
   }
   if (lengths === undefined) return CLOSE;
   const length = contentLength(lengths, 502);
   return length === 0 ? NONE : { kind: 'length', length };
+}
+
+/**
+ * A response whose framing two readers could take differently (RFC 9112 6.3): Content-Length
+ * together with Transfer-Encoding, or an answer without a body by the rules (`bodiless`: HEAD,
+ * 204, 304) that announces one. Its body is read by the rules, but the connection cannot be
+ * trusted with another request afterwards: a backend that thought otherwise sends those bytes.
+ */
+export function ambiguousResponseFraming(head: ResponseHead, bodiless: boolean): boolean {
+  let te = false;
+  let length: string | undefined;
+  for (const field of head.headers) {
+    if (field.lower === 'transfer-encoding') te = true;
+    else if (field.lower === 'content-length') length = field.value;
+  }
+  if (te && length !== undefined) return true;
+  return bodiless && (te || (length !== undefined && trimOws(length) !== '0'));
 }

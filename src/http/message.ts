@@ -27,9 +27,10 @@ export interface ResponseHead {
 export type BodyFraming =
   | { kind: 'none' }
   | { kind: 'length'; length: number }
-  | { kind: 'chunked' }
+  /** `codings`: transfer codings applied before chunked (`gzip`), kept for the recipient. */
+  | { kind: 'chunked'; codings?: string }
   /** Response only: the body runs until the server closes the connection. */
-  | { kind: 'close' };
+  | { kind: 'close'; codings?: string };
 
 /** A protocol violation that Sluice answers with `status` and then closes the connection. */
 export class HttpError extends Error {

@@ -40,8 +40,11 @@ export function clientResponseHead(response: ClientResponse): string {
   let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n${endToEndLinesWithVia(head.headers, response.connectionTokens)}`;
   if (response.extra) for (const header of response.extra) out += `${header.name}: ${header.value}\r\n`;
   if (framing.kind === 'length') out += `Content-Length: ${framing.length}\r\n`;
-  else if (mode === 'rechunk' || (framing.kind === 'chunked' && mode === 'raw'))
-    out += 'Transfer-Encoding: chunked\r\n';
+  else if (framing.kind !== 'none' && (mode === 'rechunk' || (framing.kind === 'chunked' && mode === 'raw')))
+    out +=
+      framing.codings === undefined
+        ? 'Transfer-Encoding: chunked\r\n'
+        : `Transfer-Encoding: ${framing.codings}, chunked\r\n`;
   else if (framing.kind === 'none') {
     if (response.requestMethod === 'HEAD' || head.status === 304) {
       // No body, but the Content-Length still describes the resource.

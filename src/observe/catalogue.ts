@@ -72,6 +72,8 @@ export class Families {
   readonly cacheRequests: CounterFamily;
   readonly cacheBytes: GaugeFamily;
   readonly openConnections: GaugeFamily;
+  readonly internalErrors: CounterFamily;
+  readonly localErrors: CounterFamily;
 
   constructor(r: Registry) {
     const pb = ['pool', 'backend'];
@@ -196,6 +198,18 @@ export class Families {
       'sluice_open_connections',
       'Open TCP connections, by side (client or backend).',
       ['side'],
+    );
+    this.internalErrors = new CounterFamily(
+      r,
+      'sluice_internal_errors_total',
+      'Bugs that escaped (a connection closed, the process went on), by where they were caught.',
+      ['where'],
+    );
+    this.localErrors = new CounterFamily(
+      r,
+      'sluice_local_errors_total',
+      'Failures of this machine (descriptors, memory, local ports), never counted against a backend.',
+      ['type'],
     );
   }
 }

@@ -143,6 +143,16 @@ export class Metrics {
     cell.value++;
   }
 
+  /** An error that escaped the code meant to handle it (see src/observe/faults.ts). */
+  internalError(where: string): void {
+    this.f.internalErrors.cell(where).value++;
+  }
+
+  /** A local resource error (EMFILE, ENFILE, ENOMEM, EADDRNOTAVAIL …), by its code. */
+  localError(type: string): void {
+    this.f.localErrors.cell(type).value++;
+  }
+
   poolPanic(pool: string, panic: boolean): void {
     this.f.poolPanic.cell(pool).value = panic ? 1 : 0;
   }

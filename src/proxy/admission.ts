@@ -1,13 +1,23 @@
 // Admission of a parsed request: the refusals Sluice answers itself (a body over maxBody,
-// CONNECT, no route, no pool), then the route's pool, the Upgrade the client asks for, and the
-// head for the backend, or the cache flow that makes it later (routes with `cache: true`).
+// CONNECT, a loop, a path it will not forward, no route, no pool), then exactly what goes
+// upstream: the effective authority, the normalized and stripped path, the Upgrade offered, the
+// forwarding context, and the head for the backend, or the cache flow that makes it later
+// (routes with `cache: true`; it keys and matches Vary on the fields as forwarded).
 import type { CacheFlow } from '../cache/proxy-cache.ts';
+import type { RouteConfig } from '../config/types.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
 import { type BodyFraming, headerValue, type RequestHead } from '../http/message.ts';
+import { headerTokens } from '../http/serialize.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { ProxyContext } from './context.ts';
 import type { Downstream } from './downstream.ts';
-import { type UpstreamRequest, upstreamRequestHead } from './heads.ts';
+import {
+  forwardedFields,
+  serializeUpstreamHead,
+  type UpstreamRequest,
+  upstreamRequestHead,
+} from './heads.ts';
+import { normalizeTarget } from './normalize.ts';
 
 /** A request Sluice answers itself; `reason` labels sluice_requests_rejected_total. */
 export interface Refusal {
@@ -20,7 +30,7 @@ export interface Refusal {
 export interface Admitted {
   readonly kind: 'admit';
   readonly pool: BackendPool;
-  /** The Upgrade value when the client asks to switch protocols. */
+  /** The Upgrade protocols offered to the backend (the allowed ones the client asked for). */
   readonly upgrade: string | undefined;
   /** The head for the backend ('' when the cache makes it). */
   readonly upstreamHead: string;
@@ -35,7 +45,7 @@ export function admit(
   request: RequestHead,
   framing: BodyFraming,
   context: ProxyContext,
-  client: Pick<Downstream, 'address' | 'trusted'>,
+  client: Pick<Downstream, 'address' | 'trusted' | 'localAuthority' | 'localPort'>,
   requestId: string,
 ): Admitted | Refusal {
   const maxBody = context.config.limits.maxBody;
@@ -43,35 +53,54 @@ export function admit(
     return refuse(413, 'request body too large', 'body_too_large');
   // A reverse proxy opens no tunnels to arbitrary hosts.
   if (request.method === 'CONNECT') return refuse(501, 'CONNECT is not supported', 'connect');
-  const host = headerValue(request.headers, 'host');
-  const match = context.router.match(host, request.target);
+  // Read before any Connection-named field is dropped: a loop must not hide behind `Connection: via`.
+  const own = context.via;
+  if (headerTokens(request.headers, 'via').some((entry) => entry === own || entry.startsWith(`${own} `)))
+    return refuse(508, 'loop detected: this request already passed through this Sluice', 'loop');
+  const absolute = splitAbsolute(request.target);
+  const authority = absolute?.authority ?? headerValue(request.headers, 'host') ?? client.localAuthority;
+  let target = absolute?.path ?? request.target;
+  if (target !== '*') {
+    const normalized = normalizeTarget(target);
+    if (!normalized.ok) return refuse(400, normalized.message, 'bad_path');
+    target = normalized.target;
+  }
+  const match = context.router.match(authority, target);
   if (!match) return refuse(404, 'no route for this host and path', 'no_route');
   const pool = context.pools.get(match.route.pool);
   if (!pool) return refuse(503, 'no backend available', 'no_pool');
 
   const tokens = connectionTokens(request.headers);
-  const upgradeValue = headerValue(request.headers, 'upgrade');
   const upgrade =
-    upgradeValue !== undefined && tokens.includes('upgrade') && request.versionMinor === 1
-      ? upgradeValue
-      : undefined;
+    request.versionMinor === 1 && tokens.includes('upgrade') ? allowedUpgrade(request, context) : undefined;
   const upstream: UpstreamRequest = {
-    head: request,
+    // The cache keys on this head: the normalized target under the effective authority.
+    head: target === request.target ? request : { ...request, target },
     connectionTokens: tokens,
     framing,
     route: match.route,
     path: match.path,
-    authority: absoluteAuthority(request.target),
+    authority,
     upgrade,
-    forwarding: { clientAddress: client.address, trusted: client.trusted, host, requestId },
+    forwarding: {
+      clientAddress: client.address,
+      trusted: client.trusted,
+      host: authority,
+      requestId,
+      port: client.localPort,
+      prefix: strippedPrefix(match.route, target, match.path),
+      via: context.via,
+      underscores: context.config.underscoresInHeaders,
+    },
   };
   if (match.route.cache && context.cache) {
     // The upstream head is made only when the request goes to a backend.
     const eligible = framing.kind === 'none' && upgrade === undefined;
+    const forwarded = { ...upstream.head, headers: forwardedFields(upstream) };
     const cache = context.cache.open(
-      request,
+      forwarded,
       pool,
-      (head) => upstreamRequestHead({ ...upstream, head }),
+      (head) => serializeUpstreamHead(head.method, head.headers, upstream),
       eligible,
     );
     return { kind: 'admit', pool, upgrade, upstreamHead: '', cache };
@@ -79,10 +108,31 @@ export function admit(
   return { kind: 'admit', pool, upgrade, upstreamHead: upstreamRequestHead(upstream), cache: undefined };
 }
 
-function absoluteAuthority(target: string): string | undefined {
-  const match = /^https?:\/\/([^/?#]*)/i.exec(target);
+/** The Upgrade protocols of the request that the config allows, as a list; undefined for none. */
+function allowedUpgrade(request: RequestHead, context: ProxyContext): string | undefined {
+  const allowed = context.config.upgrades;
+  const offered = headerTokens(request.headers, 'upgrade').filter((protocol) =>
+    allowed.includes(protocol.split('/')[0] as string),
+  );
+  return offered.length > 0 ? offered.join(', ') : undefined;
+}
+
+/** `/v1` when stripPrefix turned `/v1/users` into `/users`. */
+function strippedPrefix(route: RouteConfig, target: string, path: string): string | undefined {
+  if (!route.stripPrefix || path === target) return undefined;
+  const prefix = route.path.endsWith('/') ? route.path.slice(0, -1) : route.path;
+  return prefix === '' ? undefined : prefix;
+}
+
+/** `http://host:port/path?q` → its authority and origin-form part; undefined for other forms. */
+function splitAbsolute(target: string): { authority: string; path: string } | undefined {
+  const match = /^https?:\/\/([^/?#]*)(.*)$/is.exec(target);
   if (!match) return undefined;
-  const authority = match[1] ?? '';
+  const authority = match[1] as string;
   const at = authority.lastIndexOf('@');
-  return at === -1 ? authority : authority.slice(at + 1);
+  const rest = match[2] as string;
+  return {
+    authority: at === -1 ? authority : authority.slice(at + 1),
+    path: rest === '' ? '/' : rest.startsWith('/') ? rest : `/${rest}`,
+  };
 }

@@ -5,6 +5,7 @@ import { connectionTokens } from '../http/hop-by-hop.ts';
 import { HttpError, type RequestHead } from '../http/message.ts';
 import { parseRequestHead } from '../http/parser.ts';
 import { plainResponse } from '../http/responses.ts';
+import { contain } from '../observe/faults.ts';
 import type { Expirable } from './clock.ts';
 import type { ProxyContext } from './context.ts';
 import type { DeadlineName, Downstream } from './downstream.ts';
@@ -22,10 +23,16 @@ export class ClientConnection implements Expirable, Downstream {
   readonly context: ProxyContext;
   readonly address: string;
   readonly trusted: boolean;
+  readonly localAuthority: string;
+  readonly localPort: number;
   private state: State = 'idle';
   private buffer: Buffer | undefined;
   private exchange: Exchange | undefined;
   private clientEnded = false;
+  /** Answers wait in the socket for a client that does not read: no new request until it drains. */
+  private awaitingDrain = false;
+  /** Clock time of the last byte read or answer finished. */
+  private lastActive: number;
   private readonly onClosed: (connection: ClientConnection) => void;
 
   constructor(socket: Socket, context: ProxyContext, onClosed: (connection: ClientConnection) => void) {
@@ -34,20 +41,53 @@ export class ClientConnection implements Expirable, Downstream {
     this.onClosed = onClosed;
     this.address = plainAddress(socket.remoteAddress);
     this.trusted = context.trustedPeers.has(this.address);
+    // What the client connected to: the authority of a request without Host (RFC 9112 3.3).
+    const local = plainAddress(socket.localAddress);
+    this.localPort = socket.localPort ?? 0;
+    this.localAuthority = `${local.includes(':') ? `[${local}]` : local}:${this.localPort}`;
+    this.lastActive = context.clock.now;
     socket.setNoDelay(true);
     // The first request must arrive within the header timeout (slowloris gets 408).
     this.deadline = context.clock.now + context.config.timeouts.clientHeader;
     this.state = 'head';
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.exchange?.onClientDrain());
-    socket.on('end', () => this.onEnd());
+    // A bug in handling this connection closes it; the proxy goes on (observe/faults.ts).
+    const fault = () => socket.destroy();
+    socket.on(
+      'data',
+      contain('client_connection', fault, (chunk: Buffer) => this.onData(chunk)),
+    );
+    socket.on(
+      'drain',
+      contain('client_connection', fault, () => this.onDrain()),
+    );
+    socket.on(
+      'end',
+      contain('client_connection', fault, () => this.onEnd()),
+    );
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.onClose());
+    socket.on(
+      'close',
+      contain(
+        'client_connection',
+        () => {},
+        () => this.onClose(),
+      ),
+    );
     context.clock.track(this);
   }
 
   get idle(): boolean {
     return this.state === 'idle';
+  }
+
+  /** No request in progress: idle between requests, or no byte of the next one yet. */
+  get waiting(): boolean {
+    return this.state === 'idle' || (this.state === 'head' && !this.buffer);
+  }
+
+  /** Waiting, and silent for at least `ms`: may be closed to make room for a new connection. */
+  evictable(now: number, ms: number): boolean {
+    return this.waiting && now - this.lastActive >= ms;
   }
 
   /** HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 only when asked. */
@@ -104,7 +144,9 @@ export class ClientConnection implements Expirable, Downstream {
         ? timeouts.connect
         : deadline === 'response'
           ? timeouts.responseHeaders
-          : timeouts.clientIdle;
+          : deadline === 'body'
+            ? timeouts.clientBody
+            : timeouts.clientIdle;
     this.deadline = this.context.clock.now + ms;
   }
 
@@ -119,6 +161,7 @@ export class ClientConnection implements Expirable, Downstream {
   /** The exchange's answer is complete (or failed). */
   done(keepAlive: boolean): void {
     this.exchange = undefined;
+    this.lastActive = this.context.clock.now;
     if (this.state === 'closed') return;
     if (!keepAlive || this.context.draining || (this.clientEnded && !this.buffer)) {
       this.close();
@@ -132,15 +175,43 @@ export class ClientConnection implements Expirable, Downstream {
       this.state = 'idle';
       this.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
     }
-    this.resume();
+    if (!this.backlogged()) this.resume();
   }
 
   /** Closes the connection if it is between requests; otherwise after the current answer. */
   closeWhenIdle(): void {
-    if (this.state === 'idle' || (this.state === 'head' && !this.buffer)) this.close();
+    if (this.waiting) this.close();
+  }
+
+  /**
+   * True (and reading paused) while answers wait in the socket for the client to read them: the
+   * next pipelined request is parsed only after 'drain', so a client that sends and never reads
+   * holds at most one head of input and one socket buffer of output (nginx does the same).
+   */
+  private backlogged(): boolean {
+    if (!this.socket.writableNeedDrain) return false;
+    if (!this.awaitingDrain) {
+      this.awaitingDrain = true;
+      this.pause();
+      // A client that does not read for this long is gone (or hostile): see expire().
+      this.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
+    }
+    return true;
+  }
+
+  private onDrain(): void {
+    this.exchange?.onClientDrain();
+    if (!this.awaitingDrain) return;
+    this.awaitingDrain = false;
+    if (this.state !== 'head' && this.state !== 'idle') return;
+    const { timeouts } = this.context.config;
+    this.deadline = this.context.clock.now + (this.buffer ? timeouts.clientHeader : timeouts.clientIdle);
+    this.readRequests();
+    if (!this.awaitingDrain && (this.state === 'head' || this.state === 'idle')) this.resume();
   }
 
   private onData(chunk: Buffer): void {
+    this.lastActive = this.context.clock.now;
     switch (this.state) {
       case 'closing':
       case 'closed':
@@ -179,6 +250,7 @@ export class ClientConnection implements Expirable, Downstream {
     // An exchange Sluice answers itself (404, 413…) ends inside start(), before its leftover bytes
     // are back in the buffer: the connection is then idle with a pipelined request waiting.
     while (this.buffer && (this.state === 'head' || this.state === 'idle')) {
+      if (this.backlogged()) return;
       if (this.state === 'idle') {
         this.state = 'head';
         this.deadline = this.context.clock.now + this.context.config.timeouts.clientHeader;
@@ -221,6 +293,12 @@ export class ClientConnection implements Expirable, Downstream {
         this.close();
         return;
       case 'head':
+        if (this.awaitingDrain) {
+          // Answers sat unread for clientIdle: the client is not reading.
+          this.context.metrics?.rejected('client_not_reading');
+          this.socket.destroy();
+          return;
+        }
         this.context.metrics?.rejected('client_timeout');
         this.respondAndClose(408, 'request head not received in time');
         return;

@@ -19,6 +19,8 @@ export interface ProxyContext {
   trustedPeers: TrustedPeers;
   /** The shared response cache of routes with `cache: true`. */
   readonly cache: ProxyCache | undefined;
+  /** This instance's Via entry (`1.1 sluice-<id>`): seeing it on a request means a loop. */
+  readonly via: string;
   /** Set when shutdown began: finish the current response, then close. */
   draining: boolean;
 }

@@ -3,13 +3,20 @@
 // exchange to this interface is what lets either change without the other.
 import type { RequestHead } from '../http/message.ts';
 
-/** The deadlines an exchange arms: connect to a backend, a backend's answer, an idle client or tunnel. */
-export type DeadlineName = 'connect' | 'response' | 'idle';
+/**
+ * The deadlines an exchange arms: connect to a backend, a backend's answer, the client's next
+ * piece of request body (timeouts.clientBody), an idle client or tunnel.
+ */
+export type DeadlineName = 'connect' | 'response' | 'body' | 'idle';
 
 export interface Downstream {
   readonly address: string;
   /** The peer is a trusted proxy: its X-Forwarded-For is kept. */
   readonly trusted: boolean;
+  /** What the client connected to (`127.0.0.1:8080`): the authority of a request without Host. */
+  readonly localAuthority: string;
+  /** The port the client connected to (X-Forwarded-Port). */
+  readonly localPort: number;
   /** The client has gone: writes are dropped. */
   readonly gone: boolean;
   /** The socket holds more than its buffer wants: wait for the exchange's onClientDrain. */

@@ -11,6 +11,7 @@ import { withHead } from '../http/one-write.ts';
 import { plainResponse } from '../http/responses.ts';
 import type { UpstreamAttempt } from '../upstream/attempt.ts';
 import type { Backend } from '../upstream/backend.ts';
+import type { Failure } from '../upstream/failure.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { ProxyContext } from './context.ts';
 import type { Downstream } from './downstream.ts';
@@ -207,6 +208,40 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
       this.status = error instanceof HttpError ? error.status : 400;
       this.failWith(this.status, error instanceof Error ? error.message : 'bad request');
     }
+  }
+
+  /**
+   * This machine ran out of something (EMFILE …): 503, counted as a local error only, never
+   * against the backend, and no other backend tried (it would fail the same way).
+   */
+  protected localFailure(failure: Failure): void {
+    this.context.metrics?.localError(failure.local as string);
+    this.context.logger.warn('local resource error', { requestId: this.requestId, error: failure.local });
+    this.error = `local_${(failure.local as string).toLowerCase()}`;
+    this.attempt?.close(false);
+    this.failWith(failure.status, failure.message);
+  }
+
+  /**
+   * Whether an unfinished body is the client's to send now: not while the backend is not taking
+   * it, nor while a client that sent `Expect: 100-continue` still waits for the backend's word.
+   */
+  protected awaitingClient(attempt: UpstreamAttempt): boolean {
+    if (attempt.backlogged) return false;
+    return attempt.answering || !this.expectsContinue;
+  }
+
+  /** The client waits for a 100 Continue before it sends its body. */
+  protected get expectsContinue(): boolean {
+    return headerValue(this.request.headers, 'expect')?.toLowerCase() === '100-continue';
+  }
+
+  /** The client did not send its body in time: 408, never counted against the backend. */
+  protected clientTooSlow(): void {
+    this.error = 'client_body_timeout';
+    this.context.metrics?.rejected('client_body_timeout');
+    this.keepClient = false;
+    this.failWith(408, 'request body not received in time');
   }
 
   /** Gives up mid-response: the client sees a truncated answer, never a hang. */

@@ -20,6 +20,7 @@ import {
   responseMode,
   switchingProtocolsHead,
 } from '../http/response-heads.ts';
+import { headerTokens } from '../http/serialize.ts';
 import { type AttemptUser, UpstreamAttempt } from '../upstream/attempt.ts';
 import { classify, connectTimeout, type Failure, responseTimeout } from '../upstream/failure.ts';
 import { admit } from './admission.ts';
@@ -64,7 +65,10 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   expire(): void {
     switch (this.current) {
       case 'attempt':
-        if (this.attempt?.sent) this.onFailure(responseTimeout);
+        // Still waiting for the client's body, and not because the backend stopped taking it.
+        if (this.attempt?.sent && !this.body.complete && this.awaitingClient(this.attempt))
+          this.clientTooSlow();
+        else if (this.attempt?.sent) this.onFailure(responseTimeout);
         else this.onFailure(connectTimeout);
         return;
       case 'relay':
@@ -102,6 +106,10 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   /** A failure of the current attempt before its final head (from it, or its deadline). */
   onFailure(failure: Failure): void {
     if (this.current !== 'attempt') return;
+    if (failure.local !== undefined) {
+      this.localFailure(failure);
+      return;
+    }
     const retry =
       failure.retry === 'safe' ||
       (failure.retry === 'idempotent' && this.body.replayable && this.mayReplay());
@@ -119,10 +127,10 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   onHead(head: ResponseHead, framing: BodyFraming, rest: Buffer, tokens: readonly string[]): void {
     if (this.current !== 'attempt') return;
     if (head.status !== 101) this.beginResponse(head, framing, rest, tokens);
-    else if (this.upgrade !== undefined) this.startTunnel(head, rest, tokens);
+    else if (switchedAsOffered(head, this.upgrade)) this.startTunnel(head, rest, tokens);
     else {
       this.error = 'unexpected_upgrade';
-      this.failWith(502, 'backend switched protocols unasked');
+      this.failWith(502, 'backend switched to a protocol nobody asked for');
     }
   }
 
@@ -179,19 +187,25 @@ export class Exchange extends ExchangeCore implements AttemptUser {
       if (this.attempt && !this.attempt.write(chunk)) this.client.pause();
       return chunk.length;
     }
-    let piece: Buffer;
+    let taken: { used: number; out: Buffer };
     try {
-      piece = this.body.take(chunk);
+      taken = this.body.take(chunk);
     } catch (error) {
       this.abortOrReject(error);
       return chunk.length;
     }
     const attempt = this.attempt;
     if (attempt?.sent) {
-      this.client.arm('response');
-      if (!attempt.write(piece)) this.client.pause();
-    } else this.body.held.push(piece);
-    return piece.length;
+      const flushed = attempt.write(taken.out);
+      // The response-header time starts once the whole request went out; until then the client
+      // must keep its body moving (1 KiB per clientBody period), unless the backend stops taking it.
+      if (this.body.complete) this.client.arm('response');
+      else if (!flushed) {
+        this.client.pause();
+        this.client.arm('response');
+      } else if (this.body.progressed()) this.client.arm('body');
+    } else this.body.held.push(taken.out);
+    return taken.used;
   }
 
   onClientDrain(): void {
@@ -217,8 +231,12 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   onSent(): void {
     this.sentToBackend = true;
     this.body.sent();
-    if (!this.body.complete) this.client.resume();
-    this.client.arm('response');
+    if (!this.body.complete) {
+      this.client.resume();
+      this.body.restartWindow();
+      // With Expect: 100-continue the backend speaks first; the client's time starts after.
+      this.client.arm(this.expectsContinue ? 'response' : 'body');
+    } else this.client.arm('response');
   }
 
   mayResend(): boolean {
@@ -236,7 +254,13 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   }
 
   onDrain(): void {
-    if (this.current === 'tunnel' || !this.body.complete) this.client.resume();
+    if (this.current === 'tunnel') this.client.resume();
+    else if (!this.body.complete) {
+      // The backend takes the body again: the client's clientBody periods start anew.
+      this.client.resume();
+      this.body.restartWindow();
+      if (this.current === 'attempt') this.client.arm('body');
+    }
   }
 
   // Transitions.
@@ -245,7 +269,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   private cacheStep(step: CacheStep): void {
     const cache = this.cache as CacheFlow;
     if (step.kind === 'forward') {
-      this.upstreamHead = step.head ?? cache.headFor(this.request);
+      this.upstreamHead = step.head ?? cache.headFor(cache.request);
       this.pool?.retryBudget.recordRequest(this.context.clock.now);
       this.connectNext();
     } else if (step.kind === 'answer') {
@@ -316,6 +340,18 @@ export class Exchange extends ExchangeCore implements AttemptUser {
       sink = action.sink;
     }
     const clientMinor = this.request.versionMinor;
+    if (
+      clientMinor === 0 &&
+      framing.kind !== 'none' &&
+      framing.kind !== 'length' &&
+      framing.codings !== undefined
+    ) {
+      // HTTP/1.0 has no Transfer-Encoding: the body would reach the client still gzipped (…).
+      attempt.reusable = false;
+      this.error = 'transfer_coding';
+      this.failWith(502, 'the backend used a transfer coding an HTTP/1.0 client cannot take');
+      return;
+    }
     const mode = responseMode(framing, clientMinor);
     // A body the client is still sending cannot be skipped safely: close after this answer.
     if (!this.body.complete || mode === 'dechunk' || (framing.kind === 'close' && clientMinor === 0))
@@ -426,4 +462,11 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     this.error = failure.kind;
     this.failWith(failure.status, failure.message);
   }
+}
+
+/** A 101 is followed only to a protocol Sluice offered (the allowed ones the client asked for). */
+function switchedAsOffered(head: ResponseHead, offered: string | undefined): boolean {
+  if (offered === undefined) return false;
+  const to = headerTokens(head.headers, 'upgrade')[0]?.split('/')[0];
+  return to !== undefined && offered.split(', ').some((protocol) => protocol.split('/')[0] === to);
 }

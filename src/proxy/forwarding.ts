@@ -7,6 +7,68 @@ import { viaValue } from '../http/response-heads.ts';
 import { field } from '../http/serialize.ts';
 
 const forwardingFields = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
+/**
+ * Fields that claim who the client is or how it reached the edge. Backends and frameworks
+ * believe them (Rails, Express `trust proxy`, nginx's realip, CGI's REMOTE_ADDR guesses), so
+ * from an untrusted peer every one of them is dropped; Sluice sets X-Real-IP, X-Forwarded-Port
+ * and X-Forwarded-Prefix itself.
+ */
+const identityFields = new Set([
+  'x-real-ip',
+  'true-client-ip',
+  'x-client-ip',
+  'client-ip',
+  'x-cluster-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-originating-ip',
+  'x-remote-ip',
+  'x-remote-addr',
+  'x-proxyuser-ip',
+  'wl-proxy-client-ip',
+  'proxy-client-ip',
+  'x-envoy-external-address',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-scheme',
+  'x-forwarded-ssl',
+  'x-forwarded-protocol',
+  'x-forwarded-uri',
+  'x-forwarded-path',
+  'x-forwarded',
+  'forwarded-for',
+  'x-original-forwarded-for',
+  'x-original-host',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-host',
+  'x-url-scheme',
+  'front-end-https',
+  // Who an authenticating proxy says the user is (oauth2-proxy, Apache, nginx auth_request).
+  'x-forwarded-user',
+  'x-forwarded-email',
+  'x-forwarded-preferred-username',
+  'x-forwarded-groups',
+  'x-forwarded-access-token',
+  'x-auth-request-user',
+  'x-auth-request-email',
+  'x-auth-request-access-token',
+  'x-remote-user',
+  'remote-user',
+  'x-webauth-user',
+  // The client certificate a TLS terminator checked (Sluice terminates no TLS: always forged).
+  'x-forwarded-client-cert',
+  'x-client-cert',
+  'x-ssl-client-cert',
+  'ssl-client-cert',
+  'x-client-verify',
+  'x-ssl-client-verify',
+  'x-ssl-client-dn',
+  'x-client-dn',
+]);
+/** The identity fields Sluice writes itself (from a trusted peer, its values are kept). */
+const ownIdentity = ['x-real-ip', 'x-forwarded-port', 'x-forwarded-prefix'] as const;
 const validRequestId = /^[\x21-\x7e]{1,200}$/;
 
 /** Decides whether a peer is a proxy whose forwarding fields may be believed. */
@@ -39,9 +101,27 @@ export interface ForwardingContext {
   clientAddress: string;
   /** The client is a trusted proxy: keep the forwarding fields it sent and append to them. */
   trusted: boolean;
-  /** The Host the client asked for. */
+  /** The effective authority (absolute-form target, else Host, else the address connected to). */
   host: string | undefined;
   requestId: string;
+  /** The port the client connected to (X-Forwarded-Port). */
+  port?: number;
+  /** The path prefix a route stripped (X-Forwarded-Prefix), if any. */
+  prefix?: string;
+  /** Sluice's own Via entry (with its instance id, so a loop is recognised). */
+  via?: string;
+  /** Keep fields whose names contain `_` (default: dropped, as nginx does). */
+  underscores?: boolean;
+}
+
+/** Whether `name` (canonical, lower case) says who the client is or how it came. */
+export function isIdentityField(name: string): boolean {
+  return forwardingFields.has(name) || identityFields.has(name) || name === 'via' || name === 'x-request-id';
+}
+
+/** `x_forwarded_for` and `x-forwarded-for` are one field to a CGI or WSGI backend. */
+export function canonicalName(lower: string): string {
+  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
 }
 
 /** The request id the client sent when it is sane, otherwise a new one. */
@@ -68,21 +148,30 @@ export function addForwardingFields(
   let forwardedHost: string | undefined;
   let via: string | undefined;
   let hasRequestId = false;
+  const kept = new Map<string, string>();
   for (const header of headers) {
-    if (forwardingFields.has(header.lower)) {
-      if (!context.trusted) continue;
-      if (header.lower === 'x-forwarded-for') forwardedFor = join(forwardedFor, header.value);
-      else if (header.lower === 'forwarded') forwarded = join(forwarded, header.value);
-      else if (header.lower === 'x-forwarded-proto') proto ??= header.value;
+    if (header.lower.includes('_') && !context.underscores) continue;
+    const name = canonicalName(header.lower);
+    if (forwardingFields.has(name)) {
+      if (!context.trusted || name !== header.lower) continue;
+      if (name === 'x-forwarded-for') forwardedFor = join(forwardedFor, header.value);
+      else if (name === 'forwarded') forwarded = join(forwarded, header.value);
+      else if (name === 'x-forwarded-proto') proto ??= header.value;
       else forwardedHost ??= header.value;
       continue;
     }
-    if (header.lower === 'via') {
-      via = join(via, header.value);
+    if (identityFields.has(name)) {
+      // Only a trusted peer's own spellings of the fields Sluice writes survive.
+      if (context.trusted && name === header.lower && (ownIdentity as readonly string[]).includes(name))
+        if (!kept.has(name)) kept.set(name, header.value);
       continue;
     }
-    if (header.lower === 'x-request-id') {
-      if (hasRequestId) continue;
+    if (name === 'via') {
+      if (name === header.lower) via = join(via, header.value);
+      continue;
+    }
+    if (name === 'x-request-id') {
+      if (hasRequestId || name !== header.lower) continue;
       hasRequestId = true;
       out.push(header.value === context.requestId ? header : field(header.name, context.requestId));
       continue;
@@ -94,7 +183,12 @@ export function addForwardingFields(
   out.push(field('X-Forwarded-Proto', proto ?? 'http'));
   if (context.host !== undefined) out.push(field('X-Forwarded-Host', forwardedHost ?? context.host));
   out.push(field('Forwarded', join(forwarded, forwardedElement(client, context.host))));
-  out.push(field('Via', join(via, viaValue)));
+  out.push(field('X-Real-IP', kept.get('x-real-ip') ?? client));
+  const port = kept.get('x-forwarded-port') ?? context.port?.toString();
+  if (port !== undefined) out.push(field('X-Forwarded-Port', port));
+  const prefix = kept.get('x-forwarded-prefix') ?? context.prefix;
+  if (prefix !== undefined) out.push(field('X-Forwarded-Prefix', prefix));
+  out.push(field('Via', join(via, context.via ?? viaValue)));
   if (!hasRequestId) out.push(field('X-Request-Id', context.requestId));
   return out;
 }

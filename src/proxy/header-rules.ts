@@ -2,9 +2,12 @@
 // `set` replaces every field of each name with one field `name: value`, spelled as configured.
 // Names compare case-insensitively. Untouched fields keep their order; set fields go at the end.
 // A name both removed and set ends up set. Pure: the input array is never modified.
+// `_` and `-` compare equal (where underscores are let through): a CGI or WSGI backend reads
+// `X_Debug` as X-Debug, so `remove: [X-Debug]` removes both.
 
 import type { HeaderRules } from '../config/types.ts';
 import type { HeaderField } from '../http/message.ts';
+import { canonicalName } from './forwarding.ts';
 
 interface CompiledRules {
   /** Lower-case names whose existing fields are dropped (removed and set names). */
@@ -21,10 +24,10 @@ function compile(rules: HeaderRules): CompiledRules | null {
   if (result !== undefined) return result;
   const drop = new Set<string>();
   const append: HeaderField[] = [];
-  for (const name of rules.remove) drop.add(name.toLowerCase());
+  for (const name of rules.remove) drop.add(canonicalName(name.toLowerCase()));
   for (const [name, value] of Object.entries(rules.set)) {
     const lower = name.toLowerCase();
-    drop.add(lower);
+    drop.add(canonicalName(lower));
     append.push({ name, lower, value });
   }
   result = drop.size === 0 ? null : { drop, append };
@@ -43,7 +46,7 @@ export function applyHeaderRules(headers: HeaderField[], rules: HeaderRules): He
   let result: HeaderField[] | undefined;
   for (let i = 0; i < headers.length; i++) {
     const field = headers[i] as HeaderField;
-    if (drop.has(field.lower)) {
+    if (drop.has(canonicalName(field.lower))) {
       result ??= headers.slice(0, i);
     } else if (result !== undefined) {
       result.push(field);

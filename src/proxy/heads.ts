@@ -12,26 +12,47 @@ export interface UpstreamRequest {
   connectionTokens: readonly string[];
   framing: BodyFraming;
   route: RouteConfig;
-  /** Origin-form target after prefix stripping. */
+  /** Origin-form target after normalization and prefix stripping. */
   path: string;
-  /** The authority of an absolute-form target, which replaces Host (RFC 9112 3.2.2). */
+  /**
+   * The effective authority: of an absolute-form target (RFC 9112 3.2.2), else Host, else the
+   * address the client connected to. Always sent as Host, whatever the client's fields said.
+   */
   authority: string | undefined;
   /** The Upgrade value when the client asks to switch protocols. */
   upgrade: string | undefined;
   forwarding: ForwardingContext;
 }
 
-export function upstreamRequestHead(request: UpstreamRequest): string {
-  const { head, framing } = request;
-  let fields = endToEndFields(head.headers, request.connectionTokens);
+/**
+ * The request as the backend gets it, except the request line and framing: end-to-end fields,
+ * Host from the effective authority, forwarding fields, the route's rules. The cache keys and
+ * matches Vary on this, so a stored answer is always the answer to what was really sent.
+ */
+export function forwardedFields(request: UpstreamRequest): HeaderField[] {
+  let fields = endToEndFields(request.head.headers, request.connectionTokens);
   if (request.authority !== undefined) fields = replaceHost(fields, request.authority);
   fields = addForwardingFields(fields, request.forwarding);
-  fields = applyHeaderRules(fields, request.route.headers);
-  if (framing.kind === 'length') fields.push(field('Content-Length', String(framing.length)));
-  else if (framing.kind === 'chunked') fields.push(field('Transfer-Encoding', 'chunked'));
+  return applyHeaderRules(fields, request.route.headers);
+}
+
+/** The bytes of a request head for the backend: `fields` as forwardedFields made them. */
+export function serializeUpstreamHead(
+  method: string,
+  fields: readonly HeaderField[],
+  request: UpstreamRequest,
+): string {
+  const { framing } = request;
+  const out = fields.slice();
+  if (framing.kind === 'length') out.push(field('Content-Length', String(framing.length)));
+  else if (framing.kind === 'chunked') out.push(field('Transfer-Encoding', 'chunked'));
   if (request.upgrade !== undefined)
-    fields.push(field('Connection', 'upgrade'), field('Upgrade', request.upgrade));
-  return serializeHead(`${head.method} ${request.path} HTTP/1.1`, fields);
+    out.push(field('Connection', 'upgrade'), field('Upgrade', request.upgrade));
+  return serializeHead(`${method} ${request.path} HTTP/1.1`, out);
+}
+
+export function upstreamRequestHead(request: UpstreamRequest): string {
+  return serializeUpstreamHead(request.head.method, forwardedFields(request), request);
 }
 
 function replaceHost(fields: readonly HeaderField[], authority: string): HeaderField[] {

@@ -2,15 +2,22 @@
 // end), the maxBody limit, and the bytes held while no backend connection takes them. A small
 // complete body stays held after it was sent, so the request can be replayed on another
 // backend; a larger or still streaming one cannot be, unless it had no body at all.
-import { ChunkedDecoder } from '../http/chunked.ts';
+import { ChunkedRelay } from '../http/chunked.ts';
 import { type BodyFraming, HttpError } from '../http/message.ts';
+import { trailerAllowed } from './trailers.ts';
+
+/** A body must grow by this much per clientBody period (timeouts.clientBody). */
+const bodyProgress = 1024;
 
 export class RequestBody {
   readonly framing: BodyFraming;
   private readonly maxBody: number | null;
   private readonly replayLimit: number;
   private remaining = 0;
-  private readonly decoder: ChunkedDecoder | undefined;
+  /** Chunked bodies: decoded to find the end; trailers filtered, size lines held until valid. */
+  private readonly decoder: ChunkedRelay | undefined;
+  /** bytesIn when the current clientBody period began. */
+  private window = 0;
   /** Every byte of the body has been read from the client. */
   complete: boolean;
   /** Bytes read before a backend connection took them, or kept for a replay. */
@@ -25,28 +32,46 @@ export class RequestBody {
     this.maxBody = maxBody;
     this.replayLimit = replayLimit;
     if (framing.kind === 'length') this.remaining = framing.length;
-    this.decoder = framing.kind === 'chunked' ? new ChunkedDecoder() : undefined;
+    this.decoder = framing.kind === 'chunked' ? new ChunkedRelay({}, trailerAllowed) : undefined;
     this.complete = framing.kind === 'none';
   }
 
   /**
-   * Takes the body's part of `chunk` (the rest is the next pipelined request). Throws an
-   * HttpError for malformed chunks and for a body over maxBody (413).
+   * Takes the body's part of `chunk` (the rest is the next pipelined request): `used` bytes of
+   * it, `out` what to forward for them. Throws an HttpError for malformed chunks and for a body
+   * over maxBody (413).
    */
-  take(chunk: Buffer): Buffer {
+  take(chunk: Buffer): { used: number; out: Buffer } {
     let used: number;
+    let out: Buffer;
     if (this.decoder) {
-      used = this.decoder.feed(chunk);
+      ({ used, out } = this.decoder.relay(chunk));
       if (this.decoder.done) this.complete = true;
     } else {
       used = Math.min(this.remaining, chunk.length);
       this.remaining -= used;
       if (this.remaining === 0) this.complete = true;
+      out = used === chunk.length ? chunk : chunk.subarray(0, used);
     }
     this.bytesIn += used;
     if (this.maxBody !== null && this.bytesIn > this.maxBody)
       throw new HttpError(413, 'request body too large');
-    return used === chunk.length ? chunk : chunk.subarray(0, used);
+    return { used, out };
+  }
+
+  /**
+   * Whether the body grew by 1 KiB since the current clientBody period began (which then starts
+   * anew): a trickle of bytes, each just in time, does not keep the period open.
+   */
+  progressed(): boolean {
+    if (this.bytesIn - this.window < bodyProgress) return false;
+    this.window = this.bytesIn;
+    return true;
+  }
+
+  /** A new clientBody period starts now (the body begins to flow, or flows again). */
+  restartWindow(): void {
+    this.window = this.bytesIn;
   }
 
   /** The held bytes went out with the head: keep them only for a small complete body. */

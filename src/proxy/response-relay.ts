@@ -4,10 +4,11 @@
 // the first body bytes. The head of a small body that arrives alone (nginx writes the head, then
 // sendfiles the body) is held until those bytes come, so both go in one write, and so a backend
 // that stalls or dies right there still gets the client a clean 504 or 502, not a cut answer.
-import { ChunkedDecoder, encodeChunk, lastChunk } from '../http/chunked.ts';
+import { ChunkedRelay, encodeChunk, lastChunk } from '../http/chunked.ts';
 import type { BodyFraming } from '../http/message.ts';
 import { withHead } from '../http/one-write.ts';
 import type { ResponseMode } from '../http/response-heads.ts';
+import { trailerAllowed } from './trailers.ts';
 
 /** Where relayed bytes go (the exchange: it counts them and minds backpressure). */
 export interface RelayOutput {
@@ -23,7 +24,8 @@ export class ResponseRelay {
   private readonly sink: ((data: Buffer) => void) | undefined;
   private readonly output: RelayOutput;
   private remaining = 0;
-  private readonly decoder: ChunkedDecoder | undefined;
+  /** Chunked bodies: decoded to find the end, trailers filtered as fields are (./trailers.ts). */
+  private readonly decoder: ChunkedRelay | undefined;
   /** While set, body bytes for the client are collected here instead of sent. */
   private gathered: Buffer[] | undefined;
   private heldHead: string | undefined;
@@ -43,7 +45,8 @@ export class ResponseRelay {
     this.sink = sink;
     this.output = output;
     if (framing.kind === 'length') this.remaining = framing.length;
-    this.decoder = framing.kind === 'chunked' ? new ChunkedDecoder() : undefined;
+    this.decoder =
+      framing.kind === 'chunked' ? new ChunkedRelay({ errorStatus: 502 }, trailerAllowed) : undefined;
   }
 
   get held(): boolean {
@@ -106,9 +109,9 @@ export class ResponseRelay {
     }
     const decoder = this.decoder;
     if (decoder) {
-      let used: number;
+      let relayed: { used: number; out: Buffer };
       try {
-        used = decoder.feed(
+        relayed = decoder.relay(
           chunk,
           this.mode === 'dechunk' || this.sink
             ? (data) => {
@@ -120,8 +123,8 @@ export class ResponseRelay {
       } catch {
         return 'bad';
       }
-      if (used < chunk.length) this.overrun = true;
-      if (this.mode === 'raw') this.out(used === chunk.length ? chunk : chunk.subarray(0, used));
+      if (relayed.used < chunk.length) this.overrun = true;
+      if (this.mode === 'raw' && relayed.out.length > 0) this.out(relayed.out);
       return decoder.done ? 'done' : 'more';
     }
     this.sink?.(chunk);

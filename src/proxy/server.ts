@@ -1,21 +1,38 @@
 // The client-facing listener: accepts connections, tracks them, and shuts down gracefully.
-import { type AddressInfo, createServer, type Server } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'winston';
 import type { ProxyCache } from '../cache/proxy-cache.ts';
 import type { Config } from '../config/types.ts';
+import { localErrorCode } from '../http/failure-kinds.ts';
+import { viaValue } from '../http/response-heads.ts';
+import { plainResponse } from '../http/responses.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import { ClientConnection } from './client-connection.ts';
 import type { Clock } from './clock.ts';
 import type { ProxyContext } from './context.ts';
+import { clientConnectionLimit } from './descriptors.ts';
 import { TrustedPeers } from './forwarding.ts';
 import { Router } from './router.ts';
+
+/** A connection silent this long may be closed to make room for a new one at the limit. */
+const evictAfterMs = 1000;
+/** Connections over the limit told 503 at once; beyond, they are closed without an answer. */
+const maxRefusing = 16;
 
 export class ProxyServer {
   readonly context: ProxyContext;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
   private readonly poolSweep: NodeJS.Timeout;
+  private readonly clock: Clock;
+  private limit: number;
+  /** Accept sheds new connections until then (clock ms), after EMFILE/ENFILE. */
+  private backoffUntil = 0;
+  private backoffMs = 25;
+  /** Connections over the limit still being told 503. */
+  private refusing = 0;
 
   constructor(
     config: Config,
@@ -25,6 +42,7 @@ export class ProxyServer {
     metrics?: Metrics,
     cache?: ProxyCache,
   ) {
+    this.clock = clock;
     this.context = {
       config,
       router: new Router(config.routes),
@@ -34,16 +52,17 @@ export class ProxyServer {
       metrics,
       trustedPeers: new TrustedPeers(config.trustedProxies),
       cache,
+      via: `${viaValue}-${randomBytes(4).toString('hex')}`,
       draining: false,
     };
+    this.limit = clientConnectionLimit(config.limits.maxConnections, backendCount(pools));
     // allowHalfOpen: a client that shuts down its sending side still gets its answer.
-    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-      const connection = new ClientConnection(socket, this.context, (closed) =>
-        this.connections.delete(closed),
-      );
-      this.connections.add(connection);
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.server.on('error', (error) => {
+      const code = localErrorCode(error);
+      if (code !== undefined) this.outOfDescriptors(code);
+      else logger.error('listener error', { error: error.message });
     });
-    this.server.on('error', (error) => logger.error('listener error', { error: error.message }));
     this.poolSweep = setInterval(() => {
       for (const pool of this.context.pools.values())
         for (const backend of pool.backends) backend.connections.sweep(clock.now);
@@ -51,8 +70,79 @@ export class ProxyServer {
     this.poolSweep.unref();
   }
 
+  /** The most client connections open at once (limits.maxConnections, lowered to fit descriptors). */
+  get connectionLimit(): number {
+    return this.limit;
+  }
+
+  private accept(socket: Socket): void {
+    socket.on('error', () => socket.destroy());
+    const { metrics } = this.context;
+    if (this.clock.now < this.backoffUntil) {
+      // Descriptors ran out a moment ago: shed new connections until some are free again.
+      metrics?.rejected('accept_backoff');
+      socket.destroy();
+      return;
+    }
+    if (this.connections.size >= this.limit && !this.evictIdle()) {
+      metrics?.rejected('max_connections');
+      // A 503 takes a descriptor until the client has it: only a few at a time, the rest are closed.
+      if (this.refusing >= maxRefusing) {
+        socket.destroy();
+        return;
+      }
+      this.refusing++;
+      socket.once('close', () => this.refusing--);
+      // Read and drop what the client sends, so closing does not reset the answer away.
+      socket.resume();
+      socket.setTimeout(1000, () => socket.destroy());
+      socket.end(plainResponse(503, 'too many connections', { close: true }), 'latin1');
+      return;
+    }
+    const connection = new ClientConnection(socket, this.context, (closed) =>
+      this.connections.delete(closed),
+    );
+    this.connections.add(connection);
+  }
+
+  /**
+   * Closes the longest-open connection that has had no request in progress for a second (an idle
+   * keep-alive, or one that never sent a byte), as nginx reuses idle connections at its limit.
+   * False if there is none.
+   */
+  private evictIdle(): boolean {
+    const now = this.clock.now;
+    for (const connection of this.connections) {
+      if (!connection.evictable(now, evictAfterMs)) continue;
+      this.context.metrics?.rejected('idle_evicted');
+      connection.socket.destroy();
+      this.connections.delete(connection);
+      return true;
+    }
+    return false;
+  }
+
+  /** accept() failed with EMFILE/ENFILE: back off, and free what can be freed. */
+  private outOfDescriptors(code: string): void {
+    const now = this.clock.now;
+    this.context.metrics?.localError(code);
+    if (now < this.backoffUntil) return;
+    this.backoffMs = now - this.backoffUntil > 5000 ? 50 : Math.min(1000, this.backoffMs * 2);
+    this.backoffUntil = now + this.backoffMs;
+    this.context.logger.warn('out of file descriptors: accept backs off', {
+      error: code,
+      backoffMs: this.backoffMs,
+      openConnections: this.connections.size,
+      limit: this.limit,
+    });
+    for (const pool of this.context.pools.values())
+      for (const backend of pool.backends) backend.connections.closeIdle();
+    for (let freed = 0; freed < 16 && this.evictIdle(); freed++);
+  }
+
   /** Takes a reloaded config: new connections and requests use it, running ones finish as they are. */
   update(config: Config, pools: ReadonlyMap<string, BackendPool>): void {
+    this.limit = clientConnectionLimit(config.limits.maxConnections, backendCount(pools));
     const context = this.context;
     context.config = config;
     context.router = new Router(config.routes);
@@ -109,4 +199,10 @@ export function listenOn(
       resolve(server.address() as AddressInfo);
     });
   });
+}
+
+function backendCount(pools: ReadonlyMap<string, BackendPool>): number {
+  let count = 0;
+  for (const pool of pools.values()) count += pool.backends.length;
+  return count;
 }

@@ -7,7 +7,7 @@
 // response allows it, else closes it. A failure before the final head is classified
 // (./failure.ts) and reported once; the attempt is over then.
 import { performance } from 'node:perf_hooks';
-import { responseFraming } from '../http/framing.ts';
+import { ambiguousResponseFraming, responseFraming } from '../http/framing.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
 import type { BodyFraming, ResponseHead } from '../http/message.ts';
 import { withHead } from '../http/one-write.ts';
@@ -56,10 +56,20 @@ export class UpstreamAttempt implements UpstreamUser {
   /** A response head not complete yet. */
   private partial: Buffer | undefined;
   private received = false;
+
+  /** Some of the answer arrived (a 100 Continue counts): the backend has spoken. */
+  get answering(): boolean {
+    return this.received;
+  }
   private staleRetried = false;
   private connectStartedAt = 0;
   /** The final head lets the connection carry another request. */
   reusable = false;
+  /**
+   * The answer had no body by the rules (HEAD, 204, 304): a backend that thought otherwise sends
+   * bytes after it, so the connection settles a loop turn before it is offered again.
+   */
+  private bodiless = false;
 
   constructor(backend: Backend, head: string, method: string, user: AttemptUser, clock: TimeSource) {
     this.backend = backend;
@@ -88,6 +98,11 @@ export class UpstreamAttempt implements UpstreamUser {
 
   get ended(): boolean {
     return this.stage === 'ended';
+  }
+
+  /** The backend is not taking what was written: its socket holds more than its buffer wants. */
+  get backlogged(): boolean {
+    return this.connection?.socket.writableNeedDrain ?? false;
   }
 
   /** Writes request body (or tunnel) bytes; false when the socket is full (wait for onDrain). */
@@ -121,7 +136,7 @@ export class UpstreamAttempt implements UpstreamUser {
       connection.user = undefined;
       if (reuse && this.reusable && !connection.closed) {
         if (connection.socket.isPaused()) connection.socket.resume();
-        this.backend.connections.release(connection, this.clock.now);
+        this.backend.connections.release(connection, this.clock.now, this.bodiless);
       } else connection.destroy();
     }
     this.backend.inFlight--;
@@ -217,10 +232,15 @@ export class UpstreamAttempt implements UpstreamUser {
       if (head.status >= 200 || head.status === 101) {
         this.stage = 'response';
         const tokens = connectionTokens(head.headers);
+        // Reused only when the response ends exactly at its framing: nothing ambiguous, and no
+        // bytes after a bodiless answer (they would become the next request's response).
+        this.bodiless = framing.kind === 'none';
         this.reusable =
           head.status !== 101 &&
           framing.kind !== 'close' &&
-          (head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive'));
+          (head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive')) &&
+          !(framing.kind === 'none' && buffer.length > 0) &&
+          !ambiguousResponseFraming(head, this.bodiless);
         this.user.onHead(head, framing, buffer, tokens);
         return;
       }

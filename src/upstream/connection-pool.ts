@@ -18,6 +18,8 @@ export class ConnectionPool {
   private readonly endpoint: Endpoint;
   private readonly options: ConnectionPoolOptions;
   private readonly idle: UpstreamConnection[] = [];
+  /** Released a moment ago, offered again on the next turn of the event loop. */
+  private readonly settling = new Set<UpstreamConnection>();
   /** Connections open to this backend, idle or busy. */
   open = 0;
   /** Connections ever opened: HAProxy's connection attempts (reuse means this stays low). */
@@ -33,7 +35,7 @@ export class ConnectionPool {
   }
 
   get idleCount(): number {
-    return this.idle.length;
+    return this.idle.length + this.settling.size;
   }
 
   /** An idle connection, or undefined when a new one must be opened. */
@@ -57,15 +59,26 @@ export class ConnectionPool {
   }
 
   /** Returns a healthy connection after a complete exchange. */
-  release(connection: UpstreamConnection, now: number): void {
+  release(connection: UpstreamConnection, now: number, settle = false): void {
     if (connection.closed) return;
-    if (this.retired || this.idle.length >= this.options.maxIdle) {
+    if (this.retired || this.idleCount >= this.options.maxIdle) {
       connection.destroy();
       return;
     }
     connection.user = undefined;
     connection.idleSince = now;
-    this.idle.push(connection);
+    if (!settle) {
+      this.idle.push(connection);
+      return;
+    }
+    // Offered again only after one turn of the event loop: bytes the backend sent past a
+    // bodiless answer that are already on their way arrive first, and retire the connection
+    // (see UpstreamConnection) instead of becoming the next request's answer.
+    this.settling.add(connection);
+    setImmediate(() => {
+      if (!this.settling.delete(connection)) return;
+      if (!connection.closed && connection.user === undefined) this.idle.push(connection);
+    });
   }
 
   /** Closes connections idle for longer than the idle timeout. */
@@ -76,7 +89,8 @@ export class ConnectionPool {
   }
 
   closeIdle(): void {
-    for (const connection of [...this.idle]) connection.destroy();
+    for (const connection of [...this.idle, ...this.settling]) connection.destroy();
+    this.settling.clear();
   }
 
   /** Closes idle connections now and every busy one when its exchange ends. */
@@ -87,6 +101,7 @@ export class ConnectionPool {
 
   private forget(connection: UpstreamConnection): void {
     this.open--;
+    this.settling.delete(connection);
     const index = this.idle.indexOf(connection);
     if (index !== -1) this.idle.splice(index, 1);
   }

@@ -1,6 +1,7 @@
 // A TCP connection to a backend, reused across requests. Socket events go to whichever
 // exchange currently holds the connection; while idle in the pool, any event retires it.
 import type { Socket } from 'node:net';
+import { contain } from '../observe/faults.ts';
 
 /** The exchange currently using a connection. */
 export interface UpstreamUser {
@@ -24,15 +25,41 @@ export class UpstreamConnection {
     this.socket = socket;
     this.onRetire = onRetire;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      if (this.user) this.user.onUpstreamData(chunk);
-      // Bytes from a backend nobody asked: the connection is out of step, drop it.
-      else this.destroy();
-    });
-    socket.on('drain', () => this.user?.onUpstreamDrain());
-    socket.on('end', () => this.closedBy(undefined));
-    socket.on('error', (error: Error) => this.closedBy(error));
-    socket.on('close', () => this.closedBy(undefined));
+    // A bug in the exchange using this connection closes it (the exchange hears of that).
+    const fault = () => this.destroy();
+    socket.on(
+      'data',
+      contain('backend_connection', fault, (chunk: Buffer) => {
+        if (this.user) this.user.onUpstreamData(chunk);
+        // Bytes from a backend nobody asked: the connection is out of step, drop it.
+        else this.destroy();
+      }),
+    );
+    socket.on(
+      'drain',
+      contain('backend_connection', fault, () => this.user?.onUpstreamDrain()),
+    );
+    const closed = (error?: Error) => this.closedBy(error);
+    socket.on(
+      'end',
+      contain(
+        'backend_connection',
+        () => socket.destroy(),
+        () => closed(),
+      ),
+    );
+    socket.on(
+      'error',
+      contain('backend_connection', () => socket.destroy(), closed),
+    );
+    socket.on(
+      'close',
+      contain(
+        'backend_connection',
+        () => {},
+        () => closed(),
+      ),
+    );
   }
 
   destroy(): void {

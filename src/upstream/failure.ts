@@ -3,7 +3,7 @@
 // `Error::retry` and Caddy's typed dial errors: a failure before the request left is always
 // safe to retry; one after it left only for a request that may be sent twice; one after the
 // response began never (bytes of it may have reached the client).
-import { type FailureKind, socketFailure } from '../http/failure-kinds.ts';
+import { type FailureKind, localErrorCode, socketFailure } from '../http/failure-kinds.ts';
 
 /**
  * Where the attempt was: opening the connection, request sent and nothing back, some of the
@@ -17,9 +17,11 @@ export type Retry = 'safe' | 'idempotent' | 'never';
 export interface Failure {
   readonly kind: FailureKind;
   /** What the client gets if nothing else answers. */
-  readonly status: 502 | 504;
+  readonly status: 502 | 503 | 504;
   readonly message: string;
   readonly retry: Retry;
+  /** The code of a local resource error (EMFILE …): the machine's failure, not the backend's. */
+  readonly local?: string;
 }
 
 const fallbackKind: Record<FailureStage, FailureKind> = {
@@ -40,11 +42,27 @@ const retryOf: Record<FailureStage, Retry> = {
 
 /** A connection that ended or failed (`error` undefined: closed by the backend). */
 export function classify(error: Error | undefined, stage: FailureStage): Failure {
+  const local = localErrorCode(error);
+  if (local !== undefined) return localFailure(local);
   return {
     kind: socketFailure(error) ?? fallbackKind[stage],
     status: 502,
     message: 'backend failed',
     retry: retryOf[stage],
+  };
+}
+
+/**
+ * This machine ran out of something (descriptors, memory, local ports): another backend would
+ * fail the same way, so 503 and no retry, and no mark against the backend.
+ */
+export function localFailure(code: string): Failure {
+  return {
+    kind: 'local_resource',
+    status: 503,
+    message: 'proxy out of local resources',
+    retry: 'never',
+    local: code,
   };
 }
 

@@ -203,9 +203,19 @@ test.serial('a rolling restart under load: no request fails', async (t) => {
   const countedBefore = await metricSum('sluice_http_requests_total');
   const load = clientLoad(sluice.port);
   await sleep(1_000);
-  const reply = await httpRequest({ port: sluice.adminPort ?? 0, path: '/workers/restart', method: 'POST' });
+  const reply = await httpRequest({
+    port: sluice.adminPort ?? 0,
+    path: '/workers/restart',
+    method: 'POST',
+    host: '127.0.0.1',
+  });
   t.is(reply.status, 202);
-  const again = await httpRequest({ port: sluice.adminPort ?? 0, path: '/workers/restart', method: 'POST' });
+  const again = await httpRequest({
+    port: sluice.adminPort ?? 0,
+    path: '/workers/restart',
+    method: 'POST',
+    host: '127.0.0.1',
+  });
   t.is(again.status, 409, 'one rolling restart at a time');
   await until('the rolling restart', 20_000, async () =>
     sluice.output().includes('rolling restart done') ? true : undefined,

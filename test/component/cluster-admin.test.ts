@@ -27,7 +27,7 @@ async function withCluster(cluster: ClusterAdmin, use: (port: number) => Promise
 }
 
 const json = async (port: number, path: string, method = 'GET') => {
-  const reply = await httpRequest({ port, path, method });
+  const reply = await httpRequest({ port, path, method, host: '127.0.0.1' });
   return { status: reply.status, body: JSON.parse(reply.body.toString()) };
 };
 
@@ -74,6 +74,7 @@ test('one process has no workers to restart', async (t) => {
       port: sluice.adminAddress?.port ?? 0,
       path: '/workers/restart',
       method: 'POST',
+      host: '127.0.0.1',
     });
     t.is(reply.status, 404);
     t.is(reply.body.toString(), 'not a cluster (workers: 1)\n');

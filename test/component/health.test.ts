@@ -47,7 +47,7 @@ async function admin(
 ): Promise<{ status: number; body: unknown }> {
   const result = await rawExchange(
     sluice.adminAddress?.port ?? 0,
-    `${method} ${path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n`,
+    `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
   );
   const body = result.text.slice(result.text.indexOf('\r\n\r\n') + 4);
   return {

@@ -116,7 +116,7 @@ test.serial(
     const admin = (request: string) =>
       rawExchange(
         sluice.adminAddress?.port ?? 0,
-        `${request} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n`,
+        `${request} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
       );
     const atStart = value(await scrape(), 'sluice_backend_last_state_change_timestamp_seconds', web1) ?? 0;
     t.true(atStart >= Math.floor(started / 1000) - 1 && atStart <= Date.now() / 1000, `${atStart}`);

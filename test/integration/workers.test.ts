@@ -178,7 +178,8 @@ test.serial('passive failures seen by both workers add up to one ejection', asyn
 
 test.serial('a drain on the admin port reaches every worker', async (t) => {
   const drained = backends[0] as NginxBackend;
-  const admin = (path: string) => httpRequest({ port: sluice.adminPort ?? 0, path, method: 'POST' });
+  const admin = (path: string) =>
+    httpRequest({ port: sluice.adminPort ?? 0, path, method: 'POST', host: '127.0.0.1' });
   t.is((await admin(`/backends/web/${drained.name}/drain`)).status, 202);
   const before = await requestsByWorker();
   const seen = await spread(60);

@@ -25,13 +25,21 @@ export interface ChildSluice {
 
 /**
  * Starts `sluice --config` with `yaml` and resolves once the proxy logged that it listens. One
- * process (`SLUICE_WORKERS=1`) unless `workers` says otherwise.
+ * process (`SLUICE_WORKERS=1`) unless `workers` says otherwise; `nofile` runs it under that
+ * open-file limit (prlimit).
  */
-export async function startChildSluice(yaml: string, workers = '1'): Promise<ChildSluice> {
+export async function startChildSluice(
+  yaml: string,
+  workers = '1',
+  options: { nofile?: number } = {},
+): Promise<ChildSluice> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-'));
   const config = join(dir, 'sluice.yaml');
   writeFileSync(config, yaml);
-  const child = spawn(process.execPath, [main, '--config', config], {
+  const command = [process.execPath, main, '--config', config];
+  if (options.nofile !== undefined)
+    command.unshift('prlimit', `--nofile=${options.nofile}:${options.nofile}`);
+  const child = spawn(command[0] as string, command.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SLUICE_WORKERS: workers },
   });

@@ -20,6 +20,8 @@ import { RetryBudget } from '../../src/upstream/retry-budget.ts';
 export class FakeClient implements Downstream {
   readonly address = '192.0.2.7';
   readonly trusted = false;
+  readonly localAuthority = '192.0.2.1:8080';
+  readonly localPort = 8080;
   gone = false;
   needsDrain = false;
   queued = 0;
@@ -250,6 +252,7 @@ routes:
     metrics: undefined,
     trustedPeers: new TrustedPeers([]),
     cache: options.cache ? new ProxyCache({ config: config.cache, refreshTimeout: 1000 }) : undefined,
+    via: '1.1 sluice-00000000',
     draining: false,
   };
   const client = new FakeClient();

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { createSelector } from '../../../src/balance/index.ts';
 import { WeightedRandom } from '../../../src/balance/random.ts';
+import { seeded } from '../../support/seeded.ts';
 
 interface B {
   name: string;
@@ -19,18 +20,6 @@ function backends(...weights: number[]): B[] {
 }
 
 const isUp = (b: B): boolean => b.up;
-
-/** mulberry32: a small seeded PRNG giving numbers in [0, 1). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function counts(sel: { select(u: (b: B) => boolean): B | undefined }, n: number): Record<string, number> {
   const out: Record<string, number> = {};

@@ -27,6 +27,7 @@ const CONFIG: CacheConfig = {
   maxObjectBytes: 4096,
   staleIfError: 0,
   lockTimeout: 5000,
+  storeWithCookie: false,
 };
 
 function setup(config: Partial<CacheConfig> = {}) {

@@ -23,6 +23,7 @@ test('defaults: 256 MiB in all, 8 MiB per object, an hour of stale-if-error, 5 s
     maxObjectBytes: 8 * 1024 * 1024,
     staleIfError: 3_600_000,
     lockTimeout: 5000,
+    storeWithCookie: false,
   });
 });
 
@@ -35,6 +36,7 @@ test('sizes and durations in file units; an empty section takes the defaults', (
     maxObjectBytes: 64 * 1024 ** 2,
     staleIfError: 600_000,
     lockTimeout: 250,
+    storeWithCookie: false,
   });
   t.deepEqual(parseConfig(`cache:\n${ONE_POOL}`).cache, parseConfig(ONE_POOL).cache);
 });

@@ -96,7 +96,7 @@ test(
   rejects,
   `${ONE_POOL}timeouts: { frobnicate: 1s }\n`,
   [
-    'timeouts.frobnicate: unknown key (known keys: connect, responseHeaders, clientHeader, clientIdle, upstreamIdle, shutdown)',
+    'timeouts.frobnicate: unknown key (known keys: connect, responseHeaders, clientHeader, clientBody, clientIdle, upstreamIdle, shutdown)',
   ],
 );
 

@@ -63,15 +63,26 @@ const defaultTop = {
   workers: 'auto',
   accessLog: true,
   trustedProxies: [],
+  adminToken: undefined,
+  upgrades: ['websocket'],
+  underscoresInHeaders: false,
   timeouts: {
     connect: 3000,
     responseHeaders: 30000,
     clientHeader: 10000,
+    clientBody: 10000,
     clientIdle: 60000,
     upstreamIdle: 30000,
     shutdown: 30000,
   },
-  limits: { maxRequestLine: 8192, maxHead: 16384, maxBody: null, replayBody: 65_536, oneWrite: 16_384 },
+  limits: {
+    maxRequestLine: 8192,
+    maxHead: 16384,
+    maxBody: null,
+    replayBody: 65_536,
+    oneWrite: 16_384,
+    maxConnections: 10_000,
+  },
   retries: {
     attempts: 3,
     backoffMin: 25,
@@ -81,7 +92,13 @@ const defaultTop = {
     budgetWindow: 10_000,
   },
   dnsRefresh: 30_000,
-  cache: { maxBytes: 268_435_456, maxObjectBytes: 8_388_608, staleIfError: 3_600_000, lockTimeout: 5_000 },
+  cache: {
+    maxBytes: 268_435_456,
+    maxObjectBytes: 8_388_608,
+    staleIfError: 3_600_000,
+    lockTimeout: 5_000,
+    storeWithCookie: false,
+  },
 } as const satisfies Partial<Config>;
 
 test('the DESIGN.md example parses to the exact Config', (t) => {
@@ -228,10 +245,14 @@ routes:
     workers: 3,
     accessLog: false,
     trustedProxies: ['10.0.0.0/8', '192.168.1.7', 'fd00::/8', '::1'],
+    adminToken: undefined,
+    upgrades: ['websocket'],
+    underscoresInHeaders: false,
     timeouts: {
       connect: 250,
       responseHeaders: 1500,
       clientHeader: 5000,
+      clientBody: 10_000,
       clientIdle: 120_000,
       upstreamIdle: 3_600_000,
       shutdown: 90_000,
@@ -242,6 +263,7 @@ routes:
       maxBody: 10_000_000,
       replayBody: 65_536,
       oneWrite: 16_384,
+      maxConnections: 10_000,
     },
     retries: {
       attempts: 5,
@@ -252,7 +274,13 @@ routes:
       budgetWindow: 10_000,
     },
     dnsRefresh: 60_000,
-    cache: { maxBytes: 67_108_864, maxObjectBytes: 1_048_576, staleIfError: 0, lockTimeout: 2000 },
+    cache: {
+      maxBytes: 67_108_864,
+      maxObjectBytes: 1_048_576,
+      staleIfError: 0,
+      lockTimeout: 2000,
+      storeWithCookie: false,
+    },
     pools: [
       {
         name: 'static',

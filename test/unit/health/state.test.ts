@@ -395,3 +395,18 @@ test('ejectionAllowed: never more than half a pool', (t) => {
   t.true(ejectionAllowed(2, 10, 30));
   t.false(ejectionAllowed(3, 10, 30));
 });
+
+test('a probe this machine could not make (EMFILE) leaves the state, the streak and the reason alone', (t) => {
+  const { health, transitions } = make({ fall: 1 });
+  const local = { result: 'local_error' as const, reason: 'local resource error: EMFILE', durationMs: 0 };
+  for (let i = 0; i < 5; i++) health.recordProbe(local, 1000 + i);
+  t.is(health.state, 'up');
+  t.deepEqual(transitions, []);
+  health.recordProbe(fail, 2000);
+  t.is(health.state, 'down');
+  health.recordProbe(pass, 3000);
+  health.recordProbe(local, 3500);
+  // rise 2: the local error neither counted as a pass nor broke the streak.
+  health.recordProbe(pass, 4000);
+  t.is(health.state, 'slow_start');
+});

@@ -259,3 +259,30 @@ test('encodeChunk and lastChunk round-trip through the decoder', (t) => {
   t.is(result.body, parts.join(''));
   t.deepEqual(result.consumed, [wire.length]);
 });
+
+test('ChunkedRelay passes data as it came, rebuilds the trailer section from what keep allows', async (t) => {
+  const { ChunkedRelay } = await import('../../../src/http/chunked.ts');
+  const keep = (field: { lower: string }) => field.lower !== 'content-length';
+  const input = Buffer.from('5\r\nhello\r\n0\r\nContent-Length: 9\r\nX-Sum: 1\r\n\r\nNEXT');
+  // Every split point gives the same output and the same end.
+  for (let cut = 0; cut <= input.length; cut++) {
+    const relay = new ChunkedRelay({}, keep);
+    const parts: Buffer[] = [];
+    let used = 0;
+    for (const piece of [input.subarray(0, cut), input.subarray(cut)]) {
+      if (relay.done) break;
+      const result = relay.relay(piece);
+      used += result.used;
+      parts.push(result.out);
+    }
+    t.is(Buffer.concat(parts).toString(), '5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n', `cut at ${cut}`);
+    t.is(used, input.length - 'NEXT'.length);
+  }
+});
+
+test('ChunkedRelay holds back a size line until it is known to be valid', async (t) => {
+  const { ChunkedRelay } = await import('../../../src/http/chunked.ts');
+  const relay = new ChunkedRelay({}, () => true);
+  t.is(relay.relay(Buffer.from('5\r\nhello\r\nGET /k HTTP/1')).out.toString(), '5\r\nhello\r\n');
+  t.throws(() => relay.relay(Buffer.from('.1\r\n')), { message: 'invalid chunk size' });
+});

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { requestFraming, responseFraming } from '../../../src/http/framing.ts';
-import { type BodyFraming, HttpError } from '../../../src/http/message.ts';
+import { ambiguousResponseFraming, requestFraming, responseFraming } from '../../../src/http/framing.ts';
+import { type BodyFraming, HttpError, type ResponseHead } from '../../../src/http/message.ts';
 import { parseRequestHead, parseResponseHead } from '../../../src/http/parser.ts';
 
 /** Parses a request head with the given field lines and frames it. */
@@ -106,13 +106,20 @@ const responseTable: [string, string, string[], string, BodyFraming][] = [
   ['204 with Content-Length', 'HTTP/1.1 204 No Content', ['Content-Length: 10'], 'GET', none],
   ['304 with Content-Length', 'HTTP/1.1 304 Not Modified', ['Content-Length: 10'], 'GET', none],
   ['chunked', 'HTTP/1.1 200 OK', ['Transfer-Encoding: chunked'], 'GET', chunked],
-  ['gzip, chunked', 'HTTP/1.1 200 OK', ['Transfer-Encoding: gzip, Chunked'], 'GET', chunked],
+  // Other codings are kept, so the body is passed on as what it is (issue 10).
+  [
+    'gzip, chunked',
+    'HTTP/1.1 200 OK',
+    ['Transfer-Encoding: gzip, Chunked'],
+    'GET',
+    { kind: 'chunked', codings: 'gzip' },
+  ],
   [
     'chunked over two fields',
     'HTTP/1.1 200 OK',
     ['Transfer-Encoding: gzip', 'Transfer-Encoding: chunked'],
     'GET',
-    chunked,
+    { kind: 'chunked', codings: 'gzip' },
   ],
   [
     'chunked wins over Content-Length',
@@ -126,7 +133,7 @@ const responseTable: [string, string, string[], string, BodyFraming][] = [
     'HTTP/1.1 200 OK',
     ['Transfer-Encoding: gzip'],
     'GET',
-    close,
+    { kind: 'close', codings: 'gzip' },
   ],
   [
     'TE in an HTTP/1.0 response reads until close',
@@ -163,3 +170,19 @@ for (const [title, fields] of responseBad) {
     t.is(err.status, 502);
   });
 }
+
+test('ambiguous response framing: CL with TE, or a bodiless answer that announces a body', (t) => {
+  const head = (text: string) => parseResponseHead(Buffer.from(`${text}\r\n\r\n`))?.head as ResponseHead;
+  t.true(
+    ambiguousResponseFraming(
+      head('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked'),
+      false,
+    ),
+  );
+  t.true(ambiguousResponseFraming(head('HTTP/1.1 204 No Content\r\nContent-Length: 89'), true));
+  t.true(ambiguousResponseFraming(head('HTTP/1.1 200 OK\r\nContent-Length: 5'), true)); // after HEAD
+  t.true(ambiguousResponseFraming(head('HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked'), true));
+  t.false(ambiguousResponseFraming(head('HTTP/1.1 204 No Content'), true));
+  t.false(ambiguousResponseFraming(head('HTTP/1.1 200 OK\r\nContent-Length: 0'), true));
+  t.false(ambiguousResponseFraming(head('HTTP/1.1 200 OK\r\nContent-Length: 5'), false));
+});

@@ -269,11 +269,11 @@ test('a full client socket pauses the backend; its drain resumes it', (t) => {
 test('tunnel: a 101 switches both ways; the deadline ends it, a backend close half-closes the client', (t) => {
   const h = harness();
   const b1 = h.backend(0);
-  const upgrade = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n';
+  const upgrade = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n';
   const exchange = h.start(upgrade);
   b1.upstream.connect();
   b1.upstream.reply(
-    'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\nfrom-backend',
+    'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nfrom-backend',
   );
   t.is(exchange.state, 'tunnel');
   t.true(h.client.tunnel);
@@ -290,7 +290,7 @@ test('tunnel: a 101 switches both ways; the deadline ends it, a backend close ha
   const other = idle.start(upgrade);
   idle.backends[0]?.upstream.connect();
   idle.backends[0]?.upstream.reply(
-    'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n',
+    'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n',
   );
   other.expire();
   t.true(idle.client.destroyed);

@@ -38,6 +38,7 @@ test('an untrusted client cannot forge forwarding fields; Via is always appended
     ['X-Forwarded-Proto', 'http'],
     ['X-Forwarded-Host', 'shop.example'],
     ['Forwarded', 'for=203.0.113.7;host=shop.example;proto=http'],
+    ['X-Real-IP', '203.0.113.7'],
     ['Via', '1.0 corp-proxy, 1.1 sluice'],
     ['X-Request-Id', 'req-1'],
   ]);
@@ -57,6 +58,7 @@ test('a trusted proxy keeps its chain and Sluice appends the client', (t) => {
     ['X-Forwarded-Proto', 'https'],
     ['X-Forwarded-Host', 'evil.example'],
     ['Forwarded', 'for=6.6.6.6, for=10.0.0.2;host=shop.example;proto=http'],
+    ['X-Real-IP', '10.0.0.2'],
     ['Via', '1.0 corp-proxy, 1.1 sluice'],
     ['X-Request-Id', 'req-2'],
   ]);
@@ -97,7 +99,7 @@ test('without Host there is no X-Forwarded-Host and no host= parameter', (t) => 
   });
   t.deepEqual(
     out.map((header) => header.name),
-    ['X-Forwarded-For', 'X-Forwarded-Proto', 'Forwarded', 'Via', 'X-Request-Id'],
+    ['X-Forwarded-For', 'X-Forwarded-Proto', 'Forwarded', 'X-Real-IP', 'Via', 'X-Request-Id'],
   );
   t.is(out.find((header) => header.lower === 'forwarded')?.value, 'for=127.0.0.1;proto=http');
 });

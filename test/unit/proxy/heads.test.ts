@@ -66,6 +66,7 @@ test('the upstream request drops hop-by-hop fields, rewrites the path and applie
       'X-Forwarded-Proto: http\r\n' +
       'X-Forwarded-Host: api.example.test\r\n' +
       'Forwarded: for=127.0.0.1;host=api.example.test;proto=http\r\n' +
+      'X-Real-IP: 127.0.0.1\r\n' +
       'Via: 1.1 sluice\r\n' +
       'X-Request-Id: id-1\r\n' +
       'X-Env: demo\r\n' +
