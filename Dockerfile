@@ -64,6 +64,6 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
 # in-flight requests finish) and exits. Keep timeouts.shutdown below the runtime's stop grace
 # period (docker stop: 10 s unless --time / compose stop_grace_period says more).
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/src/cli/main.ts"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/bin/sluice.js"]
 # serve reads SLUICE_CONFIG (/etc/sluice/sluice.yaml); `docker run IMAGE demo` runs the demo.
 CMD ["serve"]

@@ -30,7 +30,7 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '20000' },
     base: { type: 'string', default: '2000' },
     connections: { type: 'string', default: '16' },
-    sluice: { type: 'string', default: path.join(ROOT, 'src/cli/main.ts') },
+    sluice: { type: 'string', default: path.join(ROOT, 'bin/sluice.js') },
   },
 });
 const only = (values.only as string).split(',') as Target[];
@@ -106,7 +106,7 @@ async function count(target: Target, tmp: string, backendPorts: number[], n: num
     ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--max-semi-space-size=8', ...argv],
     { cwd: ROOT, stdoutFile: path.join(tmp, `${target}.stdout.log`) },
   );
-  const why = await waitReady(server, port, '/1k.txt', 1024, 120_000);
+  const why = await waitReady(server, port, '/1k.txt', 1024, 600_000);
   if (why) throw new Error(`${target} did not come up: ${why}`);
   await load(port, n, connections);
   await stopServer(server, 60_000);
