@@ -106,13 +106,15 @@ export class AccessLog {
     this.writer.write(accessLine(r, this.timestamp()));
   }
 
-  /** The ISO time of now, made once per millisecond (many requests end in the same one). */
+  /** The ISO time of now: the date and time to the second are made once per second. */
   private timestamp(): string {
     const now = Date.now();
-    if (now !== this.stampedAt) {
-      this.stampedAt = now;
-      this.stamp = new Date(now).toISOString();
+    const second = now - (now % 1000);
+    if (second !== this.stampedAt) {
+      this.stampedAt = second;
+      this.stamp = new Date(second).toISOString().slice(0, 20); // 2026-11-28T09:00:00.
     }
-    return this.stamp;
+    const ms = now - second;
+    return `${this.stamp}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
   }
 }

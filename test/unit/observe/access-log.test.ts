@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { accessLine } from '../../../src/observe/access-log.ts';
+import { AccessLog, accessLine } from '../../../src/observe/access-log.ts';
 import { LogWriter } from '../../../src/observe/log-writer.ts';
 
 const T = '2026-11-28T09:00:00.123Z';
@@ -143,4 +143,27 @@ test('reopen into a directory that is gone keeps writing to the old file', (t) =
   writer.write('still kept\n');
   writer.close();
   t.is(read(join(`${join(path, '..')}-moved`, 'access.log')), 'kept\nstill kept\n');
+});
+
+test('the timestamp is the ISO time of the line, to the millisecond', (t) => {
+  const path = tempFile();
+  const log = new AccessLog(
+    new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 65536, flushMs: 60_000 }),
+  );
+  const windows: { before: number; after: number }[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const before = Date.now();
+    log.record({ type: 'access', requestId: String(i), client: '127.0.0.1', clientPort: 1, status: 200 });
+    windows.push({ before, after: Date.now() });
+  }
+  log.writer.close();
+  const lines = read(path).trim().split('\n');
+  t.is(lines.length, 2000);
+  for (const [i, line] of lines.entries()) {
+    const stamp = (JSON.parse(line) as { timestamp: string }).timestamp;
+    const at = Date.parse(stamp);
+    const { before, after } = windows[i] as { before: number; after: number };
+    if (!(new Date(at).toISOString() === stamp && at >= before && at <= after)) t.fail(`line ${i}: ${stamp}`);
+  }
+  t.pass();
 });
