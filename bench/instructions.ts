@@ -28,9 +28,10 @@ const { values } = parseArgs({
   options: {
     only: { type: 'string', default: TARGETS.join(',') },
     requests: { type: 'string', default: '20000' },
-    base: { type: 'string', default: '2000' },
+    base: { type: 'string', default: '5000' },
     connections: { type: 'string', default: '16' },
     sluice: { type: 'string', default: path.join(ROOT, 'bin/sluice.js') },
+    keep: { type: 'boolean', default: false },
   },
 });
 const only = (values.only as string).split(',') as Target[];
@@ -74,6 +75,13 @@ function load(port: number, total: number, conns: number): Promise<void> {
   return Promise.all(Array.from({ length: conns }, one)).then(() => {});
 }
 
+/** `n` distinct ports that were free a moment ago. */
+async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const srv = net.createServer();
@@ -84,8 +92,14 @@ function freePort(): Promise<number> {
   });
 }
 
-async function count(target: Target, tmp: string, backendPorts: number[], n: number): Promise<number> {
-  const port = await freePort();
+async function count(
+  target: Target,
+  tmp: string,
+  backendPorts: number[],
+  n: number,
+  counted = true,
+): Promise<number> {
+  const [port, adminPort] = (await freePorts(2)) as [number, number];
   const out = path.join(tmp, `${target}-${n}.callgrind`);
   let argv: string[];
   if (target === 'node-pipe') {
@@ -94,22 +108,25 @@ async function count(target: Target, tmp: string, backendPorts: number[], n: num
   } else {
     const file = path.join(tmp, `${target}.yaml`);
     const options = {
-      adminPort: await freePort(),
+      adminPort,
       ...(target === 'sluice-nolog' ? { accessLog: false as const } : {}),
     };
     writeFileSync(file, sluiceYaml(port, backendPorts, options));
     argv = [values.sluice as string, '--config', file];
   }
-  const server = startServer(
-    target,
-    'valgrind',
-    ['--tool=callgrind', `--callgrind-out-file=${out}`, process.execPath, '--max-semi-space-size=8', ...argv],
-    { cwd: ROOT, stdoutFile: path.join(tmp, `${target}.stdout.log`) },
-  );
+  const node = [process.execPath, '--max-semi-space-size=8', ...argv];
+  const [cmd, ...args] = counted
+    ? ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`, ...node]
+    : node;
+  const server = startServer(target, cmd as string, args, {
+    cwd: ROOT,
+    stdoutFile: path.join(tmp, `${target}.stdout.log`),
+  });
   const why = await waitReady(server, port, '/1k.txt', 1024, 600_000);
   if (why) throw new Error(`${target} did not come up: ${why}`);
   await load(port, n, connections);
   await stopServer(server, 60_000);
+  if (!counted) return 0;
   const summary = /^summary:\s+(\d+)/m.exec(readFileSync(out, 'utf8'));
   if (!summary) throw new Error(`no summary in ${out}`);
   return Number(summary[1]);
@@ -118,7 +135,7 @@ async function count(target: Target, tmp: string, backendPorts: number[], n: num
 async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'sluice-instr-'));
   try {
-    const backendPorts = [await freePort(), await freePort(), await freePort()];
+    const backendPorts = await freePorts(3);
     const prefix = path.join(tmp, 'backends');
     mkdirSync(prefix, { recursive: true });
     writeFileSync(
@@ -144,6 +161,9 @@ async function main(): Promise<void> {
       `instructions per request (callgrind), ${connections} connections, (I(${requests}) − I(${base})) ÷ ${requests - base}; ${rev}`,
     );
     for (const target of only) {
+      // One plain start first: Node's compile cache (bin/sluice.js) is then warm for both counted
+      // runs, or one of them would include loading the TypeScript stripper.
+      await count(target, tmp, backendPorts, 1, false);
       const small = await count(target, tmp, backendPorts, base);
       const large = await count(target, tmp, backendPorts, requests);
       console.log(
@@ -152,7 +172,9 @@ async function main(): Promise<void> {
     }
   } finally {
     await stopAll(5000);
-    rmSync(tmp, { recursive: true, force: true });
+    // --keep: the callgrind files stay, for callgrind_annotate.
+    if (values.keep) console.log(`kept ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
   }
 }
 
