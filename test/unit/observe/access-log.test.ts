@@ -2,38 +2,36 @@ import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { AccessLog, accessLine } from '../../../src/observe/access-log.ts';
+import { AccessLog, type AccessRecord, accessLine } from '../../../src/observe/access-log.ts';
 import { LogWriter } from '../../../src/observe/log-writer.ts';
 
 const T = '2026-11-28T09:00:00.123Z';
+const lineAtT = (record: AccessRecord) => accessLine(record, T);
 
 test('an access line: every field, in a fixed order, exact', (t) => {
-  const line = accessLine(
-    {
-      type: 'access',
-      requestId: 'r-1',
-      client: '127.0.0.1',
-      clientPort: 51234,
-      method: 'GET',
-      host: 'www.example.test',
-      path: '/a?b=1',
-      protocol: 'HTTP/1.1',
-      status: 200,
-      pool: 'web',
-      backend: 'b1',
-      backendAddress: '127.0.0.1:9001',
-      backendStatus: 200,
-      attempts: 1,
-      bytesIn: 0,
-      bytesOut: 1024,
-      durationMs: 1.23456,
-      upstreamMs: 0.5,
-      cache: 'miss',
-      userAgent: 'curl/8.0',
-      referer: 'http://example.test/',
-    },
-    T,
-  );
+  const line = lineAtT({
+    type: 'access',
+    requestId: 'r-1',
+    client: '127.0.0.1',
+    clientPort: 51234,
+    method: 'GET',
+    host: 'www.example.test',
+    path: '/a?b=1',
+    protocol: 'HTTP/1.1',
+    status: 200,
+    pool: 'web',
+    backend: 'b1',
+    backendAddress: '127.0.0.1:9001',
+    backendStatus: 200,
+    attempts: 1,
+    bytesIn: 0,
+    bytesOut: 1024,
+    durationMs: 1.23456,
+    upstreamMs: 0.5,
+    cache: 'miss',
+    userAgent: 'curl/8.0',
+    referer: 'http://example.test/',
+  });
   t.is(
     line,
     '{"timestamp":"2026-11-28T09:00:00.123Z","level":"info","message":"access","type":"access","requestId":"r-1",' +
@@ -45,18 +43,14 @@ test('an access line: every field, in a fixed order, exact', (t) => {
 });
 
 test('a rejected line leaves out what Sluice never learnt', (t) => {
-  const line = accessLine(
-    {
-      type: 'rejected',
-      requestId: 'r-2',
-      client: '::1',
-      clientPort: 4000,
-      status: 431,
-      error: 'header_too_large',
-      detail: 'request head too large',
-    },
-    T,
-  );
+  const refused: AccessRecord = {
+    type: 'rejected',
+    requestId: 'r-2',
+    client: '::1',
+    clientPort: 4000,
+    status: 431,
+  };
+  const line = lineAtT({ ...refused, error: 'header_too_large', detail: 'request head too large' });
   t.is(
     line,
     '{"timestamp":"2026-11-28T09:00:00.123Z","level":"info","message":"access","type":"rejected","requestId":"r-2",' +
