@@ -37,7 +37,7 @@ test('an access line: every field, in a fixed order, exact', (t) => {
     '{"timestamp":"2026-11-28T09:00:00.123Z","level":"info","message":"access","type":"access","requestId":"r-1",' +
       '"client":"127.0.0.1","clientPort":51234,"method":"GET","host":"www.example.test","path":"/a?b=1",' +
       '"protocol":"HTTP/1.1","status":200,"pool":"web","backend":"b1","backendAddress":"127.0.0.1:9001",' +
-      '"backendStatus":200,"attempts":1,"bytesIn":0,"bytesOut":1024,"durationMs":1.235,"upstreamMs":0.5,' +
+      '"backendStatus":200,"attempts":1,"bytesIn":0,"bytesOut":1024,"durationMs":1.235,"upstreamMs":0.500,' +
       '"cache":"miss","userAgent":"curl/8.0","referer":"http://example.test/"}\n',
   );
 });
@@ -160,4 +160,21 @@ test('the timestamp is the ISO time of the line, to the millisecond', (t) => {
     if (!(new Date(at).toISOString() === stamp && at >= before && at <= after)) t.fail(`line ${i}: ${stamp}`);
   }
   t.pass();
+});
+
+test('durations: milliseconds with three decimals, rounded to the microsecond', (t) => {
+  const base: AccessRecord = {
+    type: 'access',
+    requestId: 'x',
+    client: '127.0.0.1',
+    clientPort: 1,
+    status: 200,
+  };
+  const durations = (durationMs: number) =>
+    (JSON.parse(lineAtT({ ...base, durationMs })) as { durationMs: number }).durationMs;
+  t.true(lineAtT({ ...base, durationMs: 0 }).includes('"durationMs":0.000}'));
+  t.true(lineAtT({ ...base, durationMs: 12.0456 }).includes('"durationMs":12.046}'));
+  t.true(lineAtT({ ...base, durationMs: 0.0094 }).includes('"durationMs":0.009}'));
+  t.is(durations(30_000.0996), 30_000.1);
+  t.is(durations(0.9999), 1);
 });
