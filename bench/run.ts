@@ -320,9 +320,9 @@ async function startTarget(ctx: Ctx, t: Target): Promise<Server | string> {
     case 'sluice-cache': {
       // Sluice as shipped: its defaults, access log on, written to stdout, which goes to a file
       // (as a container's stdout goes to the engine's json-file log). sluice-nolog: the same
-      // with `accessLog: false`. sluice-2w: the defaults with two workers on both CPUs. sluice-cache: defaults with `cache: true` on the route; the
-      // backends' answers are cacheable for an hour, so after the first miss every request is
-      // a cache hit.
+      // with `accessLog: false`. sluice-2w: the defaults with two workers on both CPUs.
+      // sluice-cache: defaults with `cache: true` on the route; the backends' answers are
+      // cacheable for an hour, so after the first miss every request is a cache hit.
       const main = ctx.opts.sluice;
       if (!existsSync(main)) return `${path.relative(ROOT, main)} does not exist yet`;
       const file = path.join(tmp, `${t.name}.yaml`);

@@ -7,8 +7,11 @@
 // start on, the type stripper (a WebAssembly module) is never loaded. That is 30 MB of RSS for
 // the life of the process (117 -> 84 MB idle, measured). This file is JavaScript so that it can
 // turn the cache on before any .ts file is read. The cache lives in NODE_COMPILE_CACHE or under
-// the temp dir; where it cannot be written, Sluice runs the same, without it.
+// the temp dir; where it cannot be written, Sluice runs the same, without it. Worker processes
+// (workers > 1) are forked from .ts files: they find the cache through NODE_COMPILE_CACHE.
 import module from 'node:module';
 
-module.enableCompileCache?.();
+const cache = module.enableCompileCache?.();
+if (cache?.directory && process.env.NODE_COMPILE_CACHE === undefined)
+  process.env.NODE_COMPILE_CACHE = cache.directory;
 await import('../src/cli/main.ts');

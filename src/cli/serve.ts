@@ -91,11 +91,12 @@ async function serveCluster(config: Config, workers: number, path: string, flags
     logger.info('signal received', { signal: 'SIGUSR2' });
     logger.info('rolling restart', { message: cluster.restart().message });
   });
+  reopenOnUsr1(cluster);
   return 0;
 }
 
 /** SIGUSR1: open the access log file again (nginx's signal for it), after logrotate moved it. */
-export function reopenOnUsr1(sluice: RunningSluice): void {
+export function reopenOnUsr1(sluice: Pick<RunningSluice, 'logger' | 'reopenLogs'>): void {
   process.on('SIGUSR1', () => {
     try {
       sluice.reopenLogs();

@@ -1,11 +1,15 @@
 // A buffered line writer, as nginx's `access_log … buffer=64k flush=1s`: lines collect in memory
 // and go out in one write when the buffer is full or the oldest line is `flushMs` old, so a
 // request costs a string append and no system call. Writes are synchronous (as nginx's are):
-// a flush is one write(2) of up to `bufferBytes`, and nothing is queued behind the event loop.
+// a flush is one write(2) of up to `bufferBytes` to a file (to stdout: writes of at most 4 KiB cut
+// at line ends, see pipeChunks), and nothing is queued behind the event loop.
 //
 // Loss on a crash: an exception that ends the process still runs the `exit` flush; a SIGKILL,
 // an OOM kill or a native abort loses what is buffered: at most `flushMs` worth of lines.
 import { closeSync, openSync, writeSync } from 'node:fs';
+
+/** Linux's PIPE_BUF: writes up to this size to a pipe are never split. */
+const pipeBuf = 4096;
 
 /** Where the lines go: the process's stdout, or a file (appended to, reopened on demand). */
 export type LogDestination = { kind: 'stdout' } | { kind: 'file'; path: string };
@@ -76,8 +80,12 @@ export class LogWriter {
   }
 
   private output(bytes: Buffer): void {
-    if (this.fd === undefined) process.stdout.write(bytes);
-    else writeSync(this.fd, bytes);
+    if (this.fd !== undefined) {
+      writeSync(this.fd, bytes);
+      return;
+    }
+    // Workers share the process's stdout: see pipeChunks.
+    for (const chunk of pipeChunks(bytes, pipeBuf)) process.stdout.write(chunk);
   }
 
   /**
@@ -105,4 +113,28 @@ export class LogWriter {
   private open(): void {
     if (this.destination.kind === 'file') this.fd = openSync(this.destination.path, 'a');
   }
+}
+
+/**
+ * `bytes` cut at line ends into pieces of at most `max` bytes (a longer line goes alone). A write
+ * of at most PIPE_BUF bytes to a pipe is atomic, so the lines of workers sharing one stdout never
+ * interleave mid-line.
+ */
+export function pipeChunks(bytes: Buffer, max: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  let start = 0;
+  while (start < bytes.length) {
+    let end = Math.min(start + max, bytes.length);
+    if (end < bytes.length) {
+      const newline = bytes.lastIndexOf(0x0a, end - 1);
+      if (newline >= start) end = newline + 1;
+      else {
+        const next = bytes.indexOf(0x0a, end);
+        end = next === -1 ? bytes.length : next + 1;
+      }
+    }
+    chunks.push(bytes.subarray(start, end));
+    start = end;
+  }
+  return chunks;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { AccessLog, type AccessRecord, accessLine } from '../../../src/observe/access-log.ts';
-import { LogWriter } from '../../../src/observe/log-writer.ts';
+import { LogWriter, pipeChunks } from '../../../src/observe/log-writer.ts';
 
 const T = '2026-11-28T09:00:00.123Z';
 const lineAtT = (record: AccessRecord) => accessLine(record, T);
@@ -177,4 +177,13 @@ test('durations: milliseconds with three decimals, rounded to the microsecond', 
   t.true(lineAtT({ ...base, durationMs: 0.0094 }).includes('"durationMs":0.009}'));
   t.is(durations(30_000.0996), 30_000.1);
   t.is(durations(0.9999), 1);
+});
+
+test('stdout gets whole lines in writes of at most PIPE_BUF bytes; a longer line goes alone', (t) => {
+  const line = (n: number, c: string) => `${c.repeat(n - 1)}\n`;
+  const text = line(3000, 'a') + line(1000, 'b') + line(200, 'c') + line(5000, 'd') + line(10, 'e');
+  const chunks = pipeChunks(Buffer.from(text), 4096).map((chunk) => chunk.toString());
+  t.deepEqual(chunks, [line(3000, 'a') + line(1000, 'b'), line(200, 'c'), line(5000, 'd'), line(10, 'e')]);
+  t.is(chunks.join(''), text);
+  t.deepEqual(pipeChunks(Buffer.alloc(0), 4096), []);
 });
