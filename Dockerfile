@@ -53,11 +53,11 @@ USER 1000:1000
 # Node's compile cache (bin/sluice.js), made now: every container starts with the sources already
 # stripped of their types, so the stripper (a WebAssembly module, 30 MB of RSS) is never loaded.
 # Same Node flags as the entrypoint (they are part of the cache's key); the command only loads
-# the modules (serve without a config exits 2, which is expected here). Made as the user that
+# the modules, the workers' included (serve without a config exits 2, which is expected here). Made as the user that
 # runs Sluice: Node uses a cache only where it may also write it (another uid, or a read-only
 # root file system, runs the same without it).
 ENV NODE_COMPILE_CACHE=/tmp/sluice-compile-cache
-RUN ["node", "--max-semi-space-size=8", "-e", "Promise.all([import('/app/bin/sluice.js'), import('/app/src/cli/serve.ts')]).then(() => { process.exitCode = 0; })"]
+RUN ["node", "--max-semi-space-size=8", "-e", "Promise.all(['/app/bin/sluice.js', '/app/src/cli/serve.ts', '/app/src/cluster/serve.ts', '/app/src/cluster/worker.ts'].map((m) => import(m))).then(() => { process.exitCode = 0; })"]
 # 8080: the proxy; 8099: the admin port (/metrics, /healthz, /readyz, /status). The config
 # must listen on 0.0.0.0 for either to be reached from outside the container.
 EXPOSE 8080 8099
