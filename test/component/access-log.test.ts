@@ -184,3 +184,50 @@ pools:
     await backend.close();
   }
 });
+
+test('two workers: SIGUSR1 to the supervisor makes every worker write what it holds and reopen', async (t) => {
+  const backend = await startNodeBackend((_request, response) => response.end('hi'));
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-access-'));
+  const file = join(dir, 'access.log');
+  const sluice = await startChildSluice(`listen: 127.0.0.1:${port}
+admin: false
+workers: 2
+accessLog: { to: ${file}, flush: 1h }
+pools:
+  web:
+    servers: [127.0.0.1:${backend.port}]
+`);
+  const stdout = sluice.process.stdout as Readable;
+  const paths = Array.from({ length: 20 }, (_, i) => `/before/${i}`);
+  try {
+    // A new connection each: the kernel spreads them over both workers' sockets.
+    for (const path of paths) {
+      const reply = await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+      t.regex(reply.text, /^HTTP\/1\.1 200 /);
+    }
+    t.deepEqual(lines(file), []);
+    renameSync(file, `${file}.1`);
+    sluice.process.kill('SIGUSR1');
+    await readUntil(stdout, (out) => out.includes('access log reopened'));
+    // Each worker writes what it holds to the old file, then opens the new one.
+    const deadline = Date.now() + 5000;
+    while (lines(`${file}.1`).length < paths.length && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    t.deepEqual(
+      lines(`${file}.1`)
+        .map((line) => line.path)
+        .sort(),
+      [...paths].sort(),
+    );
+    t.is((await httpRequest({ port, path: '/after' })).status, 200);
+    t.is(await sluice.stop(), 0);
+    t.deepEqual(
+      lines(file).map((line) => line.path),
+      ['/after'],
+    );
+  } finally {
+    if (sluice.process.exitCode === null) await sluice.stop();
+    await backend.close();
+  }
+});
