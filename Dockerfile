@@ -53,9 +53,10 @@ USER 1000:1000
 # Node's compile cache (bin/sluice.js), made now: every container starts with the sources already
 # stripped of their types, so the stripper (a WebAssembly module, 30 MB of RSS) is never loaded.
 # Same Node flags as the entrypoint (they are part of the cache's key); the command only loads
-# the modules, the workers' included (serve without a config exits 2, which is expected here). Made as the user that
-# runs Sluice: Node uses a cache only where it may also write it (another uid, or a read-only
-# root file system, runs the same without it).
+# the modules, the workers' included (serve without a config exits 2, which is expected here).
+# Made as the user that runs Sluice: Node uses a cache only where it may also write it (another
+# uid, or a read-only root file system, runs the same without it). NODE_COMPILE_CACHE is set for
+# every node command of the image, the health check's included.
 ENV NODE_COMPILE_CACHE=/tmp/sluice-compile-cache
 RUN ["node", "--max-semi-space-size=8", "-e", "Promise.all(['/app/bin/sluice.js', '/app/src/cli/serve.ts', '/app/src/cluster/serve.ts', '/app/src/cluster/worker.ts'].map((m) => import(m))).then(() => { process.exitCode = 0; })"]
 # 8080: the proxy; 8099: the admin port (/metrics, /healthz, /readyz, /status). The config
@@ -65,7 +66,7 @@ EXPOSE 8080 8099
 # SLUICE_ADMIN, else the config file (SLUICE_CONFIG), else the default; a wildcard host is asked
 # on loopback. Exec form: the image may have no shell, curl or wget.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "/app/bin/sluice.js", "healthcheck"]
+  CMD ["node", "/app/src/cli/main.ts", "healthcheck"]
 # One worker process per CPU the container may use (`workers: auto`, the cgroup quota
 # included); the process started here supervises them and alone holds the admin port.
 # Exec form: node is PID 1 and receives SIGTERM itself; Sluice then drains (/readyz turns 503,
