@@ -42,14 +42,17 @@ test('an access line: every field, in a fixed order, exact', (t) => {
   );
 });
 
+/** The fields every line has. */
+const minimal = (type: AccessRecord['type'], status: number): AccessRecord => ({
+  type,
+  requestId: type === 'rejected' ? 'r-2' : 'x',
+  client: type === 'rejected' ? '::1' : '127.0.0.1',
+  clientPort: 4000,
+  status,
+});
+
 test('a rejected line leaves out what Sluice never learnt', (t) => {
-  const refused: AccessRecord = {
-    type: 'rejected',
-    requestId: 'r-2',
-    client: '::1',
-    clientPort: 4000,
-    status: 431,
-  };
+  const refused = minimal('rejected', 431);
   const line = lineAtT({ ...refused, error: 'header_too_large', detail: 'request head too large' });
   t.is(
     line,
@@ -163,13 +166,7 @@ test('the timestamp is the ISO time of the line, to the millisecond', (t) => {
 });
 
 test('durations: milliseconds with three decimals, rounded to the microsecond', (t) => {
-  const base: AccessRecord = {
-    type: 'access',
-    requestId: 'x',
-    client: '127.0.0.1',
-    clientPort: 1,
-    status: 200,
-  };
+  const base = minimal('access', 200);
   const durations = (durationMs: number) =>
     (JSON.parse(lineAtT({ ...base, durationMs })) as { durationMs: number }).durationMs;
   t.true(lineAtT({ ...base, durationMs: 0 }).includes('"durationMs":0.000}'));
