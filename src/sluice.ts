@@ -8,6 +8,7 @@ import type { Config } from './config/types.ts';
 import { HealthScheduler, type HealthTarget } from './health/scheduler.ts';
 import type { Transition } from './health/state.ts';
 import { localErrorCode } from './http/failure-kinds.ts';
+import { AccessLog } from './observe/access-log.ts';
 import { buildInfo } from './observe/build-info.ts';
 import { addFaultReporter, reportFault } from './observe/faults.ts';
 import { createLogger } from './observe/logger.ts';
@@ -45,6 +46,8 @@ export interface RunningSluice {
    * idle keep-alive connections that long to send one last request (see ProxyServer.shutdown).
    */
   stop(idleGraceMs?: number): Promise<void>;
+  /** Opens the access log file again by its name (SIGUSR1, after logrotate moved it). */
+  reopenLogs(): void;
 }
 
 /**
@@ -67,6 +70,8 @@ export interface SluiceOptions {
   onChange?: (change: TopologyChange, why: string) => void;
   /** Replaces parts of the admin port (a supervisor sums its workers' metrics, status, purges). */
   admin?: Partial<AdminState>;
+  /** null: no access log whatever the config says (tests that silence the process's logs). */
+  accessLog?: null;
 }
 
 /** What the health scheduler probes: one backend of one pool. */
@@ -74,6 +79,10 @@ export interface BackendTarget extends HealthTarget {
   readonly backend: Backend;
 }
 
+/**
+ * `accessLog: null` keeps the access log off whatever the config says (tests that silence
+ * the process's logs); by default it is opened as the config says.
+ */
 export async function startSluice(
   initial: Config,
   logger = createLogger(initial.logLevel, false, initial.logFormat),
@@ -141,6 +150,16 @@ export async function startSluice(
     pools: () => topology.pools,
     cache: () => cache.store,
   });
+  // A supervisor (serve: false) answers no requests: its workers keep the access log.
+  const logsOn = options.accessLog !== null && options.serve !== false;
+  if (logsOn && config.accessLog) proxy.context.accessLog = AccessLog.open(config.accessLog);
+  /** A reload may turn the access log on or off or send it elsewhere (the new file opens first). */
+  const reopenAccessLog = (next: Config) => {
+    if (!logsOn || JSON.stringify(next.accessLog) === JSON.stringify(config.accessLog)) return;
+    const old = proxy.context.accessLog;
+    proxy.context.accessLog = next.accessLog ? AccessLog.open(next.accessLog) : undefined;
+    old?.writer.close();
+  };
   // Gauges Sluice keeps anyway are read when Prometheus scrapes, not updated per request.
   metrics.onScrape(() => {
     let backendConnections = 0;
@@ -240,10 +259,14 @@ export async function startSluice(
         throw error;
       }
       reloads.record(true);
+      reopenAccessLog(next);
       config = next;
       cache.configure(next.cache, next.timeouts.responseHeaders);
       changed(change, 'reload');
       if (next.logLevel !== logger.level) logger.level = next.logLevel;
+    },
+    reopenLogs() {
+      proxy.context.accessLog?.writer.reopen();
     },
     async stop(idleGraceMs = 0) {
       logger.info('shutting down', { openConnections: proxy.openConnections });
@@ -252,6 +275,7 @@ export async function startSluice(
       admin?.close();
       clock.stop();
       removeFaultReporter();
+      proxy.context.accessLog?.writer.close();
       logger.info('stopped');
     },
   };

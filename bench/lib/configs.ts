@@ -1,10 +1,11 @@
 // Configuration files of the servers under test, written into the run's temp dir.
 // Every peer gets the settings a fair operator would give it for a keep-alive benchmark:
 // one worker / one thread (Sluice is one Node.js thread: SLUICE_WORKERS=1), or two of each for
-// the multi-core rows, keep-alive to the backends, no
-// logs, and no cap on requests per connection (nginx closes a keep-alive connection after
-// 1000 requests by default; HAProxy and Sluice do not), so every target serves the same
-// 64 long-lived client connections.
+// the multi-core rows, keep-alive to the backends, its default logging (Sluice and nginx as a
+// proxy: an access line per request; HAProxy logs nothing until a `log` target is configured;
+// the nginx backends log nothing, they are the load side), and no cap on requests per
+// connection (nginx closes a keep-alive connection after 1000 requests by default; HAProxy and
+// Sluice do not), so every target serves the same long-lived client connections.
 
 import { userInfo } from 'node:os';
 
@@ -27,8 +28,8 @@ events {
 `;
 }
 
-function nginxHttpCommon(prefix: string): string {
-  return `  access_log off;
+function nginxHttpCommon(prefix: string, accessLog: boolean): string {
+  return `  access_log ${accessLog ? `${prefix}/access.log` : 'off'};
   keepalive_timeout 65s;
   keepalive_requests 1000000;
   client_body_temp_path ${prefix}/client_body;
@@ -58,7 +59,7 @@ export function nginxStaticConf(prefix: string, root: string, ports: number[]): 
     )
     .join('');
   return `${nginxCommon(prefix)}http {
-${nginxHttpCommon(prefix)}  sendfile on;
+${nginxHttpCommon(prefix, false)}  sendfile on;
   tcp_nopush on;
   open_file_cache max=64 inactive=60s;
 ${servers}}
@@ -69,11 +70,14 @@ ${servers}}
 // -Proto and -Host, Forwarded (RFC 7239), Via both ways, X-Request-Id kept or made, and (where
 // the proxy has them) active HEAD checks every 2 s.
 
-/** nginx as a reverse proxy: upstream keep-alive pool of 64 connections, HTTP/1.1 upstream. */
+/**
+ * nginx as a reverse proxy: upstream keep-alive pool of 64 connections, HTTP/1.1 upstream, and
+ * its default access log (the `combined` format, one unbuffered write per request) to a file.
+ */
 export function nginxProxyConf(prefix: string, port: number, backends: number[], workers = 1): string {
   const servers = backends.map((p) => `    server 127.0.0.1:${p};\n`).join('');
   return `${nginxCommon(prefix, workers)}http {
-${nginxHttpCommon(prefix)}  map $http_x_request_id $forward_request_id {
+${nginxHttpCommon(prefix, true)}  map $http_x_request_id $forward_request_id {
     default $http_x_request_id;
     "" $request_id;
   }
@@ -136,16 +140,20 @@ ${servers}`;
 }
 
 /**
- * The configuration the brief asks Sluice to accept as it is; `cache` adds `cache: true` to the
- * route (the `sluice-cache` target: answers from Sluice's shared cache after the first miss).
+ * Sluice with its defaults (access log on, to stdout; metrics and the admin port on; health
+ * checks on; log level info), round robin over the backends. `cache` adds `cache: true` to the
+ * route (the `sluice-cache` target: answers from Sluice's shared cache after the first miss);
+ * `accessLog: false` is the one switch of the `sluice-nolog` row.
  */
-export function sluiceYaml(port: number, backends: number[], options: { cache?: boolean } = {}): string {
+export function sluiceYaml(
+  port: number,
+  backends: number[],
+  options: { adminPort: number; cache?: boolean; accessLog?: false },
+): string {
   const servers = backends.map((p) => `        - address: 127.0.0.1:${p}\n`).join('');
   return `listen: 127.0.0.1:${port}
-admin: false
-accessLog: false
-logLevel: warn
-pools:
+admin: 127.0.0.1:${options.adminPort}
+${options.accessLog === false ? 'accessLog: false\n' : ''}pools:
   web:
     servers:
 ${servers}routes:

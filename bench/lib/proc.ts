@@ -7,7 +7,7 @@
 // stops them itself, in order.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 
 export interface Server {
   name: string;
@@ -31,15 +31,19 @@ export function startServer(
   name: string,
   cmd: string,
   args: string[],
-  opts: { cwd?: string; cpus?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: { cwd?: string; cpus?: string; env?: NodeJS.ProcessEnv; stdoutFile?: string } = {},
 ): Server {
   const [file, argv] = pinned(opts.cpus, cmd, args);
+  // stdoutFile: the server's stdout goes straight to a file, as a container's stdout goes to
+  // the engine's log file (and not through this process, which would cost the load side CPU).
+  const stdout = opts.stdoutFile === undefined ? 'pipe' : openSync(opts.stdoutFile, 'a');
   const child = spawn(file, argv, {
     cwd: opts.cwd,
     env: opts.env ?? process.env,
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', stdout, 'pipe'],
   });
+  if (typeof stdout === 'number') closeSync(stdout);
   let tail = '';
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-4000);
@@ -172,10 +176,20 @@ export function cpuSeconds(pids: number[]): number {
 
 /** VmHWM (peak resident set) in bytes, summed over the given processes. */
 export function peakRssBytes(pids: number[]): number {
+  return memoryBytes(pids, 'VmHWM');
+}
+
+/** VmRSS (resident set now) in bytes, summed over the given processes. */
+export function rssBytes(pids: number[]): number {
+  return memoryBytes(pids, 'VmRSS');
+}
+
+function memoryBytes(pids: number[], field: 'VmHWM' | 'VmRSS'): number {
+  const pattern = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm');
   let kb = 0;
   for (const pid of pids) {
     try {
-      const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      const m = pattern.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (m) kb += Number(m[1]);
     } catch {
       // gone

@@ -71,6 +71,7 @@ export async function serveCommand(path: string, flags: Flags): Promise<number> 
     await sluice.reload(next);
     sluice.logger.info('config reloaded', { config: path });
   });
+  reopenOnUsr1(sluice);
   return 0;
 }
 
@@ -90,7 +91,22 @@ async function serveCluster(config: Config, workers: number, path: string, flags
     logger.info('signal received', { signal: 'SIGUSR2' });
     logger.info('rolling restart', { message: cluster.restart().message });
   });
+  reopenOnUsr1(cluster);
   return 0;
+}
+
+/** SIGUSR1: open the access log file again (nginx's signal for it), after logrotate moved it. */
+export function reopenOnUsr1(sluice: Pick<RunningSluice, 'logger' | 'reopenLogs'>): void {
+  process.on('SIGUSR1', () => {
+    try {
+      sluice.reopenLogs();
+      sluice.logger.info('access log reopened', { signal: 'SIGUSR1' });
+    } catch (error) {
+      sluice.logger.error('access log not reopened; still writing to the old file', {
+        error: (error as Error).message,
+      });
+    }
+  });
 }
 
 /**

@@ -1,7 +1,8 @@
 // Several workers: this process is the supervisor. It owns the health view (one probe per
 // backend per interval, one state machine per backend fed by every worker's passive reports),
 // the admin port and one /metrics; its workers own the traffic. The command line (src/cli/serve.ts)
-// turns signals into `stop` (SIGTERM/SIGINT), `reload` (SIGHUP) and `restart` (SIGUSR2).
+// turns signals into `stop` (SIGTERM/SIGINT), `reload` (SIGHUP) and `restart` (SIGUSR2), and
+// passes SIGUSR1 (reopen the access log) on to the workers.
 import type { Logger } from 'winston';
 import type { Config } from '../config/types.ts';
 import { createLogger } from '../observe/logger.ts';
@@ -28,6 +29,8 @@ export interface RunningCluster {
   reload(next: Config): Promise<void>;
   /** A rolling restart, unless one is under way. */
   restart(): { started: boolean; message: string };
+  /** Every worker opens its access log file again (they hold it; the supervisor logs no requests). */
+  reopenLogs(): void;
 }
 
 /** Starts the supervisor and `count` workers; throws (after cleaning up) if they do not start. */
@@ -141,5 +144,6 @@ export async function startCluster(config: Config, count: number): Promise<Runni
       else logger.info('config reloaded', { workers: count });
     },
     restart: () => running.restart(),
+    reopenLogs: () => running.signal('SIGUSR1'),
   };
 }

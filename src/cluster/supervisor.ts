@@ -113,6 +113,11 @@ export class Supervisor {
     return this.port;
   }
 
+  /** Sends `signal` to every worker process (SIGUSR1: reopen the access log). */
+  signal(signal: NodeJS.Signals): void {
+    for (const worker of this.workers) worker.child.kill(signal);
+  }
+
   /** The live workers, by slot. */
   list(): { index: number; pid: number | undefined; listening: boolean; startedAt: number }[] {
     return [...this.workers]

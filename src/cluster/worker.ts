@@ -154,4 +154,14 @@ process.on('SIGINT', () => void stop());
 // The supervisor reloads and restarts; a terminal's signals to the whole group are its business.
 process.on('SIGHUP', () => {});
 process.on('SIGUSR2', () => {});
+// The supervisor passes SIGUSR1 on: open the access log file again (after logrotate moved it).
+process.on('SIGUSR1', () => {
+  try {
+    sluice?.reopenLogs();
+  } catch (error) {
+    sluice?.logger.error('access log not reopened; still writing to the old file', {
+      error: (error as Error).message,
+    });
+  }
+});
 send({ type: 'hello' });

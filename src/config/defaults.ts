@@ -11,7 +11,7 @@ export const DEFAULTS = {
   admin: { host: '127.0.0.1', port: 8099 },
   logLevel: 'info',
   workers: 'auto',
-  accessLog: true,
+  accessLog: { to: 'stdout', buffer: 64 * 1024, flush: 1_000 },
   timeouts: {
     connect: 3_000,
     responseHeaders: 30_000,

@@ -7,6 +7,7 @@
 // a suggestion when a known key is close), lists, the pool mapping, and the cross-field checks.
 
 import { z } from 'zod';
+import { accessLog } from './access-log.ts';
 import { BALANCE_ALGORITHMS, DEFAULTS, PANIC_MODES } from './defaults.ts';
 import {
   boolean,
@@ -321,7 +322,7 @@ export const configSchema = strict({
     (): LogFormat | undefined => undefined,
   ),
   workers: leaf(parseWorkers, (): number | 'auto' => DEFAULTS.workers),
-  accessLog: boolean(DEFAULTS.accessLog),
+  accessLog,
   trustedProxies,
   adminToken: leaf(parseAdminToken, (): string | undefined => undefined),
   upgrades: leaf(parseUpgrades, () => [...DEFAULTS.upgrades]),

@@ -136,6 +136,16 @@ export interface CacheConfig {
   storeWithCookie: boolean;
 }
 
+/** The access log (src/observe/access-log.ts): buffered JSON lines. */
+export interface AccessLogConfig {
+  /** `stdout`, or the path of a file (appended to; reopened on SIGUSR1, for logrotate). */
+  to: string;
+  /** Bytes buffered before a write. */
+  buffer: number;
+  /** Most time (ms) a line waits in the buffer. */
+  flush: number;
+}
+
 export interface Config {
   listen: ListenAddress;
   /** The admin listener (/healthz, /readyz, /status, later /metrics), or null for none. */
@@ -145,7 +155,8 @@ export interface Config {
   logFormat: LogFormat | undefined;
   /** Proxy processes sharing the listen port; `auto`: one per core this process may use. */
   workers: number | 'auto';
-  accessLog: boolean;
+  /** One line per request, or false for none. */
+  accessLog: AccessLogConfig | false;
   /** Peers (IPs or CIDRs) whose X-Forwarded-For and Forwarded values are kept. */
   trustedProxies: string[];
   /** Bearer token the admin port asks for (every endpoint but /healthz and /readyz), if any. */

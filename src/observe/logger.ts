@@ -1,5 +1,6 @@
-// Logs on stdout: one line per event, one access line per finished request. JSON lines for
-// collectors; on a terminal (or with logFormat: text) `time level message key=value ...`.
+// The process's own lines on stdout, one per event (start, stop, backend state changes, errors):
+// JSON lines with `type: "event"` for collectors; on a terminal (or with logFormat: text)
+// `time level message key=value ...`. The access lines are written apart, by access-log.ts.
 import winston from 'winston';
 import type { LogFormat, LogLevel } from '../config/types.ts';
 
@@ -11,6 +12,7 @@ export function createLogger(
   return winston.createLogger({
     level,
     silent,
+    defaultMeta: { type: 'event' },
     format: winston.format.combine(
       winston.format.timestamp(),
       format === 'text' ? winston.format.printf(textLine) : winston.format.json(),
@@ -21,7 +23,7 @@ export function createLogger(
 
 /** `2026-11-28T08:31:25.123Z info  sluice started listen=0.0.0.0:8080 pools=[...]`. */
 export function textLine(info: winston.Logform.TransformableInfo): string {
-  const { timestamp, level, message, ...fields } = info;
+  const { timestamp, level, message, type: _type, ...fields } = info;
   const pairs = Object.entries(fields).map(([key, value]) => `${key}=${textValue(value)}`);
   return [String(timestamp), level.padEnd(5), String(message), ...pairs].join(' ');
 }

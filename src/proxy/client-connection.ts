@@ -1,5 +1,6 @@
 // One client TCP connection: reads request heads, runs one exchange at a time (pipelined
 // requests wait their turn, so answers go out in order) and enforces the client timeouts.
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { connectionTokens } from '../http/hop-by-hop.ts';
 import { HttpError, type RequestHead } from '../http/message.ts';
@@ -74,6 +75,10 @@ export class ClientConnection implements Expirable, Downstream {
       ),
     );
     context.clock.track(this);
+  }
+
+  get port(): number | undefined {
+    return this.socket.remotePort;
   }
 
   get idle(): boolean {
@@ -292,16 +297,19 @@ export class ClientConnection implements Expirable, Downstream {
       case 'idle':
         this.close();
         return;
-      case 'head':
+      case 'head': {
         if (this.awaitingDrain) {
           // Answers sat unread for clientIdle: the client is not reading.
           this.context.metrics?.rejected('client_not_reading');
           this.socket.destroy();
           return;
         }
+        const message = 'request head not received in time';
         this.context.metrics?.rejected('client_timeout');
-        this.respondAndClose(408, 'request head not received in time');
+        this.logRejected(408, 'client_timeout', message);
+        this.respondAndClose(408, message);
         return;
+      }
       case 'busy':
         this.exchange?.expire();
         return;
@@ -316,11 +324,27 @@ export class ClientConnection implements Expirable, Downstream {
   private reject(error: unknown): void {
     const status = error instanceof HttpError ? error.status : 400;
     const message = error instanceof Error ? error.message : 'bad request';
-    const { logger, metrics } = this.context;
-    metrics?.rejected(rejectionReason(status));
-    if (logger.isLevelEnabled('info'))
-      logger.info('request rejected', { client: this.address, status, reason: message });
+    const reason = rejectionReason(status);
+    this.context.metrics?.rejected(reason);
+    this.logRejected(status, reason, message);
     this.respondAndClose(status, message);
+  }
+
+  /** A request refused before it had a head: an access line of type `rejected` with an id of its own. */
+  private logRejected(status: number, reason: string, message: string): void {
+    const { accessLog, logger } = this.context;
+    if (accessLog) {
+      accessLog.record({
+        type: 'rejected',
+        requestId: randomUUID(),
+        client: this.address,
+        clientPort: this.socket.remotePort,
+        status,
+        error: reason,
+        detail: message,
+      });
+    } else if (logger.isLevelEnabled('info'))
+      logger.info('request rejected', { client: this.address, status, reason: message });
   }
 
   private respondAndClose(status: number, message: string): void {

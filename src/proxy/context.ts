@@ -3,6 +3,7 @@
 import type { Logger } from 'winston';
 import type { ProxyCache } from '../cache/proxy-cache.ts';
 import type { Config } from '../config/types.ts';
+import type { AccessLog } from '../observe/access-log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { Clock } from './clock.ts';
@@ -15,6 +16,8 @@ export interface ProxyContext {
   pools: ReadonlyMap<string, BackendPool>;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** One line per request, when the config has the access log on. */
+  accessLog: AccessLog | undefined;
   readonly metrics: Metrics | undefined;
   trustedPeers: TrustedPeers;
   /** The shared response cache of routes with `cache: true`. */

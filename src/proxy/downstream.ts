@@ -11,6 +11,8 @@ export type DeadlineName = 'connect' | 'response' | 'body' | 'idle';
 
 export interface Downstream {
   readonly address: string;
+  /** The client's port (for the access log). */
+  readonly port: number | undefined;
   /** The peer is a trusted proxy: its X-Forwarded-For is kept. */
   readonly trusted: boolean;
   /** What the client connected to (`127.0.0.1:8080`): the authority of a request without Host. */

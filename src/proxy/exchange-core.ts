@@ -60,6 +60,8 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
   /** The backend of the latest attempt, which the request's metrics are counted against. */
   lastBackend: Backend | undefined;
   firstByteAt = 0;
+  /** The status the backend answered with (the client may get another: a 304 from the cache …). */
+  backendStatus: number | undefined;
   protected relay: ResponseRelay | undefined;
   /** An answer of Sluice's own or from the cache went out. */
   protected answered = false;
@@ -101,6 +103,10 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
 
   get clientAddress(): string {
     return this.client.address;
+  }
+
+  get clientPort(): number | undefined {
+    return this.client.port;
   }
 
   /** A head went to the client: failures can only cut the answer short now. */

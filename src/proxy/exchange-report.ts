@@ -12,6 +12,7 @@ export interface ExchangeRecord {
   readonly request: RequestHead;
   readonly requestId: string;
   readonly clientAddress: string;
+  readonly clientPort: number | undefined;
   readonly startedAt: number;
   readonly pool: BackendPool | undefined;
   readonly cache: CacheFlow | undefined;
@@ -20,6 +21,8 @@ export interface ExchangeRecord {
   readonly attempts: number;
   readonly status: number;
   readonly firstByteAt: number;
+  /** The status the backend answered with, if one did. */
+  readonly backendStatus: number | undefined;
   readonly body: { readonly bytesIn: number };
   readonly bytesOut: number;
   readonly error: string | undefined;
@@ -56,28 +59,33 @@ function countRequest(record: ExchangeRecord, { metrics }: ProxyContext): void {
   } else metrics?.rejected(record.error ?? 'local');
 }
 
-function logAccess(record: ExchangeRecord, { config, logger }: ProxyContext): void {
-  if (!config.accessLog || !logger.isLevelEnabled('info')) return;
-  const now = performance.now();
-  logger.info('access', {
+function logAccess(record: ExchangeRecord, { accessLog }: ProxyContext): void {
+  if (!accessLog) return;
+  const { request, lastBackend } = record;
+  const headers = request.headers;
+  accessLog.record({
+    // Answered without any backend or cache: Sluice refused it (400, 404, 413, 501 …).
+    type: record.attempts === 0 && !record.cache?.answered ? 'rejected' : 'access',
     requestId: record.requestId,
     client: record.clientAddress,
-    method: record.request.method,
-    host: headerValue(record.request.headers, 'host'),
-    path: record.request.target,
+    clientPort: record.clientPort,
+    method: request.method,
+    host: headerValue(headers, 'host'),
+    path: request.target,
+    protocol: request.versionMinor === 1 ? 'HTTP/1.1' : 'HTTP/1.0',
     status: record.status,
     pool: record.pool?.name,
-    backend: record.lastBackend?.name,
+    backend: lastBackend?.name,
+    backendAddress: lastBackend?.address,
+    backendStatus: record.backendStatus,
     attempts: record.attempts,
     bytesIn: record.body.bytesIn,
     bytesOut: record.bytesOut,
-    durationMs: round(now - record.startedAt),
-    upstreamMs: record.firstByteAt === 0 ? undefined : round(record.firstByteAt - record.startedAt),
+    durationMs: performance.now() - record.startedAt,
+    upstreamMs: record.firstByteAt === 0 ? undefined : record.firstByteAt - record.startedAt,
     cache: record.cache?.result,
     error: record.error,
+    userAgent: headerValue(headers, 'user-agent'),
+    referer: headerValue(headers, 'referer'),
   });
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
 }

@@ -126,6 +126,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   /** The final head (or a 101) of the current attempt. */
   onHead(head: ResponseHead, framing: BodyFraming, rest: Buffer, tokens: readonly string[]): void {
     if (this.current !== 'attempt') return;
+    this.backendStatus = head.status;
     if (head.status !== 101) this.beginResponse(head, framing, rest, tokens);
     else if (switchedAsOffered(head, this.upgrade)) this.startTunnel(head, rest, tokens);
     else {

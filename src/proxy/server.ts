@@ -49,6 +49,7 @@ export class ProxyServer {
       pools,
       clock,
       logger,
+      accessLog: undefined,
       metrics,
       trustedPeers: new TrustedPeers(config.trustedProxies),
       cache,

@@ -19,6 +19,7 @@ import { RetryBudget } from '../../src/upstream/retry-budget.ts';
 /** What the client would see. */
 export class FakeClient implements Downstream {
   readonly address = '192.0.2.7';
+  readonly port = 51000;
   readonly trusted = false;
   readonly localAuthority = '192.0.2.1:8080';
   readonly localPort = 8080;
@@ -249,6 +250,7 @@ routes:
     pools: new Map([['web', pool as unknown as BackendPool]]),
     clock: new Clock(),
     logger: createLogger('error', true),
+    accessLog: undefined,
     metrics: undefined,
     trustedPeers: new TrustedPeers([]),
     cache: options.cache ? new ProxyCache({ config: config.cache, refreshTimeout: 1000 }) : undefined,

@@ -5,7 +5,7 @@ import { type RunningSluice, startSluice } from '../../src/sluice.ts';
 
 export async function startProxy(yaml: string): Promise<RunningSluice> {
   const config = parseConfig(yaml, 'test');
-  return startSluice(config, createLogger(config.logLevel, true));
+  return startSluice(config, createLogger(config.logLevel, true), { accessLog: null });
 }
 
 /** A one-pool config on an ephemeral port; `extra` is more top-level YAML. */

@@ -261,9 +261,25 @@ test('a section of the wrong type', rejects, `timeouts: 5s\n${ONE_POOL}`, [
   'timeouts: expected a mapping (got "5s")',
 ]);
 
-test('boolean of the wrong type', rejects, `accessLog: "yes"\n${ONE_POOL}`, [
-  'accessLog: expected true or false (got "yes")',
+test('boolean of the wrong type', rejects, `${ONE_POOL}routes:\n  - pool: web\n    stripPrefix: "yes"\n`, [
+  'routes[0].stripPrefix: expected true or false (got "yes")',
 ]);
+
+test('accessLog of the wrong type', rejects, `accessLog: "yes"\n${ONE_POOL}`, [
+  'accessLog: expected true, false or a mapping with to, buffer, flush (got "yes")',
+]);
+
+test(
+  'accessLog mapping: bad values and unknown keys, each named',
+  rejects,
+  `accessLog: { to: "", buffer: lots, flush: 0s, format: json }\n${ONE_POOL}`,
+  [
+    'accessLog.to: expected a non-empty string (got "")',
+    'accessLog.buffer: expected a size like 512, 16KiB, 1MiB, 1GiB or 10MB (got "lots")',
+    'accessLog.flush: must be greater than 0 (got "0s")',
+    'accessLog.format: unknown key (known: to, buffer, flush)',
+  ],
+);
 
 test('retries out of range', rejects, `retries: { attempts: 0 }\n${ONE_POOL}`, [
   'retries.attempts: expected an integer from 1 to 10 (got 0)',

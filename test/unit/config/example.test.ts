@@ -61,7 +61,7 @@ const defaultTop = {
   logLevel: 'info',
   logFormat: undefined,
   workers: 'auto',
-  accessLog: true,
+  accessLog: { to: 'stdout', buffer: 65536, flush: 1000 },
   trustedProxies: [],
   adminToken: undefined,
   upgrades: ['websocket'],
@@ -332,6 +332,21 @@ test('expectStatus accepts a list and a single status', (t) => {
   t.deepEqual(one.pools[0]?.health.expectStatus, [200, 299]);
   const two = parseConfig('pools:\n  a:\n    servers: [a:1]\n    health: { expectStatus: 204 }\n');
   t.deepEqual(two.pools[0]?.health.expectStatus, [204, 204]);
+});
+
+test('accessLog: true takes the defaults; a mapping sets the destination, buffer and flush', (t) => {
+  t.deepEqual(
+    parseConfig(`accessLog: true\n${'pools:\n  web:\n    servers: [127.0.0.1:9001]\n'}`).accessLog,
+    {
+      to: 'stdout',
+      buffer: 65536,
+      flush: 1000,
+    },
+  );
+  const config = parseConfig(
+    'accessLog: { to: /var/log/sluice/access.log, buffer: 8KiB, flush: 250ms }\npools:\n  web:\n    servers: [127.0.0.1:9001]\n',
+  );
+  t.deepEqual(config.accessLog, { to: '/var/log/sluice/access.log', buffer: 8192, flush: 250 });
 });
 
 test('maxBody: null means no limit', (t) => {

@@ -1,0 +1,186 @@
+import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { AccessLog, type AccessRecord, accessLine } from '../../../src/observe/access-log.ts';
+import { LogWriter, pipeChunks } from '../../../src/observe/log-writer.ts';
+
+const T = '2026-11-28T09:00:00.123Z';
+const lineAtT = (record: AccessRecord) => accessLine(record, T);
+
+test('an access line: every field, in a fixed order, exact', (t) => {
+  const line = lineAtT({
+    type: 'access',
+    requestId: 'r-1',
+    client: '127.0.0.1',
+    clientPort: 51234,
+    method: 'GET',
+    host: 'www.example.test',
+    path: '/a?b=1',
+    protocol: 'HTTP/1.1',
+    status: 200,
+    pool: 'web',
+    backend: 'b1',
+    backendAddress: '127.0.0.1:9001',
+    backendStatus: 200,
+    attempts: 1,
+    bytesIn: 0,
+    bytesOut: 1024,
+    durationMs: 1.23456,
+    upstreamMs: 0.5,
+    cache: 'miss',
+    userAgent: 'curl/8.0',
+    referer: 'http://example.test/',
+  });
+  t.is(
+    line,
+    '{"timestamp":"2026-11-28T09:00:00.123Z","level":"info","message":"access","type":"access","requestId":"r-1",' +
+      '"client":"127.0.0.1","clientPort":51234,"method":"GET","host":"www.example.test","path":"/a?b=1",' +
+      '"protocol":"HTTP/1.1","status":200,"pool":"web","backend":"b1","backendAddress":"127.0.0.1:9001",' +
+      '"backendStatus":200,"attempts":1,"bytesIn":0,"bytesOut":1024,"durationMs":1.235,"upstreamMs":0.500,' +
+      '"cache":"miss","userAgent":"curl/8.0","referer":"http://example.test/"}\n',
+  );
+});
+
+/** The fields every line has. */
+const minimal = (type: AccessRecord['type'], status: number): AccessRecord => ({
+  type,
+  requestId: type === 'rejected' ? 'r-2' : 'x',
+  client: type === 'rejected' ? '::1' : '127.0.0.1',
+  clientPort: 4000,
+  status,
+});
+
+test('a rejected line leaves out what Sluice never learnt', (t) => {
+  const refused = minimal('rejected', 431);
+  const line = lineAtT({ ...refused, error: 'header_too_large', detail: 'request head too large' });
+  t.is(
+    line,
+    '{"timestamp":"2026-11-28T09:00:00.123Z","level":"info","message":"access","type":"rejected","requestId":"r-2",' +
+      '"client":"::1","clientPort":4000,"status":431,"error":"header_too_large","detail":"request head too large"}\n',
+  );
+});
+
+test('values a client controls are escaped: the line stays one valid JSON object', (t) => {
+  const nasty = 'a"b\\c\u0001\u2028é';
+  const line = accessLine(
+    {
+      type: 'access',
+      requestId: 'x',
+      client: '1.2.3.4',
+      clientPort: 1,
+      status: 200,
+      path: nasty,
+      userAgent: nasty,
+    },
+    T,
+  );
+  t.is(line.split('\n').length, 2);
+  const parsed = JSON.parse(line) as Record<string, unknown>;
+  t.is(parsed.path, nasty);
+  t.is(parsed.userAgent, nasty);
+});
+
+function tempFile(): string {
+  return join(mkdtempSync(join(tmpdir(), 'sluice-log-')), 'access.log');
+}
+
+const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '');
+
+test('the writer holds lines until the buffer is full, then writes them in one go', (t) => {
+  const path = tempFile();
+  const writer = new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 100, flushMs: 60_000 });
+  const line = `${'x'.repeat(39)}\n`; // 40 characters
+  writer.write(line);
+  writer.write(line);
+  t.is(read(path), '', 'two lines (80 bytes) stay buffered');
+  writer.write(line);
+  t.is(read(path), line.repeat(3), 'the third line fills the buffer: all three written');
+  writer.write(line);
+  t.is(read(path), line.repeat(3));
+  writer.close();
+  t.is(read(path), line.repeat(4), 'close flushes the rest');
+  writer.write(line);
+  t.is(read(path), line.repeat(4), 'lines after close are dropped');
+});
+
+test('the writer flushes by time: a line waits at most flushMs', async (t) => {
+  const path = tempFile();
+  const writer = new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 65536, flushMs: 100 });
+  writer.write('one\n');
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  t.is(read(path), '');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(read(path), 'one\n');
+  writer.write('two\n');
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  t.is(read(path), 'one\ntwo\n');
+  writer.close();
+});
+
+test('reopen after logrotate renamed the file: old lines stay in the old file, new ones go to a new file', (t) => {
+  const path = tempFile();
+  const writer = new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 65536, flushMs: 60_000 });
+  writer.write('before\n');
+  renameSync(path, `${path}.1`);
+  writer.write('still before\n');
+  writer.reopen();
+  writer.write('after\n');
+  writer.close();
+  t.is(read(`${path}.1`), 'before\nstill before\n');
+  t.is(read(path), 'after\n');
+});
+
+test('reopen into a directory that is gone keeps writing to the old file', (t) => {
+  const path = tempFile();
+  const writer = new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 65536, flushMs: 60_000 });
+  renameSync(join(path, '..'), `${join(path, '..')}-moved`);
+  writer.write('kept\n');
+  t.throws(() => writer.reopen(), { code: 'ENOENT' });
+  writer.write('still kept\n');
+  writer.close();
+  t.is(read(join(`${join(path, '..')}-moved`, 'access.log')), 'kept\nstill kept\n');
+});
+
+test('the timestamp is the ISO time of the line, to the millisecond', (t) => {
+  const path = tempFile();
+  const log = new AccessLog(
+    new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 65536, flushMs: 60_000 }),
+  );
+  const windows: { before: number; after: number }[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const before = Date.now();
+    log.record({ type: 'access', requestId: String(i), client: '127.0.0.1', clientPort: 1, status: 200 });
+    windows.push({ before, after: Date.now() });
+  }
+  log.writer.close();
+  const lines = read(path).trim().split('\n');
+  t.is(lines.length, 2000);
+  for (const [i, line] of lines.entries()) {
+    const stamp = (JSON.parse(line) as { timestamp: string }).timestamp;
+    const at = Date.parse(stamp);
+    const { before, after } = windows[i] as { before: number; after: number };
+    if (!(new Date(at).toISOString() === stamp && at >= before && at <= after)) t.fail(`line ${i}: ${stamp}`);
+  }
+  t.pass();
+});
+
+test('durations: milliseconds with three decimals, rounded to the microsecond', (t) => {
+  const base = minimal('access', 200);
+  const durations = (durationMs: number) =>
+    (JSON.parse(lineAtT({ ...base, durationMs })) as { durationMs: number }).durationMs;
+  t.true(lineAtT({ ...base, durationMs: 0 }).includes('"durationMs":0.000}'));
+  t.true(lineAtT({ ...base, durationMs: 12.0456 }).includes('"durationMs":12.046}'));
+  t.true(lineAtT({ ...base, durationMs: 0.0094 }).includes('"durationMs":0.009}'));
+  t.is(durations(30_000.0996), 30_000.1);
+  t.is(durations(0.9999), 1);
+});
+
+test('stdout gets whole lines in writes of at most PIPE_BUF bytes; a longer line goes alone', (t) => {
+  const line = (n: number, c: string) => `${c.repeat(n - 1)}\n`;
+  const text = line(3000, 'a') + line(1000, 'b') + line(200, 'c') + line(5000, 'd') + line(10, 'e');
+  const chunks = pipeChunks(Buffer.from(text), 4096).map((chunk) => chunk.toString());
+  t.deepEqual(chunks, [line(3000, 'a') + line(1000, 'b'), line(200, 'c'), line(5000, 'd'), line(10, 'e')]);
+  t.is(chunks.join(''), text);
+  t.deepEqual(pipeChunks(Buffer.alloc(0), 4096), []);
+});
