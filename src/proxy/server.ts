@@ -161,6 +161,16 @@ export class ProxyServer {
   }
 
   /**
+   * Not ready any more (/readyz 503), still accepting: every response from now on closes its
+   * connection, and kept-alive connections between requests close, so clients come back through
+   * whatever moved traffic elsewhere. A new connection still gets its one answer.
+   */
+  drain(): void {
+    this.context.draining = true;
+    for (const connection of this.connections) if (connection.idle) connection.closeWhenIdle();
+  }
+
+  /**
    * Stops accepting, lets in-flight exchanges finish, closes idle keep-alive connections, and
    * destroys whatever is left when `deadlineMs` has passed. With `idleGraceMs`, idle keep-alive
    * connections first get that long to send one more request (answered with `Connection: close`):
