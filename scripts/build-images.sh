@@ -12,9 +12,9 @@
 #                               so that `npm ci --omit=dev` runs offline (docker/node-build/).
 # sluice-local/prometheus:2.42  FROM scratch: Debian's prometheus and promtool (apt package
 #                               `prometheus`) laid out like prom/prometheus (docker/prometheus/).
-# sluice-local/keepalived:2.2.7 Debian's keepalived (apt package `keepalived`) and its libraries on
-#                               the node stand-in, for the VRRP pair of docker-compose.ha.yml
-#                               (docker/keepalived/; its track script is a node program).
+# sluice-local/keepalived:2.2.7 FROM scratch: Debian's keepalived (apt package `keepalived`) and its
+#                               libraries, for the VRRP pair of docker-compose.ha.yml
+#                               (docker/keepalived/).
 # sluice-local/sluice:dev       the repository's Dockerfile, built on the two node stand-ins
 #                               (SLUICE_LOCAL_IMAGE gives it another tag).
 #
@@ -355,10 +355,8 @@ build_prometheus() {
 
 build_keepalived() {
   [[ -x $KEEPALIVED_BIN ]] || die "$KEEPALIVED_BIN is missing (apt-get install -y keepalived)"
-  local base_id hash ctx rootfs started said
-  base_id=$(image_id "$NODE_LOCAL_IMAGE")
-  hash=$(inputs_hash "$KEEPALIVED_BIN" -- "$KEEPALIVED_BIN" -- docker/keepalived |
-    { cat; echo "$base_id"; } | sha256sum | cut -c1-16)
+  local hash ctx rootfs started said
+  hash=$(inputs_hash "$KEEPALIVED_BIN" -- "$KEEPALIVED_BIN" -- docker/keepalived)
   up_to_date "$KEEPALIVED_LOCAL_IMAGE" "$hash" && return
   started=$(date +%s%N)
 
@@ -370,10 +368,11 @@ build_keepalived() {
   install -D -m 0755 "$KEEPALIVED_BIN" "$rootfs/usr/sbin/keepalived"
   stage_libs "$rootfs" "$KEEPALIVED_BIN"
   # Its pid files go to /run; the config is mounted at /etc/keepalived/keepalived.conf.
-  mkdir -p "$rootfs/run" "$rootfs/var" "$rootfs/etc/keepalived"
+  mkdir -p "$rootfs/run" "$rootfs/var" "$rootfs/etc/keepalived" "$rootfs/tmp"
+  chmod 1777 "$rootfs/tmp"
   ln -s /run "$rootfs/var/run"
 
-  docker_build "$KEEPALIVED_LOCAL_IMAGE" "$hash" "$ctx" --build-arg "BASE=$NODE_LOCAL_IMAGE"
+  docker_build "$KEEPALIVED_LOCAL_IMAGE" "$hash" "$ctx"
   said=$(docker run --rm "$KEEPALIVED_LOCAL_IMAGE" --version 2>&1) ||
     die "$KEEPALIVED_LOCAL_IMAGE was built but 'keepalived --version' fails:"$'\n'"$said"
   [[ $said == *"Keepalived v"* ]] || die "$KEEPALIVED_LOCAL_IMAGE: unexpected output of --version: $said"

@@ -1,11 +1,16 @@
-// A health probe of Sluice's admin port, for places that have node but no curl: keepalived's
-// track script in the VRRP sidecar (deploy/keepalived/), a HEALTHCHECK of a scratch image.
+// A health probe of Sluice's admin port, for places that have node but no curl: a HEALTHCHECK of
+// a scratch image, and the readiness file keepalived tracks in the VRRP pair (deploy/keepalived/).
 //
-//   node probe.ts [PATH] [HOST:PORT]     exit 0 if PATH answered 200, 1 otherwise
+//   node probe.ts [PATH] [HOST:PORT]
+//       once: exit 0 if PATH answered 200 within 4 s, 1 otherwise
+//   node probe.ts --watch FILE [PATH] [HOST:PORT]
+//       every 250 ms, for as long as it runs: FILE holds 0 while PATH answers 200 and 1 while it
+//       does not (2 results in a row change it; written only on a change, by rename)
 //
 // PATH defaults to /readyz; the address to SLUICE_ADMIN (as for `sluice serve`), else
 // 127.0.0.1:9100; a wildcard host (0.0.0.0, ::) is probed on loopback. It imports nothing of
 // Sluice, so this one file can be mounted into another image and run there.
+import { renameSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 
 export const DEFAULT_ADMIN = '127.0.0.1:9100';
@@ -43,8 +48,58 @@ export function probeAdmin(address: string, path: string, timeoutMs: number): Pr
   });
 }
 
+/**
+ * Probes every `everyMs` and keeps `file` at `0` (ready) or `1` (not), changing it after `streak`
+ * equal results in a row: one late answer on a busy machine does not move a VIP. Starts at `1`.
+ * Returns a stop function.
+ */
+export function watchReadiness(options: {
+  file: string;
+  address: string;
+  path: string;
+  everyMs: number;
+  timeoutMs: number;
+  streak: number;
+}): () => void {
+  let written: '0' | '1' = '1';
+  let candidate: '0' | '1' = written;
+  let count = 0;
+  // By rename, so that a reader never sees a half-written file.
+  const write = (value: '0' | '1') => {
+    writeFileSync(`${options.file}.tmp`, `${value}\n`);
+    renameSync(`${options.file}.tmp`, options.file);
+    written = value;
+  };
+  write('1');
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    const status = await probeAdmin(options.address, options.path, options.timeoutMs);
+    const result = status === 200 ? '0' : '1';
+    count = result === candidate ? count + 1 : 1;
+    candidate = result;
+    if (candidate !== written && count >= options.streak) write(candidate);
+    if (!stopped) timer = setTimeout(tick, options.everyMs);
+  };
+  void tick();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
 if (import.meta.main) {
-  const [path = '/readyz', address = process.env.SLUICE_ADMIN || DEFAULT_ADMIN] = process.argv.slice(2);
-  const status = await probeAdmin(address, path, 2000);
-  process.exitCode = status === 200 ? 0 : 1;
+  const args = process.argv.slice(2);
+  const watch = args[0] === '--watch' ? args.splice(0, 2)[1] : undefined;
+  const [path = '/readyz', address = process.env.SLUICE_ADMIN || DEFAULT_ADMIN] = args;
+  if (watch) {
+    const stop = watchReadiness({ file: watch, address, path, everyMs: 250, timeoutMs: 2000, streak: 2 });
+    process.on('SIGTERM', () => {
+      stop();
+      process.exit(0);
+    });
+  } else {
+    const status = await probeAdmin(address, path, 4000);
+    process.exitCode = status === 200 ? 0 : 1;
+  }
 }

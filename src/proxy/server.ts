@@ -162,12 +162,11 @@ export class ProxyServer {
 
   /**
    * Not ready any more (/readyz 503), still accepting: every response from now on closes its
-   * connection, and kept-alive connections between requests close, so clients come back through
-   * whatever moved traffic elsewhere. A new connection still gets its one answer.
+   * connection, so clients come back through whatever moved traffic elsewhere. Idle kept-alive
+   * connections are left alone (a client may be sending on one right now); shutdown closes them.
    */
   drain(): void {
     this.context.draining = true;
-    for (const connection of this.connections) if (connection.idle) connection.closeWhenIdle();
   }
 
   /**
