@@ -405,10 +405,15 @@ async function loseSide(t: import('ava').ExecutionContext, advertSeconds: number
   return f;
 }
 
-test.serial('losing a whole side (keepalived too): advert_int 1 s against 0.3 s', async (t) => {
-  const slow = await loseSide(t, 1);
-  const fast = await loseSide(t, 0.3);
-  // The backup waits 3 × advert_int (plus a skew) without adverts before it takes over.
-  t.true(slow.silentMs >= 3000, `advert_int 1: ${slow.silentMs} ms`);
-  t.true(fast.silentMs < slow.silentMs, `0.3 s: ${fast.silentMs} ms, 1 s: ${slow.silentMs} ms`);
-});
+test.serial(
+  'losing a whole side (keepalived too): advert_int 1 s against 0.5 s (the default) and 0.3 s',
+  async (t) => {
+    const slow = await loseSide(t, 1);
+    const half = await loseSide(t, 0.5);
+    const fast = await loseSide(t, 0.3);
+    // The backup waits 3 × advert_int (plus a skew) without adverts before it takes over.
+    t.true(slow.silentMs >= 3000, `advert_int 1: ${slow.silentMs} ms`);
+    t.true(half.silentMs < slow.silentMs, `0.5 s: ${half.silentMs} ms, 1 s: ${slow.silentMs} ms`);
+    t.true(fast.silentMs < slow.silentMs, `0.3 s: ${fast.silentMs} ms, 1 s: ${slow.silentMs} ms`);
+  },
+);
