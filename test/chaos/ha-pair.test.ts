@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { loadConfigFile } from '../../src/config/load.ts';
 import { type LoadRun, now, sleep, startLoad } from '../support/load.ts';
 import { freePort } from '../support/node-backend.ts';
 import { until } from '../support/wait.ts';
@@ -38,9 +39,10 @@ const ADDRESS = { a: '10.209.14.11', b: '10.209.14.12' } as const;
 type Side = keyof typeof ADDRESS;
 const other = (side: Side): Side => (side === 'a' ? 'b' : 'a');
 const container = (service: string) => `${PROJECT}_${service}_1`;
-/** deploy/sluice.yaml: timeouts.shutdownDelay and the admin port. */
-const SHUTDOWN_DELAY_MS = 3000;
-const ADMIN_PORT = 9100;
+/** What both Sluices run with: its admin port and timeouts.shutdownDelay. */
+const SLUICE_CONFIG = loadConfigFile(path.join(ROOT, 'deploy/sluice.yaml'));
+const SHUTDOWN_DELAY_MS = SLUICE_CONFIG.timeouts.shutdownDelay;
+const ADMIN_PORT = SLUICE_CONFIG.admin ? SLUICE_CONFIG.admin.port : 0;
 /** The issue's target for a killed Sluice. */
 const KILL_TARGET_MS = 2000;
 
