@@ -15,6 +15,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { loadConfigFile } from '../../src/config/load.ts';
+import { composeProject } from '../support/compose.ts';
 import { type LoadRun, now, sleep, startLoad } from '../support/load.ts';
 import { freePort } from '../support/node-backend.ts';
 import { until } from '../support/wait.ts';
@@ -23,16 +24,6 @@ const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const PROJECT = 'sluice-ha-test';
 const SLUICE_IMAGE = 'sluice-local/sluice:ha';
-const FILES = [
-  ...[
-    'docker-compose.yml',
-    'docker-compose.ha.yml',
-    'docker-compose.local.yml',
-    'docker-compose.ha.local.yml',
-  ].flatMap((file) => ['-f', file]),
-  '-p',
-  PROJECT,
-];
 /** The addresses documented in docker-compose.ha.yml and deploy/keepalived/keepalived.conf. */
 const VIP = '10.209.14.10';
 const ADDRESS = { a: '10.209.14.11', b: '10.209.14.12' } as const;
@@ -51,14 +42,11 @@ let confDir = '';
 let confTemplate = '';
 let started = false;
 
-async function compose(...args: string[]): Promise<string> {
-  const { stdout, stderr } = await run('docker-compose', [...FILES, ...args], {
-    cwd: ROOT,
-    env,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return stdout + stderr;
-}
+const compose = composeProject(
+  PROJECT,
+  ['docker-compose.yml', 'docker-compose.ha.yml', 'docker-compose.local.yml', 'docker-compose.ha.local.yml'],
+  () => env,
+);
 
 async function docker(...args: string[]): Promise<string> {
   const { stdout } = await run('docker', args, { maxBuffer: 16 * 1024 * 1024 });
@@ -274,29 +262,41 @@ test.serial(
   },
 );
 
+/**
+ * Load on the VIP around one event: 1.5 s of it first, then `event` (the figures count from the
+ * moment it began), then `afterMs` more.
+ */
+async function aroundEvent<T>(
+  event: () => Promise<T>,
+  afterMs: number,
+): Promise<{ load: LoadRun; at: number; result: T; figures: Figures }> {
+  const load = loadOnVip();
+  try {
+    await sleep(1500);
+    const at = now();
+    const result = await event();
+    await sleep(afterMs);
+    await load.stop();
+    return { load, at, result, figures: figures(load, at) };
+  } finally {
+    await load.stop();
+  }
+}
+
+const describe = (f: Figures) =>
+  `no answer for ${f.silentMs} ms; ${f.failed} of ${f.sent} requests failed ${JSON.stringify(f.failures)}`;
+
 test.serial(
   `killing the active Sluice: the other one answers on the VIP within ${KILL_TARGET_MS} ms`,
   async (t) => {
     const active = await activeSide();
-    const load = loadOnVip();
-    try {
-      await sleep(1500);
-      const at = now();
-      await docker('kill', container(`sluice-${active}`));
-      await sleep(5000);
-      await load.stop();
-      const f = figures(load, at);
-      t.log(
-        `kill sluice-${active}: no answer for ${f.silentMs} ms; ${f.failed} of ${f.sent} requests failed ${JSON.stringify(f.failures)}`,
-      );
-      t.true(f.silentMs <= KILL_TARGET_MS, `no answer for ${f.silentMs} ms`);
-      // Once the other side answers, nothing fails any more.
-      const lastSecond = load.summary({ from: now() - 2000 });
-      t.is(lastSecond.failed, 0);
-      t.true(lastSecond.ok > 0);
-    } finally {
-      await load.stop();
-    }
+    const { load, figures: f } = await aroundEvent(() => docker('kill', container(`sluice-${active}`)), 5000);
+    t.log(`kill sluice-${active}: ${describe(f)}`);
+    t.true(f.silentMs <= KILL_TARGET_MS, `no answer for ${f.silentMs} ms`);
+    // Once the other side answers, nothing fails any more.
+    const lastSeconds = load.summary({ from: now() - 2000 });
+    t.is(lastSeconds.failed, 0);
+    t.true(lastSeconds.ok > 0);
     t.is(await activeSide(), other(active));
   },
 );
@@ -306,25 +306,19 @@ test.serial(
   async (t) => {
     const active = await activeSide();
     const stopped = other(active);
-    const load = loadOnVip();
-    try {
-      await sleep(500);
-      const at = now();
+    const {
+      load,
+      at,
+      figures: f,
+    } = await aroundEvent(async () => {
       await docker('start', container(`sluice-${stopped}`));
       await until('the restarted Sluice ready', 30_000, async () =>
         (await admin(stopped, '/readyz')).status === 200 ? true : undefined,
       );
-      // keepalived needs `rise` passes before the side takes part again; give it time to (not) preempt.
-      await sleep(4000);
-      await load.stop();
-      const f = figures(load, at);
-      t.log(
-        `restart sluice-${stopped}: longest gap ${f.silentMs} ms; ${f.failed} of ${f.sent} requests failed`,
-      );
-      t.is(f.failed, 0, failuresFrom(load, at));
-    } finally {
-      await load.stop();
-    }
+      // Its prober needs two passes before the side takes part again: time to (not) preempt.
+    }, 4000);
+    t.log(`restart sluice-${stopped}: ${describe(f)}`);
+    t.is(f.failed, 0, failuresFrom(load, at));
     t.is(await activeSide(), active);
   },
 );
@@ -333,10 +327,13 @@ test.serial(
   'SIGTERM to the active Sluice: /readyz 503, the VIP moves, requests in flight finish, none fails',
   async (t) => {
     const active = await activeSide();
-    const load = loadOnVip();
-    try {
-      await sleep(1500);
-      const at = now();
+    const {
+      load,
+      at,
+      result,
+      figures: f,
+    } = await aroundEvent(async () => {
+      const began = now();
       const stopping = docker('stop', '--time', '15', container(`sluice-${active}`));
       const readyz = await until(
         '/readyz 503 on the draining side',
@@ -347,24 +344,15 @@ test.serial(
         },
         50,
       );
-      t.is(readyz.text.trim(), 'shutting down');
       await stopping;
-      const stoppedAfter = now() - at;
-      await sleep(1500);
-      await load.stop();
-      const f = figures(load, at);
-      t.log(
-        `SIGTERM sluice-${active}: exited after ${Math.round(stoppedAfter)} ms; longest gap ${f.silentMs} ms; ${f.failed} of ${f.sent} requests failed ${JSON.stringify(f.failures)}`,
-      );
-      t.is(f.failed, 0, failuresFrom(load, at));
-      t.true(stoppedAfter >= SHUTDOWN_DELAY_MS, 'served on for shutdownDelay');
-      t.is(await docker('inspect', '-f', '{{.State.ExitCode}}', container(`sluice-${active}`)), '0');
-      // Traffic of the last second went to the other side only.
-      const last = load.summary({ from: now() - 1500 });
-      t.true(last.ok > 0);
-    } finally {
-      await load.stop();
-    }
+      return { readyz: readyz.text.trim(), stoppedAfter: now() - began };
+    }, 1500);
+    t.log(`SIGTERM sluice-${active}: exited after ${Math.round(result.stoppedAfter)} ms; ${describe(f)}`);
+    t.is(result.readyz, 'shutting down');
+    t.is(f.failed, 0, failuresFrom(load, at));
+    t.true(result.stoppedAfter >= SHUTDOWN_DELAY_MS, 'served on for shutdownDelay');
+    t.is(await docker('inspect', '-f', '{{.State.ExitCode}}', container(`sluice-${active}`)), '0');
+    t.true(load.summary({ from: now() - 1500 }).ok > 0);
     t.is(await activeSide(), other(active));
     await docker('start', container(`sluice-${active}`));
     await bothReady();
@@ -376,23 +364,12 @@ async function loseSide(t: import('ava').ExecutionContext, advertSeconds: number
   await setAdvertInterval(advertSeconds);
   await sleep(2000);
   const active = await activeSide();
-  const load = loadOnVip();
-  let f: Figures;
-  try {
-    await sleep(1500);
-    const at = now();
-    await docker('kill', ...['keepalived', 'sluice', 'probe'].map((s) => container(`${s}-${active}`)));
-    await sleep(3 * advertSeconds * 1000 + 4000);
-    await load.stop();
-    f = figures(load, at);
-  } finally {
-    await load.stop();
-  }
-  t.log(
-    `advert_int ${advertSeconds} s, side ${active} lost: no answer for ${f.silentMs} ms; ${f.failed} of ${f.sent} requests failed ${JSON.stringify(f.failures)}`,
+  const { figures: f } = await aroundEvent(
+    () => docker('kill', ...['keepalived', 'sluice', 'probe'].map((s) => container(`${s}-${active}`))),
+    3 * advertSeconds * 1000 + 4000,
   );
+  t.log(`advert_int ${advertSeconds} s, side ${active} lost: ${describe(f)}`);
   t.is(await activeSide(), other(active));
-  // The lost side back: keepalived first (it holds the network namespace), then its Sluice.
   // The lost side back: keepalived first (it holds the network namespace), then the two that
   // join it (Docker may be restarting them already).
   await docker('start', container(`keepalived-${active}`));
