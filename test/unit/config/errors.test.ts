@@ -73,10 +73,10 @@ test('duration of the wrong type', rejects, `timeouts: { shutdown: true }\n${ONE
 ]);
 
 test(
-  'shutdown delay not shorter than the shutdown it is part of',
+  'shutdown delay longer than the shutdown it is part of',
   rejects,
-  `timeouts: { shutdown: 5s, shutdownDelay: 5s }\n${ONE_POOL}`,
-  ['timeouts.shutdownDelay: must be shorter than shutdown, which it is part of (5000 ms >= 5000 ms)'],
+  `timeouts: { shutdown: 5s, shutdownDelay: 6s }\n${ONE_POOL}`,
+  ['timeouts.shutdownDelay: must not be larger than shutdown (6s > 5s)'],
 );
 
 test('bad size', rejects, `limits: { maxHead: 16 kb }\n${ONE_POOL}`, [
