@@ -146,9 +146,11 @@ up_to_date() {
 }
 
 # docker_build IMAGE HASH CONTEXT [docker build options...]
+rebuilt=0
 docker_build() {
   local image=$1 hash=$2 ctx=$3 out
   shift 3
+  rebuilt=1
   # The engine (Debian's 20.10) has the legacy builder only; it warns that it is deprecated.
   out=$(DOCKER_BUILDKIT=0 docker build --label "$LABEL=$hash" -t "$image" "$@" "$ctx" 2>&1) ||
     die "docker build of $image failed:"$'\n'"$out"
@@ -406,18 +408,18 @@ build_sluice() {
 }
 
 # In dependency order, whatever order they were asked in.
-built=0
 for image in "${ALL_IMAGES[@]}"; do
   for w in "${wanted[@]}"; do
     if [[ $w == "$image" ]]; then
       "build_${image//-/_}"
-      built=1
       break
     fi
   done
 done
 
-if ((built)); then
+# Only after a build of ours: a prune while another run of this script builds (two test files
+# at once) could take the untagged layers that build stands on.
+if ((rebuilt)); then
   # Earlier builds of ours that lost their tag.
   docker image prune -f --filter "label=$LABEL" >/dev/null || true
 fi

@@ -5,8 +5,8 @@
 // logs its figures: how long the VIP gave no answer, and what failed.
 //
 // One compose project, `sluice-ha-test`, on the local images (docker-compose.local.yml and
-// docker-compose.ha.local.yml) with Sluice tagged sluice-local/sluice:ha; removed afterwards
-// with its volumes. keepalived's config is a copy in a temporary folder, so that a step can change
+// docker-compose.ha.local.yml) with Sluice as SLUICE_IMAGE below; removed afterwards with its
+// volumes. keepalived's config is a copy in a temporary folder, so that a step can change
 // advert_int and reload keepalived (SIGHUP).
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -23,7 +23,8 @@ import { until } from '../support/wait.ts';
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const PROJECT = 'sluice-ha-test';
-const SLUICE_IMAGE = 'sluice-local/sluice:ha';
+/** The image .ci/run builds from this tree; SLUICE_TEST_IMAGE gives another tag (a machine shared with other work). */
+const SLUICE_IMAGE = process.env.SLUICE_TEST_IMAGE || 'sluice-local/sluice:dev';
 /** The addresses documented in docker-compose.ha.yml and deploy/keepalived/keepalived.conf. */
 const VIP = '10.209.14.10';
 const ADDRESS = { a: '10.209.14.11', b: '10.209.14.12' } as const;
@@ -180,7 +181,7 @@ test.before(async (t) => {
     GRAFANA_PORT: String(await freePort()),
   };
   // The stand-ins it builds on (nginx, node, node-build, prometheus) are built by .ci/run before
-  // the tests; these two are the pair's own (Sluice under its own tag, from this tree).
+  // the tests, and so are these two there (then this is a check that they are up to date).
   await run('bash', [path.join(ROOT, 'scripts/build-images.sh'), 'keepalived', 'sluice'], {
     cwd: ROOT,
     env: { ...env, SLUICE_LOCAL_IMAGE: SLUICE_IMAGE },

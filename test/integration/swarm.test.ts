@@ -13,7 +13,8 @@ import { until } from '../support/wait.ts';
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const STACK = 'sluice-swarm-test';
-const SLUICE_IMAGE = 'sluice-local/sluice:ha';
+/** The image .ci/run builds from this tree; SLUICE_TEST_IMAGE gives another tag (a machine shared with other work). */
+const SLUICE_IMAGE = process.env.SLUICE_TEST_IMAGE || 'sluice-local/sluice:dev';
 
 let env: NodeJS.ProcessEnv = {};
 let sluicePort = 0;
@@ -36,7 +37,8 @@ test.before(async (t) => {
     GRAFANA_PORT: String(await freePort()),
     SLUICE_CONFIG_NAME: `${STACK}_config`,
   };
-  // The stand-ins (nginx, node, prometheus) come from .ci/run; Sluice under its own tag.
+  // The stand-ins (nginx, node, prometheus) come from .ci/run, and so does Sluice there (then
+  // this is a check that it is up to date).
   await run('bash', [path.join(ROOT, 'scripts/build-images.sh'), 'sluice'], {
     cwd: ROOT,
     env: { ...env, SLUICE_LOCAL_IMAGE: SLUICE_IMAGE },
