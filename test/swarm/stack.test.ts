@@ -3,6 +3,10 @@
 // for the test (`docker swarm init --advertise-addr 127.0.0.1`, left with `docker swarm leave
 // --force` afterwards, whatever happened). One Sluice task (the node's port is bound once) serves
 // requests to the three nginx services on its host-mode port.
+//
+// Leaving a swarm disconnects every container on an attachable network, and docker-compose v1
+// makes all its networks attachable: `npm test` runs this file last and alone
+// (ava.swarm.config.js), and it waits until no such container runs before it makes the swarm.
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -25,6 +29,20 @@ async function docker(...args: string[]): Promise<string> {
   return (stdout + stderr).trim();
 }
 
+/** Running containers on attachable local networks: leaving a swarm would disconnect them. */
+async function disconnectedByLeaving(): Promise<string[]> {
+  const names: string[] = [];
+  for (const id of (await docker('network', 'ls', '-q', '--filter', 'scope=local')).split('\n')) {
+    if (!id) continue;
+    const network = JSON.parse(await docker('network', 'inspect', id, '--format', '{{json .}}')) as {
+      Attachable: boolean;
+      Containers: Record<string, { Name: string }> | null;
+    };
+    if (network.Attachable) names.push(...Object.values(network.Containers ?? {}).map((c) => c.Name));
+  }
+  return names;
+}
+
 test.before(async (t) => {
   sluicePort = await freePort();
   env = {
@@ -42,6 +60,18 @@ test.before(async (t) => {
   await run('bash', [path.join(ROOT, 'scripts/build-images.sh'), 'sluice'], {
     cwd: ROOT,
     env: { ...env, SLUICE_LOCAL_IMAGE: SLUICE_IMAGE },
+  });
+  let running: string[] = [];
+  await until(
+    'no container that leaving the swarm would disconnect',
+    120_000,
+    async () => {
+      running = await disconnectedByLeaving();
+      return running.length === 0 ? true : undefined;
+    },
+    2000,
+  ).catch(() => {
+    throw new Error(`these would lose their network when the test leaves the swarm: ${running.join(', ')}`);
   });
   const state = await docker('info', '--format', '{{.Swarm.LocalNodeState}}');
   if (state !== 'inactive')
