@@ -2,7 +2,8 @@
 // host (4 workers, keep-alive, through the bridge of the stack's network, which the test
 // creates): the active Sluice killed, restarted, stopped gracefully (SIGTERM), restarted; and a
 // whole active side (keepalived, Sluice, prober) lost, with advert_int 1 s and 0.3 s. Each step
-// logs its figures: how long the VIP gave no answer, and what failed.
+// logs its figures: how long the VIP gave no answer, and what failed. `npm test` runs it alone,
+// after the other suites (ava.alone.config.js): its timings need the machine to itself.
 //
 // One compose project, `sluice-ha-test`, on the local images (docker-compose.local.yml and
 // docker-compose.ha.local.yml) with Sluice as SLUICE_IMAGE below; removed afterwards with its

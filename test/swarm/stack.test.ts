@@ -6,7 +6,7 @@
 //
 // Leaving a swarm disconnects every container on an attachable network, and docker-compose v1
 // makes all its networks attachable: `npm test` runs this file last and alone
-// (ava.swarm.config.js), and it waits until no such container runs before it makes the swarm.
+// (ava.alone.config.js), and it waits until no such container runs before it makes the swarm.
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
