@@ -1,11 +1,11 @@
-// src/admin/probe.ts, the admin-port probe of images without curl, against Sluice in-process:
+// src/cli/probe.ts, the admin-port probe of images without curl, against Sluice in-process:
 // the one-shot answer, and the readiness file keepalived tracks turning 1 as soon as a SIGTERM'd
 // Sluice drains (while it still serves, during timeouts.shutdownDelay).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { probeAdmin, probeTarget, watchReadiness } from '../../src/admin/probe.ts';
+import { probeAdmin, probeTarget, watchReadiness } from '../../src/cli/probe.ts';
 import { closedPort, startNodeBackend } from '../support/node-backend.ts';
 import { poolYaml, startProxy } from '../support/sluice.ts';
 import { until } from '../support/wait.ts';

@@ -95,8 +95,7 @@ test.serial(
     started = true;
     await compose('up', '-d');
     t.log(`stack up in ${Date.now() - begun} ms`);
-    const { stdout } = await run('docker-compose', [...FILES, 'ps', '-q'], { cwd: ROOT, env });
-    const ids = stdout.trim().split('\n').filter(Boolean);
+    const ids = (await compose('ps', '-q')).split('\n').filter((line) => /^[0-9a-f]{12,}$/.test(line));
     t.is(ids.length, 5);
     const states = await until('all healthy', 60_000, async () => {
       const inspected = await run('docker', [

@@ -166,12 +166,12 @@ test.serial(
     t.is(spec.EndpointSpec.Mode, 'dnsrr');
     t.deepEqual(spec.EndpointSpec.Ports.map((p) => [p.TargetPort, p.PublishMode]).sort(), [
       [8080, 'host'],
-      [9100, 'host'],
+      [8099, 'host'],
     ]);
     t.deepEqual(spec.TaskTemplate.ContainerSpec.Healthcheck.Test, [
       'CMD',
       'node',
-      '/app/src/admin/probe.ts',
+      '/app/src/cli/probe.ts',
       '/readyz',
     ]);
     t.deepEqual(

@@ -1,19 +1,18 @@
-// A health probe of Sluice's admin port, for places that have node but no curl: a HEALTHCHECK of
-// a scratch image, and the readiness file keepalived tracks in the VRRP pair (deploy/keepalived/).
+// A readiness probe of Sluice's admin port, for images without curl: the readiness file keepalived
+// tracks in the VRRP pair (docker-compose.ha.yml) and the Swarm healthcheck.
 //
-//   node probe.ts [PATH] [HOST:PORT]
+//   node probe.ts [PATH]
 //       once: exit 0 if PATH answered 200 within 4 s, 1 otherwise
-//   node probe.ts --watch FILE [PATH] [HOST:PORT]
+//   node probe.ts --watch FILE [PATH]
 //       every 250 ms, for as long as it runs: FILE holds 0 while PATH answers 200 and 1 while it
 //       does not (2 results in a row change it; written only on a change, by rename)
 //
-// PATH defaults to /readyz; the address to SLUICE_ADMIN (as for `sluice serve`), else
-// 127.0.0.1:9100; a wildcard host (0.0.0.0, ::) is probed on loopback. It imports nothing of
-// Sluice, so this one file can be mounted into another image and run there.
+// PATH defaults to /readyz. The address is found as `sluice healthcheck` finds it: SLUICE_ADMIN,
+// else the config file (SLUICE_CONFIG), else the default; a wildcard host is probed on loopback.
 import { renameSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-
-export const DEFAULT_ADMIN = '127.0.0.1:9100';
+import { formatAddress } from '../config/values.ts';
+import { adminAddress } from './healthcheck.ts';
 
 /** Where to reach an admin address given as `host:port` or `[v6]:port`. */
 export function probeTarget(address: string): { host: string; port: number } {
@@ -91,7 +90,13 @@ export function watchReadiness(options: {
 if (import.meta.main) {
   const args = process.argv.slice(2);
   const watch = args[0] === '--watch' ? args.splice(0, 2)[1] : undefined;
-  const [path = '/readyz', address = process.env.SLUICE_ADMIN || DEFAULT_ADMIN] = args;
+  const [path = '/readyz'] = args;
+  const admin = adminAddress(process.env.SLUICE_ADMIN || undefined, process.env.SLUICE_CONFIG);
+  if (typeof admin === 'string') {
+    console.error(`probe: ${admin}`);
+    process.exit(1);
+  }
+  const address = formatAddress(admin);
   if (watch) {
     const stop = watchReadiness({ file: watch, address, path, everyMs: 250, timeoutMs: 2000, streak: 2 });
     process.on('SIGTERM', () => {
