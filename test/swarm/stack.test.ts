@@ -1,5 +1,6 @@
-// The Swarm stack: docker-compose.yml with docker-compose.swarm.yml (and the local images of
-// docker-compose.swarm.local.yml) deployed by `docker stack deploy` on a single-node swarm made
+// The Swarm stack: docker-compose.yml (through scripts/swarm-stack.ts) with
+// docker-compose.swarm.yml (and the local images of docker-compose.swarm.local.yml) deployed by
+// `docker stack deploy` on a single-node swarm made
 // for the test (`docker swarm init --advertise-addr 127.0.0.1`, left with `docker swarm leave
 // --force` afterwards, whatever happened). One Sluice task (the node's port is bound once) serves
 // requests to the three nginx services on its host-mode port.
@@ -8,9 +9,11 @@
 // makes all its networks attachable: `npm test` runs this file last and alone
 // (ava.alone.config.js), and it waits until no such container runs before it makes the swarm.
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { swarmStack } from '../../scripts/swarm-stack.ts';
 import { freePort } from '../support/node-backend.ts';
 import { until } from '../support/wait.ts';
 
@@ -79,17 +82,21 @@ test.before(async (t) => {
   else await docker('swarm', 'init', '--advertise-addr', '127.0.0.1');
   joined = true;
   const begun = Date.now();
-  await docker(
-    'stack',
-    'deploy',
-    '--resolve-image',
-    'never',
-    ...['docker-compose.yml', 'docker-compose.swarm.yml', 'docker-compose.swarm.local.yml'].flatMap((f) => [
-      '-c',
-      f,
-    ]),
-    STACK,
+  // As the README says: docker-compose.yml through scripts/swarm-stack.ts, then the overrides.
+  const deploying = run(
+    'docker',
+    [
+      'stack',
+      'deploy',
+      '--resolve-image',
+      'never',
+      ...['-', 'docker-compose.swarm.yml', 'docker-compose.swarm.local.yml'].flatMap((f) => ['-c', f]),
+      STACK,
+    ],
+    { cwd: ROOT, env },
   );
+  deploying.child.stdin?.end(swarmStack(await readFile(path.join(ROOT, 'docker-compose.yml'), 'utf8')));
+  await deploying;
   t.log(`stack deployed in ${Date.now() - begun} ms`);
 });
 
@@ -143,7 +150,7 @@ test.serial(
 );
 
 test.serial(
-  'the Sluice service: one task, healthy by /readyz, rolling updates, its config a Swarm config',
+  'the Sluice service: one task, healthy by sluice healthcheck, rolling updates, its config a Swarm config',
   async (t) => {
     const spec = JSON.parse(
       await docker('service', 'inspect', `${STACK}_sluice`, '--format', '{{json .Spec}}'),
@@ -171,8 +178,8 @@ test.serial(
     t.deepEqual(spec.TaskTemplate.ContainerSpec.Healthcheck.Test, [
       'CMD',
       'node',
-      '/app/src/cli/probe.ts',
-      '/readyz',
+      '/app/src/cli/main.ts',
+      'healthcheck',
     ]);
     t.deepEqual(
       spec.TaskTemplate.ContainerSpec.Configs.map((c) => [c.ConfigName, c.File.Name]),
