@@ -8,7 +8,7 @@
 //
 // FILE is read every MS (default 2000) and compared by content, which also covers the kubelet's
 // atomic swap of the ConfigMap's folder. The process signalled is every other one whose command
-// line contains TEXT (default `src/cli/main.ts`, Sluice's entry point in its image). It imports
+// line contains TEXT (default `bin/sluice.js`, Sluice's entry point in its image). It imports
 // nothing of Sluice.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -80,7 +80,7 @@ if (import.meta.main) {
     return at >= 0 ? args.splice(at, 2)[1] : undefined;
   };
   const everyMs = Number(option('--every') ?? 2000);
-  const match = option('--match') ?? 'src/cli/main.ts';
+  const match = option('--match') ?? 'bin/sluice.js';
   const [file] = args;
   if (!file || !Number.isFinite(everyMs) || everyMs <= 0) {
     console.error('usage: reload-on-change.ts FILE [--every MS] [--match TEXT]');
