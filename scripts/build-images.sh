@@ -2,7 +2,7 @@
 # Builds the local images that stand in for registry images on machines that cannot pull, and
 # the Sluice image on top of them.
 #
-#   scripts/build-images.sh [--force] [nginx|node|node-build|prometheus|sluice ...]  (default: all)
+#   scripts/build-images.sh [--force] [nginx|node|node-build|prometheus|keepalived|sluice ...]  (default: all)
 #
 # sluice-local/nginx:1.22       FROM scratch: Debian's nginx (apt package `nginx`) laid out like the
 #                               official nginx image, serving web/ on port 80 (docker/nginx/).
@@ -12,13 +12,18 @@
 #                               so that `npm ci --omit=dev` runs offline (docker/node-build/).
 # sluice-local/prometheus:2.42  FROM scratch: Debian's prometheus and promtool (apt package
 #                               `prometheus`) laid out like prom/prometheus (docker/prometheus/).
-# sluice-local/sluice:dev       the repository's Dockerfile, built on the two node stand-ins.
+# sluice-local/keepalived:2.2.7 FROM scratch: Debian's keepalived (apt package `keepalived`) and its
+#                               libraries, for the VRRP pair of docker-compose.ha.yml
+#                               (docker/keepalived/).
+# sluice-local/sluice:dev       the repository's Dockerfile, built on the two node stand-ins
+#                               (SLUICE_LOCAL_IMAGE gives it another tag).
 #
 # Each image carries a label with a hash of everything it is made from (this script, its docker/
 # folder, the host binaries and libraries, the sources; for images built on another stand-in, that
 # image's id). An image whose label matches is kept; any change rebuilds it. --force always
-# rebuilds. Needs: docker (a running engine), nginx and prometheus (Debian), Node 24 (node on PATH,
-# or the dev dependency that npm ci installs), npm (and the npm registry when package-lock.json changed).
+# rebuilds. Needs: docker (a running engine), nginx, prometheus and keepalived (Debian), Node 24
+# (node on PATH, or the dev dependency that npm ci installs), npm (and the npm registry when
+# package-lock.json changed).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,16 +31,18 @@ NGINX_LOCAL_IMAGE=sluice-local/nginx:1.22
 NODE_LOCAL_IMAGE=sluice-local/node:24
 NODE_BUILD_LOCAL_IMAGE=sluice-local/node-build:24
 PROMETHEUS_LOCAL_IMAGE=sluice-local/prometheus:2.42
-SLUICE_LOCAL_IMAGE=sluice-local/sluice:dev
+KEEPALIVED_LOCAL_IMAGE=sluice-local/keepalived:2.2.7
+SLUICE_LOCAL_IMAGE=${SLUICE_LOCAL_IMAGE:-sluice-local/sluice:dev}
 LABEL=org.sluice.inputs
 NGINX_BIN=/usr/sbin/nginx
 MIME_TYPES=/etc/nginx/mime.types
 PROMETHEUS_BIN=/usr/bin/prometheus
 PROMTOOL_BIN=/usr/bin/promtool
 PROMETHEUS_WEB=/usr/share/prometheus/web
+KEEPALIVED_BIN=/usr/sbin/keepalived
 NODE_PREFIX=${SLUICE_NODE_PREFIX:-${HOME:-/root}/.cache/sluice-node24}
 CACHE_DIR=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/sluice-images
-ALL_IMAGES=(nginx node node-build prometheus sluice)
+ALL_IMAGES=(nginx node node-build prometheus keepalived sluice)
 
 force=0
 wanted=()
@@ -43,10 +50,10 @@ for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     -h | --help)
-      sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
-    nginx | node | node-build | prometheus | sluice) wanted+=("$arg") ;;
+    nginx | node | node-build | prometheus | keepalived | sluice) wanted+=("$arg") ;;
     *)
       echo "build-images: unknown argument: $arg (try --help)" >&2
       exit 2
@@ -139,9 +146,11 @@ up_to_date() {
 }
 
 # docker_build IMAGE HASH CONTEXT [docker build options...]
+rebuilt=0
 docker_build() {
   local image=$1 hash=$2 ctx=$3 out
   shift 3
+  rebuilt=1
   # The engine (Debian's 20.10) has the legacy builder only; it warns that it is deprecated.
   out=$(DOCKER_BUILDKIT=0 docker build --label "$LABEL=$hash" -t "$image" "$@" "$ctx" 2>&1) ||
     die "docker build of $image failed:"$'\n'"$out"
@@ -346,6 +355,33 @@ build_prometheus() {
   echo "build-images: built $PROMETHEUS_LOCAL_IMAGE ($LABEL=$hash) in $(elapsed_ms "$started") ms"
 }
 
+build_keepalived() {
+  [[ -x $KEEPALIVED_BIN ]] || die "$KEEPALIVED_BIN is missing (apt-get install -y keepalived)"
+  local hash ctx rootfs started said
+  hash=$(inputs_hash "$KEEPALIVED_BIN" -- "$KEEPALIVED_BIN" -- docker/keepalived)
+  up_to_date "$KEEPALIVED_LOCAL_IMAGE" "$hash" && return
+  started=$(date +%s%N)
+
+  ctx=$(new_context keepalived)
+  rootfs=$ctx/rootfs
+  umask 022
+
+  cp "$ROOT/docker/keepalived/Dockerfile" "$ctx/Dockerfile"
+  install -D -m 0755 "$KEEPALIVED_BIN" "$rootfs/usr/sbin/keepalived"
+  stage_libs "$rootfs" "$KEEPALIVED_BIN"
+  # Its pid files go to /run; the config is mounted at /etc/keepalived/keepalived.conf.
+  mkdir -p "$rootfs/run" "$rootfs/var" "$rootfs/etc/keepalived" "$rootfs/tmp"
+  chmod 1777 "$rootfs/tmp"
+  ln -s /run "$rootfs/var/run"
+
+  docker_build "$KEEPALIVED_LOCAL_IMAGE" "$hash" "$ctx"
+  said=$(docker run --rm "$KEEPALIVED_LOCAL_IMAGE" --version 2>&1) ||
+    die "$KEEPALIVED_LOCAL_IMAGE was built but 'keepalived --version' fails:"$'\n'"$said"
+  [[ $said == *"Keepalived v"* ]] || die "$KEEPALIVED_LOCAL_IMAGE: unexpected output of --version: $said"
+
+  echo "build-images: built $KEEPALIVED_LOCAL_IMAGE ($LABEL=$hash) in $(elapsed_ms "$started") ms"
+}
+
 build_sluice() {
   local node_id build_id revision version hash started said
   node_id=$(image_id "$NODE_LOCAL_IMAGE")
@@ -372,18 +408,18 @@ build_sluice() {
 }
 
 # In dependency order, whatever order they were asked in.
-built=0
 for image in "${ALL_IMAGES[@]}"; do
   for w in "${wanted[@]}"; do
     if [[ $w == "$image" ]]; then
       "build_${image//-/_}"
-      built=1
       break
     fi
   done
 done
 
-if ((built)); then
+# Only after a build of ours: a prune while another run of this script builds (two test files
+# at once) could take the untagged layers that build stands on.
+if ((rebuilt)); then
   # Earlier builds of ours that lost their tag.
   docker image prune -f --filter "label=$LABEL" >/dev/null || true
 fi

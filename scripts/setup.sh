@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a machine for `npm test`: npm, the Debian packages the tests use (Docker engine,
-# docker-compose, nginx, haproxy, wrk, prometheus), a running dockerd, the project's
+# docker-compose, nginx, haproxy, wrk, prometheus, keepalived), a running dockerd, the project's
 # node_modules (npm ci; Node 24 comes with them as the dev dependency `node`) and the local
 # images. Run as `npm run setup` or `bash scripts/setup.sh`; `.ci/run` does the same, then
 # checks and tests. Safe to run again: every step skips what is already there.
@@ -56,10 +56,11 @@ ensure_npm() {
 }
 
 ensure_packages() {
-  section "Debian packages (docker.io docker-compose nginx haproxy wrk prometheus)"
+  section "Debian packages (docker.io docker-compose nginx haproxy wrk prometheus keepalived)"
   local missing=() pkg cmd
   # package:command that shows it is installed (the machine may ship a docker CLI without an engine)
-  for pair in docker.io:dockerd docker-compose:docker-compose nginx:nginx haproxy:haproxy wrk:wrk prometheus:promtool; do
+  for pair in docker.io:dockerd docker-compose:docker-compose nginx:nginx haproxy:haproxy wrk:wrk prometheus:promtool \
+    keepalived:keepalived; do
     pkg=${pair%%:*}
     cmd=${pair#*:}
     if command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]]; then
@@ -71,13 +72,23 @@ ensure_packages() {
   # prometheus is wanted for its binaries (promtool for the rule tests, both for the local
   # Prometheus image): not its recommended exporters nor a running service (port 9090). (The
   # node exporter would not be in Sluice's way: the admin port is 8099.)
-  local others=() want_prometheus=0
+  # keepalived is wanted for its binary only (the local keepalived image of the VRRP pair of
+  # docker-compose.ha.yml), not its recommended ipvsadm.
+  local others=() bare=() want_prometheus=0
   for pkg in "${missing[@]}"; do
-    if [[ $pkg == prometheus ]]; then want_prometheus=1; else others+=("$pkg"); fi
+    case $pkg in
+      prometheus) want_prometheus=1 ;;
+      keepalived) bare+=("$pkg") ;;
+      *) others+=("$pkg") ;;
+    esac
   done
   if ((${#others[@]})); then
     echo "installing: ${others[*]}"
     apt_install "${others[@]}"
+  fi
+  if ((${#bare[@]})); then
+    echo "installing: ${bare[*]} (without recommends)"
+    apt_install --no-install-recommends "${bare[@]}"
   fi
   if ((want_prometheus)); then
     echo "installing: prometheus (without recommends)"

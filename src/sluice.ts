@@ -42,10 +42,12 @@ export interface RunningSluice {
    */
   reload(config: Config): Promise<void>;
   /**
-   * Graceful stop: in-flight requests finish within the shutdown timeout; `idleGraceMs` gives
-   * idle keep-alive connections that long to send one last request (see ProxyServer.shutdown).
+   * Graceful stop: not ready but still serving for `delayMs` (timeouts.shutdownDelay unless
+   * given), then in-flight requests finish within the rest of the shutdown timeout;
+   * `idleGraceMs` gives idle keep-alive connections that long to send one last request (see
+   * ProxyServer.shutdown).
    */
-  stop(idleGraceMs?: number): Promise<void>;
+  stop(idleGraceMs?: number, delayMs?: number): Promise<void>;
   /** Opens the access log file again by its name (SIGUSR1, after logrotate moved it). */
   reopenLogs(): void;
 }
@@ -268,10 +270,21 @@ export async function startSluice(
     reopenLogs() {
       proxy.context.accessLog?.writer.reopen();
     },
-    async stop(idleGraceMs = 0) {
+    async stop(idleGraceMs = 0, delayMs = config.timeouts.shutdownDelay) {
+      if (delayMs > 0) {
+        proxy.drain();
+        logger.info('not ready; serving on for shutdownDelay before closing the listener', {
+          shutdownDelay: delayMs,
+          openConnections: proxy.openConnections,
+        });
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
       logger.info('shutting down', { openConnections: proxy.openConnections });
       clearInterval(dnsTimer);
-      await Promise.all([proxy.shutdown(config.timeouts.shutdown, idleGraceMs), health.stop()]);
+      await Promise.all([
+        proxy.shutdown(Math.max(0, config.timeouts.shutdown - delayMs), idleGraceMs),
+        health.stop(),
+      ]);
       admin?.close();
       clock.stop();
       removeFaultReporter();

@@ -27,7 +27,10 @@ export async function healthcheck(
   return code === 0 ? 0 : 1;
 }
 
-function adminAddress(given: string | undefined, configPath: string | undefined): ListenAddress | string {
+export function adminAddress(
+  given: string | undefined,
+  configPath: string | undefined,
+): ListenAddress | string {
   if (given !== undefined) {
     const parsed = parseAddress(given, { listening: true });
     return parsed.ok ? parsed.value : `--admin / SLUICE_ADMIN: ${parsed.message}`;

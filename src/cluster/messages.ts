@@ -27,6 +27,8 @@ export type ToWorker =
   | { type: 'reload'; id: number; config: Config; resolved: Resolved; states: StateUpdate[] }
   | { type: 'health'; states: StateUpdate[] }
   | { type: 'ask'; id: number; question: Question }
+  /** Shutdown is coming: answer with Connection: close from now on (timeouts.shutdownDelay). */
+  | { type: 'drain' }
   | { type: 'stop' };
 
 export type Question =

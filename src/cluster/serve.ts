@@ -108,7 +108,7 @@ export async function startCluster(config: Config, count: number): Promise<Runni
   } catch (error) {
     logger.error('workers did not start', { error: (error as Error).message });
     await running.stop(0);
-    await sluice.stop();
+    await sluice.stop(0, 0);
     throw error;
   }
   logger.info('sluice started', {
@@ -120,8 +120,16 @@ export async function startCluster(config: Config, count: number): Promise<Runni
     reloads: sluice.reloads,
     async stop() {
       stopping = true;
-      await running.stop(sluice.config.timeouts.shutdown);
-      await sluice.stop();
+      // Not ready (/readyz 503) while the workers still serve, so that what watches readiness
+      // (keepalived, an orchestrator) turns traffic away before their listeners close.
+      const { shutdown, shutdownDelay } = sluice.config.timeouts;
+      if (shutdownDelay > 0) {
+        running.drain();
+        logger.info('not ready; serving on for shutdownDelay before closing the listener', { shutdownDelay });
+        await new Promise((resolve) => setTimeout(resolve, shutdownDelay));
+      }
+      await running.stop(shutdown - shutdownDelay);
+      await sluice.stop(0, 0);
     },
     async reload(file) {
       const fixed = {

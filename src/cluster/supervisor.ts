@@ -137,6 +137,11 @@ export class Supervisor {
     return spare && { pid: spare.child.pid, booted: spare.booted };
   }
 
+  /** Tells every worker that shutdown is coming: its answers close their connections. */
+  drain(): void {
+    for (const worker of this.workers) if (worker.started) worker.send({ type: 'drain' });
+  }
+
   /** Sends backends' states to every worker (in order with everything else sent to it). */
   broadcastStates(states: StateUpdate[]): void {
     for (const worker of this.workers) if (worker.started) worker.send({ type: 'health', states });

@@ -78,6 +78,9 @@ async function handle(message: ToWorker): Promise<void> {
         send({ type: 'answer', id: message.id, error: (error as Error).message });
       }
       return;
+    case 'drain':
+      sluice?.proxy.drain();
+      return;
     case 'stop':
       await stop();
   }
@@ -127,7 +130,8 @@ function stop(): Promise<void> {
   stopping ??= (async () => {
     const running = sluice;
     if (running) {
-      await running.stop(idleGraceMs);
+      // The supervisor has already spent timeouts.shutdownDelay, not ready, before stopping us.
+      await running.stop(idleGraceMs, 0);
       // What this worker counted stays in the cluster's sums after it is gone.
       const metrics = await running.metrics.json();
       if (process.connected)

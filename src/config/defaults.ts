@@ -20,6 +20,7 @@ export const DEFAULTS = {
     clientIdle: 60_000,
     upstreamIdle: 30_000,
     shutdown: 30_000,
+    shutdownDelay: 0,
   },
   limits: {
     maxRequestLine: 8 * 1024,

@@ -93,7 +93,9 @@ const timeouts = strict({
   clientIdle: duration(DEFAULTS.timeouts.clientIdle),
   upstreamIdle: duration(DEFAULTS.timeouts.upstreamIdle),
   shutdown: duration(DEFAULTS.timeouts.shutdown),
-});
+  // Part of shutdown: what is left of it after the delay is for requests in flight.
+  shutdownDelay: durationOrZero(DEFAULTS.timeouts.shutdownDelay),
+}).superRefine(...notAbove('shutdownDelay', 'shutdown', formatDuration));
 
 const limits = strict({
   maxRequestLine: size(DEFAULTS.limits.maxRequestLine, 64, MAX_HEAD),

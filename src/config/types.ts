@@ -82,8 +82,14 @@ export interface TimeoutsConfig {
   clientBody: number;
   clientIdle: number;
   upstreamIdle: number;
-  /** How long SIGTERM waits for in-flight work before closing everything. */
+  /** How long SIGTERM waits for in-flight work before closing everything (the delay included). */
   shutdown: number;
+  /**
+   * After SIGTERM, how long /readyz answers 503 while new connections are still served (each
+   * response with `Connection: close`), so that what sends traffic here (keepalived, Kubernetes
+   * endpoints) turns away first; then the listener closes. 0: at once.
+   */
+  shutdownDelay: number;
 }
 
 export interface LimitsConfig {

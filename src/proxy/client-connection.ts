@@ -168,7 +168,11 @@ export class ClientConnection implements Expirable, Downstream {
     this.exchange = undefined;
     this.lastActive = this.context.clock.now;
     if (this.state === 'closed') return;
-    if (!keepAlive || this.context.draining || (this.clientEnded && !this.buffer)) {
+    // While draining, every answer whose head was written after it began says Connection: close
+    // (keepAlive false). One that promised keep-alive before stays open for the client's next
+    // request, answered with close: closing under a client that may be reusing the connection
+    // right now would reset that request. Shutdown closes what stays idle.
+    if (!keepAlive || (this.clientEnded && !this.buffer)) {
       this.close();
       return;
     }

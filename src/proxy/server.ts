@@ -161,6 +161,15 @@ export class ProxyServer {
   }
 
   /**
+   * Not ready any more (/readyz 503), still accepting: every response from now on closes its
+   * connection, so clients come back through whatever moved traffic elsewhere. Idle kept-alive
+   * connections are left alone (a client may be sending on one right now); shutdown closes them.
+   */
+  drain(): void {
+    this.context.draining = true;
+  }
+
+  /**
    * Stops accepting, lets in-flight exchanges finish, closes idle keep-alive connections, and
    * destroys whatever is left when `deadlineMs` has passed. With `idleGraceMs`, idle keep-alive
    * connections first get that long to send one more request (answered with `Connection: close`):

@@ -401,6 +401,28 @@ test('a kept-alive connection the backend closed is retried on a fresh one', asy
   }
 });
 
+test('shutdownDelay: /readyz turns 503 at once, new connections are still answered with Connection: close, then refused', async (t) => {
+  const yaml = poolYaml([backend.port], 'timeouts: { shutdown: 5s, shutdownDelay: 500ms }').replace(
+    'admin: false',
+    'admin: 127.0.0.1:0',
+  );
+  const other = await startProxy(yaml);
+  const port = other.address.port;
+  const adminPort = other.adminAddress?.port ?? 0;
+  const began = Date.now();
+  const stopped = other.stop();
+  const readyz = await rawExchange(adminPort, 'GET /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  t.deepEqual(statuses(readyz.text), [503]);
+  // A keep-alive request: answered, and the connection closed after it.
+  const during = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n', { idleMs: 2000 });
+  t.deepEqual(statuses(during.text), [200]);
+  t.regex(during.text, /\r\nConnection: close\r\n/);
+  t.true(Date.now() - began < 400, 'answered within the delay');
+  await stopped;
+  t.true(Date.now() - began >= 500, 'the listener stayed open for shutdownDelay');
+  await t.throwsAsync(rawExchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n'), { code: 'ECONNREFUSED' });
+});
+
 test('shutdown finishes the request in flight, then refuses new connections', async (t) => {
   const other = await startProxy(poolYaml([backend.port]));
   const otherPort = other.address.port;

@@ -12,13 +12,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { parse as parseYaml } from 'yaml';
+import { composeProject } from '../support/compose.ts';
 import { freePort } from '../support/node-backend.ts';
 import { until } from '../support/wait.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const PROJECT = 'sluice-test';
-const FILES = ['-f', 'docker-compose.yml', '-f', 'docker-compose.local.yml', '-p', PROJECT];
 
 let env: NodeJS.ProcessEnv = {};
 let sluicePort = 0;
@@ -26,14 +26,7 @@ let adminPort = 0;
 let prometheusPort = 0;
 let started = false;
 
-async function compose(...args: string[]): Promise<string> {
-  const { stdout, stderr } = await run('docker-compose', [...FILES, ...args], {
-    cwd: ROOT,
-    env,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return stdout + stderr;
-}
+const compose = composeProject(PROJECT, ['docker-compose.yml', 'docker-compose.local.yml'], () => env);
 
 interface PromResponse<T> {
   status: 'success' | 'error';
@@ -102,8 +95,7 @@ test.serial(
     started = true;
     await compose('up', '-d');
     t.log(`stack up in ${Date.now() - begun} ms`);
-    const { stdout } = await run('docker-compose', [...FILES, 'ps', '-q'], { cwd: ROOT, env });
-    const ids = stdout.trim().split('\n').filter(Boolean);
+    const ids = (await compose('ps', '-q')).split('\n').filter((line) => /^[0-9a-f]{12,}$/.test(line));
     t.is(ids.length, 5);
     const states = await until('all healthy', 60_000, async () => {
       const inspected = await run('docker', [

@@ -27,8 +27,13 @@ export interface LoadRequest {
 }
 
 export interface LoadOptions {
-  /** Sluice's port on 127.0.0.1. */
+  /** Sluice's port on 127.0.0.1 (or on `address`). */
   port: number;
+  /**
+   * Where to send instead of 127.0.0.1: only an address on a Docker network the test itself
+   * created (the VIP of the HA pair's chaos test).
+   */
+  address?: string;
   /** Concurrent workers (default 8), each with at most one request in flight. */
   workers?: number;
   /** Stop after this long (default 30 s; capped at HARD_MAX_DURATION_MS). */
@@ -125,6 +130,7 @@ export class LoadRun {
       throw new Error(`load: bad port ${options.port}`);
     this.options = {
       port: options.port,
+      address: options.address ?? LOAD_HOST,
       workers: Math.max(1, options.workers ?? 8),
       durationMs: Math.min(options.durationMs ?? 30_000, HARD_MAX_DURATION_MS),
       maxRequests: options.maxRequests ?? Number.POSITIVE_INFINITY,
@@ -280,7 +286,7 @@ export class LoadRun {
   }
 
   private send(seq: number, worker: number): Promise<void> {
-    const { port, host, requestTimeoutMs, ok } = this.options;
+    const { port, address, host, requestTimeoutMs, ok } = this.options;
     const spec = this.options.request(seq, worker);
     const method = spec.method ?? 'GET';
     const record: LoadRecord = { seq, worker, method, path: spec.path, start: now(), end: 0, ok: false };
@@ -301,7 +307,7 @@ export class LoadRun {
       if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
       else if (method !== 'GET' && method !== 'HEAD') headers['content-length'] = '0';
       const req = http.request({
-        host: LOAD_HOST,
+        host: address,
         port,
         method,
         path: spec.path,

@@ -72,6 +72,13 @@ test('duration of the wrong type', rejects, `timeouts: { shutdown: true }\n${ONE
   'timeouts.shutdown: expected a duration like 250ms, 2s, 1.5s, 1m30s or 1h (got true)',
 ]);
 
+test(
+  'shutdown delay longer than the shutdown it is part of',
+  rejects,
+  `timeouts: { shutdown: 5s, shutdownDelay: 6s }\n${ONE_POOL}`,
+  ['timeouts.shutdownDelay: must not be larger than shutdown (6s > 5s)'],
+);
+
 test('bad size', rejects, `limits: { maxHead: 16 kb }\n${ONE_POOL}`, [
   'limits.maxHead: expected a size like 512, 16KiB, 1MiB, 1GiB or 10MB (got "16 kb")',
 ]);
@@ -96,7 +103,7 @@ test(
   rejects,
   `${ONE_POOL}timeouts: { frobnicate: 1s }\n`,
   [
-    'timeouts.frobnicate: unknown key (known keys: connect, responseHeaders, clientHeader, clientBody, clientIdle, upstreamIdle, shutdown)',
+    'timeouts.frobnicate: unknown key (known keys: connect, responseHeaders, clientHeader, clientBody, clientIdle, upstreamIdle, shutdown, shutdownDelay)',
   ],
 );
 

@@ -74,6 +74,7 @@ const defaultTop = {
     clientIdle: 60000,
     upstreamIdle: 30000,
     shutdown: 30000,
+    shutdownDelay: 0,
   },
   limits: {
     maxRequestLine: 8192,
@@ -199,6 +200,7 @@ timeouts:
   clientIdle: 2m
   upstreamIdle: 1h
   shutdown: 1m30s
+  shutdownDelay: 2s
 limits:
   maxRequestLine: 4KiB
   maxHead: 1MiB
@@ -256,6 +258,7 @@ routes:
       clientIdle: 120_000,
       upstreamIdle: 3_600_000,
       shutdown: 90_000,
+      shutdownDelay: 2000,
     },
     limits: {
       maxRequestLine: 4096,
