@@ -156,7 +156,7 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
 
   /** Counts a failure against the backend of the latest attempt. */
   protected backendError(kind: string): void {
-    this.lastBackend?.metrics?.error(kind);
+    this.lastBackend?.metrics.error(kind);
   }
 
   /** Tells the backend's passive health check how this attempt went. */

@@ -454,7 +454,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   }
 
   next(): void {
-    this.lastBackend?.metrics?.retry(this.error ?? 'unknown');
+    this.lastBackend?.metrics.retry(this.error ?? 'unknown');
     this.connectNext();
   }
 

@@ -147,7 +147,7 @@ export class UpstreamAttempt implements UpstreamUser {
     this.connectStartedAt = performance.now();
     const connection = this.backend.connections.connect((connected) => {
       if (this.connection !== connected || this.stage !== 'connecting') return;
-      this.backend.metrics?.connectTimed((performance.now() - this.connectStartedAt) / 1000);
+      this.backend.metrics.connectTimed((performance.now() - this.connectStartedAt) / 1000);
       this.send();
     });
     this.attach(connection);
