@@ -136,6 +136,11 @@ test('a backend replaced under its name keeps its series: the old one drains int
       .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
       .map((s) => [s.labels, s.value]);
   const b1 = { pool: 'web', backend: 'b1' };
+  /** b1's series of `name`, by the value of its label `label`. */
+  const byState = async (name: string, label: string) =>
+    Object.fromEntries(
+      (await series(name, b1)).map(([labels, value]) => [(labels as Record<string, string>)[label], value]),
+    );
   const requests = (code: string) => series('sluice_http_requests_total', { ...b1, code });
 
   t.deepEqual([...(await get('/')), ...(await get('/'))], [200, 200]);
@@ -149,37 +154,25 @@ test('a backend replaced under its name keeps its series: the old one drains int
   t.deepEqual(await series('sluice_backend_info'), [
     [{ ...b1, address: `127.0.0.1:${fresh.backend.port}` }, 1],
   ]);
-  t.deepEqual(
-    (await series('sluice_backend_state', b1)).map(([labels, value]) => [
-      (labels as { state: string }).state,
-      value,
-    ]),
-    [
-      ['up', 0],
-      ['down', 0],
-      ['ejected', 0],
-      ['draining', 0],
-      ['slow_start', 1],
-    ],
-  );
+  t.deepEqual(await byState('sluice_backend_state', 'state'), {
+    up: 0,
+    down: 0,
+    ejected: 0,
+    draining: 0,
+    slow_start: 1,
+  });
   t.deepEqual(await series('sluice_backend_up', b1), [[b1, 1]]);
   const bytes = async () => (await series('sluice_http_response_bytes_total', b1))[0]?.[1] as number;
   // Two answers of the same length (heads included) so far.
   const twoAnswers = await bytes();
   // The old one's drain, then the new one's slow start.
-  t.deepEqual(
-    (await series('sluice_backend_state_transitions_total', b1)).map(([labels, value]) => [
-      (labels as { to: string }).to,
-      value,
-    ]),
-    [
-      ['up', 0],
-      ['down', 0],
-      ['ejected', 0],
-      ['draining', 1],
-      ['slow_start', 1],
-    ],
-  );
+  t.deepEqual(await byState('sluice_backend_state_transitions_total', 'to'), {
+    up: 0,
+    down: 0,
+    ejected: 0,
+    draining: 1,
+    slow_start: 1,
+  });
 
   t.deepEqual([...(await get('/')), ...(await get('/')), ...(await get('/'))], [200, 200, 200]);
   old.release();
