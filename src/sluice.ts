@@ -97,9 +97,8 @@ export async function startSluice(
   const reloads = new ReloadHistory();
   const removeFaultReporter = addFaultReporter(logger, metrics);
   const onTransition = (backend: Backend, transition: Transition) => {
-    const backendMetrics = metrics.findBackend(backend.pool, backend.name);
-    backendMetrics?.state(transition.to);
-    if (transition.to === 'ejected') backendMetrics?.ejection('consecutive_failures');
+    backend.metrics.state(transition.to);
+    if (transition.to === 'ejected') backend.metrics.ejection('consecutive_failures');
     logger.info('backend state changed', {
       pool: backend.pool,
       backend: backend.name,
@@ -110,17 +109,8 @@ export async function startSluice(
     });
     options.onTransition?.(backend, transition);
   };
-  const topology = new Topology({ ...options.topology, clock, onTransition });
+  const topology = new Topology({ ...options.topology, clock, metrics, onTransition });
   const { added } = await topology.apply(config);
-  const register = (backend: Backend) => {
-    backend.metrics = metrics.registerBackend(
-      backend.pool,
-      backend.name,
-      backend.address,
-      backend.health.state,
-    );
-  };
-  for (const backend of added) register(backend);
   const health = new HealthScheduler<BackendTarget>(added.map(healthTarget), {
     onResult: (target, result) => {
       if (result.result === 'local_error') {
@@ -131,9 +121,7 @@ export async function startSluice(
         });
         return;
       }
-      metrics
-        .findBackend(target.backend.pool, target.backend.name)
-        ?.healthCheck(result.result, result.durationMs / 1000);
+      target.backend.metrics.healthCheck(result.result, result.durationMs / 1000);
       if (logger.isLevelEnabled('debug'))
         logger.debug('health check', { pool: target.backend.pool, backend: target.backend.name, ...result });
     },
@@ -168,7 +156,7 @@ export async function startSluice(
     for (const pool of topology.pools.values()) {
       metrics.poolPanic(pool.name, pool.panic);
       for (const backend of pool.backends) {
-        metrics.findBackend(pool.name, backend.name)?.setInFlight(backend.inFlight);
+        backend.metrics.setInFlight(backend.inFlight);
         backendConnections += backend.connections.open;
       }
     }
@@ -209,12 +197,11 @@ export async function startSluice(
   const changed = (change: TopologyChange, why: string) => {
     for (const backend of change.removed) {
       health.remove(targetId(backend));
-      metrics.removeBackend(backend.pool, backend.name);
+      // A backend replaced under the same name passed its series on (see Topology.apply).
+      const replaced = topology.pools.get(backend.pool)?.backends.some((b) => b.name === backend.name);
+      if (!replaced) metrics.removeBackend(backend.pool, backend.name);
     }
-    for (const backend of change.added) {
-      register(backend);
-      health.add(healthTarget(backend));
-    }
+    for (const backend of change.added) health.add(healthTarget(backend));
     proxy.update(config, topology.pools);
     options.onChange?.(change, why);
     logger.info('backends changed', {

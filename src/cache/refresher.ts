@@ -191,7 +191,7 @@ class Refresh implements AttemptUser {
     const backend = this.attempt?.backend;
     // A local resource error (EMFILE …) is this machine's, never the backend's.
     if (kind !== 'local_resource') {
-      backend?.metrics?.error(kind);
+      backend?.metrics.error(kind);
       if (!this.received) backend?.reportOutcome(false, this.job.pool.canEject);
     }
     this.writer?.abort();

@@ -6,7 +6,8 @@ import type { BodyFraming, RequestHead, ResponseHead } from './message.ts';
 import { HttpError } from './message.ts';
 import { isToken, trimOws } from './parser.ts';
 
-const NONE: BodyFraming = Object.freeze({ kind: 'none' });
+/** No body (one shared object: most messages have none). */
+export const NONE: BodyFraming = Object.freeze({ kind: 'none' });
 const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked' });
 const CLOSE: BodyFraming = Object.freeze({ kind: 'close' });
 

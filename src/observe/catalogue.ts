@@ -3,7 +3,7 @@
 // backend's own series (BackendMetrics). Label values are bounded: methods outside the standard
 // set count as `OTHER`; reasons and types are strings chosen by Sluice's code (never by a
 // client), the known ones created at 0 when a backend is registered.
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { type ProbeResultKind, probeResultKinds } from '../health/probe.ts';
 import { type BackendState, backendStates } from '../health/state.ts';
 import { failureKinds, retryReasons } from '../http/failure-kinds.ts';
@@ -221,7 +221,7 @@ export class Families {
 export class RequestMetrics {
   readonly pool: string;
   readonly backend: string;
-  protected readonly f: Families;
+  protected f: Families;
   /** method -> status code -> sluice_http_requests_total series. */
   private readonly requests = new Map<string, Map<number, ScalarCell>>();
   /** Index: the first digit of the status code. */
@@ -310,6 +310,14 @@ export class BackendMetrics extends RequestMetrics {
     for (const t of failureKinds) this.errorCells.set(t, families.errors.cell(pool, backend, t));
     for (const r of KNOWN_EJECTION_REASONS)
       this.ejectionCells.set(r, families.ejections.cell(pool, backend, r));
+  }
+
+  /**
+   * Its series were removed: cells it made already are nobody's, and the ones it would make
+   * next (a new code, reason or transition) go to families no registry renders.
+   */
+  detach(): void {
+    this.f = new Families(new Registry());
   }
 
   /** A TCP connection to this backend was established after `seconds`. */

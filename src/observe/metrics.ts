@@ -1,7 +1,8 @@
 // Prometheus metrics: one prom-client Registry per Sluice instance (never the global one, so a
 // test process can run several), every `sluice_*` metric of the design table (./catalogue.ts,
 // on the counter engine of ./families.ts), and prom-client's default process and Node.js
-// metrics (event-loop lag, memory, GC). The hot path holds handles made once:
+// metrics (event-loop lag, memory, GC). The hot path holds handles made once (a Backend takes
+// its own when it is made, src/upstream/backend.ts):
 //
 //   const m = metrics.registerBackend('web', 'web-1', '10.0.0.1:80');  // at start: all at 0
 //   m.connectTimed(s); ... m.requestFinished('GET', 200, s, in, out, ttfb);
@@ -68,7 +69,9 @@ export class Metrics {
    * A configured backend: creates every series it has at 0 (requests by method and code appear
    * with their first request), `sluice_backend_info` with its address, the pool's panic gauge,
    * and sets its state (default `up`, without counting a transition). Calling it again for the
-   * same backend updates the address and returns the same handle.
+   * same name (a backend replaced by a reload: new address, weight or checks) returns the same
+   * handle, so the series go on through the change (the old one's draining requests count there
+   * too); it moves the address and the state (a transition, as the new backend's).
    */
   registerBackend(
     pool: string,
@@ -96,18 +99,20 @@ export class Metrics {
     let handle = byName.get(backend);
     if (handle === undefined) {
       handle = new BackendMetrics(this.f, pool, backend);
-      handle.state(initial);
       byName.set(backend, handle);
     }
+    handle.state(initial);
     return handle;
   }
 
   /**
    * A backend that left its pool (reload, DNS change): all its series go, and the pool's panic
-   * gauge with its last backend (a pool removed by a reload). Its old handle goes stale.
+   * gauge with its last backend (a pool removed by a reload). What its handle still reports (a
+   * draining request) is counted nowhere, and brings none of its series back.
    */
   removeBackend(pool: string, backend: string): void {
     const byName = this.backends.get(pool);
+    byName?.get(backend)?.detach();
     byName?.delete(backend);
     const match = { pool, backend };
     for (const family of Object.values(this.f) as Family<ScalarCell | HistogramCell>[]) {

@@ -5,8 +5,8 @@
 // whether the connection carries on.
 import { performance } from 'node:perf_hooks';
 import type { CacheFlow } from '../cache/proxy-cache.ts';
-import { requestFraming } from '../http/framing.ts';
-import { type BodyFraming, HttpError, headerValue, type RequestHead } from '../http/message.ts';
+import { NONE, requestFraming } from '../http/framing.ts';
+import { HttpError, headerValue, type RequestHead } from '../http/message.ts';
 import { withHead } from '../http/one-write.ts';
 import { plainResponse } from '../http/responses.ts';
 import type { UpstreamAttempt } from '../upstream/attempt.ts';
@@ -79,7 +79,7 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     this.request = request;
     this.requestId = requestIdOf(request.headers);
     this.keepClient = client.wantsKeepAlive(request);
-    let framing: BodyFraming = { kind: 'none' };
+    let framing = NONE;
     try {
       framing = requestFraming(request);
     } catch (error) {
@@ -156,7 +156,7 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
 
   /** Counts a failure against the backend of the latest attempt. */
   protected backendError(kind: string): void {
-    this.lastBackend?.metrics?.error(kind);
+    this.lastBackend?.metrics.error(kind);
   }
 
   /** Tells the backend's passive health check how this attempt went. */
@@ -263,7 +263,7 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     this.current = 'done';
     this.retries?.cancel();
     this.attempt?.close(success && !(this.relay?.overrun ?? false) && this.body.complete);
-    this.body.held = [];
+    this.body.release();
     this.cache?.done(success);
     report(this, this.context);
     this.client.done(this.keepClient && (success || this.body.complete));

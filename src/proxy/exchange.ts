@@ -205,7 +205,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
         this.client.pause();
         this.client.arm('response');
       } else if (this.body.progressed()) this.client.arm('body');
-    } else this.body.held.push(taken.out);
+    } else this.body.hold(taken.out);
     return taken.used;
   }
 
@@ -454,7 +454,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   }
 
   next(): void {
-    this.lastBackend?.metrics?.retry(this.error ?? 'unknown');
+    this.lastBackend?.metrics.retry(this.error ?? 'unknown');
     this.connectNext();
   }
 

@@ -8,6 +8,8 @@ import { trailerAllowed } from './trailers.ts';
 
 /** A body must grow by this much per clientBody period (timeouts.clientBody). */
 const bodyProgress = 1024;
+/** Nothing held: shared, so that a request without a body makes no array. */
+const nothing: readonly Buffer[] = Object.freeze([]);
 
 export class RequestBody {
   readonly framing: BodyFraming;
@@ -21,7 +23,7 @@ export class RequestBody {
   /** Every byte of the body has been read from the client. */
   complete: boolean;
   /** Bytes read before a backend connection took them, or kept for a replay. */
-  held: Buffer[] = [];
+  held: readonly Buffer[] = nothing;
   /** The whole request can be sent again. */
   replayable = true;
   /** Body bytes read so far. */
@@ -74,6 +76,17 @@ export class RequestBody {
     this.window = this.bytesIn;
   }
 
+  /** Body bytes no backend connection takes yet. */
+  hold(chunk: Buffer): void {
+    if (this.held === nothing) this.held = [chunk];
+    else (this.held as Buffer[]).push(chunk);
+  }
+
+  /** The exchange ended: nothing is sent or replayed any more. */
+  release(): void {
+    this.held = nothing;
+  }
+
   /** The held bytes went out with the head: keep them only for a small complete body. */
   sent(): void {
     if (!this.complete) {
@@ -86,7 +99,7 @@ export class RequestBody {
   }
 
   private drop(): void {
-    this.held = [];
+    this.held = nothing;
     this.replayable = this.framing.kind === 'none';
   }
 }

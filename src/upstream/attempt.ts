@@ -7,7 +7,7 @@
 // response allows it, else closes it. A failure before the final head is classified
 // (./failure.ts) and reported once; the attempt is over then.
 import { performance } from 'node:perf_hooks';
-import { ambiguousResponseFraming, responseFraming } from '../http/framing.ts';
+import { ambiguousResponseFraming, NONE, responseFraming } from '../http/framing.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
 import type { BodyFraming, ResponseHead } from '../http/message.ts';
 import { withHead } from '../http/one-write.ts';
@@ -42,8 +42,6 @@ export interface AttemptUser {
 }
 
 type Stage = 'connecting' | 'sent' | 'response' | 'ended';
-
-const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
 
 export class UpstreamAttempt implements UpstreamUser {
   readonly backend: Backend;
@@ -147,7 +145,7 @@ export class UpstreamAttempt implements UpstreamUser {
     this.connectStartedAt = performance.now();
     const connection = this.backend.connections.connect((connected) => {
       if (this.connection !== connected || this.stage !== 'connecting') return;
-      this.backend.metrics?.connectTimed((performance.now() - this.connectStartedAt) / 1000);
+      this.backend.metrics.connectTimed((performance.now() - this.connectStartedAt) / 1000);
       this.send();
     });
     this.attach(connection);
@@ -214,7 +212,7 @@ export class UpstreamAttempt implements UpstreamUser {
     let buffer = this.partial === undefined ? chunk : Buffer.concat([this.partial, chunk]);
     for (;;) {
       let parsed: { head: ResponseHead; size: number } | null;
-      let framing = NO_BODY;
+      let framing = NONE;
       try {
         parsed = parseResponseHead(buffer);
         if (parsed !== null && parsed.head.status >= 200) framing = responseFraming(parsed.head, this.method);

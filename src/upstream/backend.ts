@@ -2,7 +2,7 @@
 import type { Candidate } from '../balance/selector.ts';
 import type { HealthConfig } from '../config/types.ts';
 import { BackendHealth, type BackendHealthOptions, type Transition } from '../health/state.ts';
-import type { BackendMetrics } from '../observe/metrics.ts';
+import type { BackendMetrics, Metrics } from '../observe/metrics.ts';
 import { ConnectionPool, type ConnectionPoolOptions } from './connection-pool.ts';
 import type { ResolvedServer } from './discovery.ts';
 
@@ -19,6 +19,8 @@ export interface BackendOptions {
   connections: ConnectionPoolOptions;
   health: HealthConfig;
   clock: TimeSource;
+  /** Where its series are: it takes its handle once, when it is made (see Metrics.registerBackend). */
+  metrics: Pick<Metrics, 'registerBackend'>;
   /** How a backend added while running starts: in slow start, so it is not flooded at once. */
   initial?: 'up' | 'slow_start';
   onTransition?: (backend: Backend, transition: Transition) => void;
@@ -41,9 +43,9 @@ export class Backend implements Candidate {
   readonly health: BackendHealth;
   readonly healthConfig: HealthConfig;
   readonly identity: string;
+  /** This backend's series (shared with a backend it replaces under the same name). */
+  readonly metrics: BackendMetrics;
   inFlight = 0;
-  /** This backend's series, bound once when it is registered. */
-  metrics: BackendMetrics | undefined;
   private readonly clock: TimeSource;
 
   constructor(options: BackendOptions) {
@@ -72,6 +74,7 @@ export class Backend implements Candidate {
     this.health = options.createHealth
       ? options.createHealth(healthOptions, clock.now, this)
       : new BackendHealth(healthOptions, clock.now);
+    this.metrics = options.metrics.registerBackend(this.pool, this.name, this.address, this.health.state);
     const onTransition = options.onTransition;
     if (onTransition) this.health.onTransition = (transition) => onTransition(this, transition);
   }

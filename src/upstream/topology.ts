@@ -4,13 +4,15 @@
 // start; one that goes is drained and its connections close as their last exchanges end.
 import type { Config, PoolConfig, TimeoutsConfig } from '../config/types.ts';
 import type { Transition } from '../health/state.ts';
-import { Backend, type HealthFactory, type TimeSource } from './backend.ts';
+import { Backend, type BackendOptions, type HealthFactory, type TimeSource } from './backend.ts';
 import { type ResolvedServer, type Resolver, resolveServers } from './discovery.ts';
 import { BackendPool } from './pool.ts';
 import { RetryBudget } from './retry-budget.ts';
 
 export interface TopologyOptions {
   clock: TimeSource;
+  /** See BackendOptions.metrics. */
+  metrics: BackendOptions['metrics'];
   resolver?: Resolver;
   onTransition?: (backend: Backend, transition: Transition) => void;
   /** See BackendOptions.createHealth. */
@@ -39,6 +41,17 @@ export class Topology {
     const previous = new Map<string, Backend>();
     for (const pool of this.pools.values())
       for (const backend of pool.backends) previous.set(backend.identity, backend);
+    const wanted = new Set(
+      config.pools.flatMap((pool) => (resolved.get(pool.name) ?? []).map((server) => keyFor(pool, server))),
+    );
+    // Drained before anything new is made: a backend replaced under the same name (new address,
+    // weight or checks) shares its series with its successor, which then shows draining, then
+    // slow start.
+    const removed = [...previous.values()].filter((backend) => !wanted.has(backend.identity));
+    for (const backend of removed) {
+      backend.health.drain(this.options.clock.now);
+      backend.connections.retire();
+    }
     const starting = this.pools.size === 0;
     const next = new Map<string, BackendPool>();
     const added: Backend[] = [];
@@ -60,11 +73,6 @@ export class Topology {
       );
     }
     this.pools = next;
-    const removed = [...previous.values()];
-    for (const backend of removed) {
-      backend.health.drain(this.options.clock.now);
-      backend.connections.retire();
-    }
     return { added, removed };
   }
 
@@ -90,7 +98,7 @@ export class Topology {
     timeouts: TimeoutsConfig,
     initial: 'up' | 'slow_start',
   ): Backend {
-    const { clock, onTransition, createHealth } = this.options;
+    const { clock, metrics, onTransition, createHealth } = this.options;
     return new Backend({
       pool: pool.name,
       identity: keyFor(pool, server),
@@ -98,6 +106,7 @@ export class Topology {
       connections: { maxIdle: pool.maxIdlePerBackend, idleTimeout: timeouts.upstreamIdle },
       health: pool.health,
       clock,
+      metrics,
       initial,
       ...(onTransition ? { onTransition } : {}),
       ...(createHealth ? { createHealth } : {}),

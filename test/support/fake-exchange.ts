@@ -6,6 +6,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import type { RequestHead } from '../../src/http/message.ts';
 import { parseRequestHead } from '../../src/http/parser.ts';
 import { createLogger } from '../../src/observe/logger.ts';
+import { type BackendMetrics, Metrics } from '../../src/observe/metrics.ts';
 import { Clock } from '../../src/proxy/clock.ts';
 import type { ProxyContext } from '../../src/proxy/context.ts';
 import type { DeadlineName, Downstream } from '../../src/proxy/downstream.ts';
@@ -161,11 +162,14 @@ export class FakeUpstream {
   }
 }
 
+/** Where the fake backends' series go (a registry no test reads: the exchange's metrics are not its concern). */
+const unread = new Metrics({ defaultMetrics: false });
+
 export class FakeBackend {
   readonly name: string;
   readonly pool = 'web';
   inFlight = 0;
-  readonly metrics = undefined;
+  readonly metrics: BackendMetrics;
   /** Every passive health report, in order. */
   readonly outcomes: boolean[] = [];
   /** Connections opened, in order. */
@@ -187,6 +191,7 @@ export class FakeBackend {
 
   constructor(name: string) {
     this.name = name;
+    this.metrics = unread.registerBackend(this.pool, name, `${name}:80`);
   }
 
   reportOutcome(ok: boolean): void {

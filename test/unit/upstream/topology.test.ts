@@ -1,9 +1,11 @@
 import test from 'ava';
 import { parseConfig } from '../../../src/config/load.ts';
+import { Metrics } from '../../../src/observe/metrics.ts';
 import type { Backend } from '../../../src/upstream/backend.ts';
 import { Topology } from '../../../src/upstream/topology.ts';
 
 const clock = { now: 1_000_000 };
+const metrics = new Metrics({ defaultMetrics: false });
 
 function config(servers: string[], weight = 1) {
   return parseConfig(`pools:
@@ -18,7 +20,7 @@ function names(topology: Topology): string[] {
 }
 
 test('a reload keeps unchanged backends (same objects), adds new ones in slow start, drains removed ones', async (t) => {
-  const topology = new Topology({ clock });
+  const topology = new Topology({ clock, metrics });
   const first = await topology.apply(config(['127.0.0.1:1', '127.0.0.1:2']));
   t.deepEqual(
     first.added.map((backend) => backend.health.state),
@@ -37,7 +39,7 @@ test('a reload keeps unchanged backends (same objects), adds new ones in slow st
 });
 
 test('a changed weight replaces the backend', async (t) => {
-  const topology = new Topology({ clock });
+  const topology = new Topology({ clock, metrics });
   await topology.apply(config(['127.0.0.1:1']));
   const before = topology.pools.get('web')?.backends[0];
   const change = await topology.apply(config(['127.0.0.1:1'], 5));
@@ -47,7 +49,7 @@ test('a changed weight replaces the backend', async (t) => {
 
 test('DNS refresh rebuilds only when an answer changed', async (t) => {
   let answer = ['10.0.0.1', '10.0.0.2'];
-  const topology = new Topology({ clock, resolver: async () => answer });
+  const topology = new Topology({ clock, metrics, resolver: async () => answer });
   const settings = config(['web.internal:80']);
   await topology.apply(settings);
   t.deepEqual(names(topology), ['web.internal:80/10.0.0.1', 'web.internal:80/10.0.0.2']);
@@ -69,6 +71,7 @@ test('a DNS failure on refresh rejects and leaves the backends as they were', as
   let fail = false;
   const topology = new Topology({
     clock,
+    metrics,
     resolver: async (name) => {
       if (fail) throw new Error(`getaddrinfo EAI_AGAIN ${name}`);
       return ['10.0.0.1'];
