@@ -167,7 +167,17 @@ build_images() {
   echo "NGINX_IMAGE=${NGINX_IMAGE:-sluice-local/nginx:1.22}"
 }
 
+# Node 24 from npm trusts only its bundled CAs; a machine whose registry traffic passes a TLS
+# proxy with its own CA lists that CA in the system bundle, which Debian's Node and curl read.
+trust_system_cas() {
+  local bundle=/etc/ssl/certs/ca-certificates.crt
+  if [[ -z ${NODE_EXTRA_CA_CERTS:-} && -f $bundle ]]; then
+    export NODE_EXTRA_CA_CERTS=$bundle
+  fi
+}
+
 setup() {
+  trust_system_cas
   export NGINX_IMAGE=${NGINX_IMAGE:-sluice-local/nginx:1.22}
   export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
   ensure_npm
