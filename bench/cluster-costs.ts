@@ -107,9 +107,9 @@ async function processes(ports: number[], workers: number): Promise<void> {
     const tree = [child.pid ?? 0, ...status.workers.map((w: { pid: number }) => w.pid)];
     // What the tree spends with no scrape at all (health checks, timers, the workers' metric pushes).
     const idleBefore = cpuSeconds(tree);
-    await sleep(5000);
+    await sleep(10_000);
     console.log(
-      `  idle, no scrape: CPU ${(((cpuSeconds(tree) - idleBefore) / 5) * 1000).toFixed(1)} ms per second (all processes)`,
+      `  idle, no scrape: CPU ${(((cpuSeconds(tree) - idleBefore) / 10) * 1000).toFixed(1)} ms per second (all processes)`,
     );
     for (const target of ['/metrics', '/status']) {
       await get(admin, target);
