@@ -4,7 +4,8 @@
 //   N workers, idle, next to N worker *threads* each running the same Sluice in one process
 //   (the alternative the README weighs).
 // - /metrics and /status: time of one scrape on the admin port with N workers (median and max of
-//   30, one at a time), and the size of the exposition.
+//   30, one at a time), the CPU of all processes per scrape, and the size of the exposition; and
+//   the CPU the tree spends idle, without scrapes (workers push their metrics every second).
 // - Messages: a round trip supervisor -> child -> supervisor over fork's IPC channel with the
 //   serialization the cluster uses, for a health-state update and a passive-failure report.
 // Backends are three node:http servers in this process; nothing is sent beyond loopback.
@@ -104,6 +105,12 @@ async function processes(ports: number[], workers: number): Promise<void> {
         `(median ${mb(median(workerRss))}), spare ${mb(rss(status.spare.pid))}`,
     );
     const tree = [child.pid ?? 0, ...status.workers.map((w: { pid: number }) => w.pid)];
+    // What the tree spends with no scrape at all (health checks, timers, the workers' metric pushes).
+    const idleBefore = cpuSeconds(tree);
+    await sleep(10_000);
+    console.log(
+      `  idle, no scrape: CPU ${(((cpuSeconds(tree) - idleBefore) / 10) * 1000).toFixed(1)} ms per second (all processes)`,
+    );
     for (const target of ['/metrics', '/status']) {
       await get(admin, target);
       const times: number[] = [];

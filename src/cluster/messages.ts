@@ -4,6 +4,7 @@
 import type { Config } from '../config/types.ts';
 import type { HealthRecord } from '../health/state.ts';
 import type { MetricsJson } from '../observe/metrics.ts';
+import type { Snapshot } from './snapshot.ts';
 
 /** One backend's state machine, identified as both sides' Topology identify it. */
 export interface StateUpdate {
@@ -31,10 +32,7 @@ export type ToWorker =
   | { type: 'drain' }
   | { type: 'stop' };
 
-export type Question =
-  | { what: 'metrics' }
-  | { what: 'status' }
-  | { what: 'purge'; url?: string; prefix?: string; pool?: string };
+export type Question = { what: 'status' } | { what: 'purge'; url?: string; prefix?: string; pool?: string };
 
 export type FromWorker =
   | { type: 'hello' }
@@ -42,6 +40,8 @@ export type FromWorker =
   /** A real exchange's outcome: every failure, and the first success after failures. */
   | { type: 'passive'; pool: string; name: string; identity: string; ok: boolean }
   | { type: 'answer'; id: number; value?: unknown; error?: string }
+  /** Its metrics, every `pushIntervalMs` (a scrape reads the latest). */
+  | ({ type: 'metrics' } & Snapshot)
   /** A stopping worker's last counts, sent after its last request ended. */
   | { type: 'final'; metrics: MetricsJson };
 
@@ -55,5 +55,8 @@ export interface WorkerStatus {
   backends: [string, string, number, number, number][];
   panicPools: string[];
 }
+
+/** How often a worker pushes its metrics: how far behind a scrape may be. */
+export const pushIntervalMs = 1_000;
 
 export type { MetricsJson };

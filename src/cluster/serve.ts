@@ -6,13 +6,12 @@
 import type { Logger } from 'winston';
 import type { Config } from '../config/types.ts';
 import { createLogger } from '../observe/logger.ts';
-import type { MetricsJson } from '../observe/metrics.ts';
 import type { ReloadHistory } from '../observe/reload-history.ts';
 import { startedFields, startSluice } from '../sluice.ts';
 import type { Backend } from '../upstream/backend.ts';
 import { type Resolver, systemResolver } from '../upstream/discovery.ts';
 import { clusterAdmin } from './admin.ts';
-import { aggregateMetrics, ClusterMetrics, DepartedCounts } from './metrics.ts';
+import { aggregateMetrics, ClusterMetrics, WorkerCounts } from './metrics.ts';
 import { stateUpdates } from './replica.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -45,7 +44,7 @@ export async function startCluster(config: Config, count: number): Promise<Runni
   };
   let supervisor: Supervisor | undefined;
   let stopping = false;
-  const departed = new DepartedCounts();
+  const counts = new WorkerCounts();
   // State changes of one turn of the event loop go out together, milliseconds after they happen.
   const changed = new Set<Backend>();
   const flush = () => {
@@ -67,13 +66,12 @@ export async function startCluster(config: Config, count: number): Promise<Runni
     admin: {
       ready: () => !stopping,
       metrics: {
+        // The workers' latest pushes (at most a second old), merged with this process's own.
         render: async () => {
-          const [own, workers] = await Promise.all([
-            sluice.metrics.json(),
-            supervisor?.ask<MetricsJson>({ what: 'metrics' }) ?? [],
-          ]);
-          for (const worker of workers) if (worker.pid !== undefined) departed.seen(worker.pid, worker.value);
-          return aggregateMetrics(own, workers, departed);
+          const own = await sluice.metrics.json();
+          const slots = new Map(supervisor?.list().map((worker) => [worker.pid, worker.index]));
+          const workers = [...counts.live()].map(([pid, value]) => ({ index: slots.get(pid), value }));
+          return aggregateMetrics(own, workers, counts);
         },
       },
       ...clusterAdmin(() => supervisor),
@@ -96,8 +94,9 @@ export async function startCluster(config: Config, count: number): Promise<Runni
       if (backendPool && backend?.identity === identity) backend.reportOutcome(ok, backendPool.canEject);
     },
     onRestart: (reason) => clusterMetrics.restarted(reason),
-    onFinal: (pid, metrics) => departed.seen(pid, metrics),
-    onGone: (pid) => departed.gone(pid),
+    onMetrics: (pid, snapshot) => counts.pushed(pid, snapshot),
+    onFinal: (pid, metrics) => counts.seen(pid, metrics),
+    onGone: (pid) => counts.gone(pid),
   });
   const running = supervisor;
   // However this process ends, no worker outlives it by more than its own graceful stop.

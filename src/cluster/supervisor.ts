@@ -13,6 +13,7 @@ import type { Logger } from 'winston';
 import type { Config } from '../config/types.ts';
 import type { FromWorker, MetricsJson, Question, Resolved, StateUpdate, ToWorker } from './messages.ts';
 import { restartDelay, stableAfterMs, workerConfig } from './plan.ts';
+import type { Snapshot } from './snapshot.ts';
 
 export interface SupervisorOptions {
   config: Config;
@@ -24,6 +25,8 @@ export interface SupervisorOptions {
   resolved(): Resolved;
   /** A worker's report of a real exchange's outcome. */
   onPassive(report: Extract<FromWorker, { type: 'passive' }>): void;
+  /** A worker's metrics, pushed every second (`pid`). */
+  onMetrics?(pid: number, snapshot: Snapshot): void;
   /** A stopping worker's last metrics (`pid`); then `onGone` when its process ended. */
   onFinal?(pid: number, metrics: MetricsJson): void;
   onGone?(pid: number): void;
@@ -276,6 +279,9 @@ export class Supervisor {
         return;
       case 'passive':
         this.options.onPassive(message);
+        return;
+      case 'metrics':
+        if (worker.child.pid !== undefined) this.options.onMetrics?.(worker.child.pid, message);
         return;
       case 'final':
         if (worker.child.pid !== undefined) this.options.onFinal?.(worker.child.pid, message.metrics);

@@ -6,8 +6,16 @@ import v8 from 'node:v8';
 import { installProcessPolicy } from '../observe/faults.ts';
 import { createLogger } from '../observe/logger.ts';
 import { type RunningSluice, startSluice } from '../sluice.ts';
-import type { FromWorker, Question, Resolved, ToWorker, WorkerStatus } from './messages.ts';
+import {
+  type FromWorker,
+  pushIntervalMs,
+  type Question,
+  type Resolved,
+  type ToWorker,
+  type WorkerStatus,
+} from './messages.ts';
 import { adoptStates, replicaHealth } from './replica.ts';
+import { SnapshotWriter } from './snapshot.ts';
 
 // As in src/cli/main.ts: objects of every request born old otherwise (see there).
 v8.setFlagsFromString('--no-allocation-site-pretenuring');
@@ -52,6 +60,7 @@ async function handle(message: ToWorker): Promise<void> {
       });
       adoptStates(sluice.pools, message.states);
       send({ type: 'ready', port: sluice.address.port });
+      pushMetrics(sluice);
       return;
     }
     case 'reload': {
@@ -88,8 +97,6 @@ async function handle(message: ToWorker): Promise<void> {
 
 async function answer(running: RunningSluice, question: Question): Promise<unknown> {
   switch (question.what) {
-    case 'metrics':
-      return running.metrics.json();
     case 'status':
       return status(running);
     case 'purge':
@@ -97,6 +104,19 @@ async function answer(running: RunningSluice, question: Question): Promise<unkno
         ? running.cache.purgeUrl(question.url, question.pool)
         : running.cache.purgePrefix(question.prefix ?? '', question.pool);
   }
+}
+
+/** Sends this worker's metrics now and every `pushIntervalMs` until it stops. */
+function pushMetrics(running: RunningSluice): void {
+  const writer = new SnapshotWriter();
+  const push = async () => {
+    const metrics = await running.metrics.json();
+    // Once stopping, its `final` counts are the last word.
+    if (stopping) return;
+    send({ type: 'metrics', ...writer.write(metrics) });
+    setTimeout(push, pushIntervalMs).unref();
+  };
+  void push();
 }
 
 async function status(running: RunningSluice): Promise<WorkerStatus> {

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
+import { pushIntervalMs } from '../../src/cluster/messages.ts';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { composeProject } from '../support/compose.ts';
 import { type LoadRun, now, sleep, startLoad } from '../support/load.ts';
@@ -96,6 +97,8 @@ async function activeSide(): Promise<Side> {
       await response.arrayBuffer();
       if (response.status !== 200) return undefined;
     }
+    // The image runs several workers, which push their counts every second.
+    await sleep(pushIntervalMs + 500);
     const grew = (side: Side) =>
       served(side).then(
         (n) => n - before[side] >= 5,

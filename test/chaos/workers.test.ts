@@ -4,6 +4,7 @@
 // nothing), a rolling restart (no request fails), and SIGTERM (in-flight requests finish).
 import http from 'node:http';
 import test from 'ava';
+import { pushIntervalMs } from '../../src/cluster/messages.ts';
 import { type ChildSluice, startChildSluice } from '../support/child-sluice.ts';
 import { httpRequest } from '../support/http.ts';
 import { defaultServerConf, HTML_ROOT } from '../support/nginx.ts';
@@ -141,6 +142,21 @@ async function metricSum(name: string): Promise<number> {
     .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
 }
 
+/**
+ * The sum once every worker has pushed what it counted (every `pushIntervalMs`): the same in two
+ * scrapes a push apart, with no traffic in between.
+ */
+async function settledSum(name: string): Promise<number> {
+  let last = await metricSum(name);
+  for (let i = 0; i < 10; i++) {
+    await sleep(pushIntervalMs + 200);
+    const now = await metricSum(name);
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
 function summary(records: readonly Sent[]): string {
   const failures = records.filter((r) => !r.ok).map((r) => `${r.failure} on :${r.localPort}`);
   return `${records.length} requests, ${failures.length} failed ${JSON.stringify(failures.slice(0, 10))}`;
@@ -200,7 +216,7 @@ test.serial(
 
 test.serial('a rolling restart under load: no request fails', async (t) => {
   const before = (await workers()).map((w) => w.pid);
-  const countedBefore = await metricSum('sluice_http_requests_total');
+  const countedBefore = await settledSum('sluice_http_requests_total');
   const load = clientLoad(sluice.port);
   await sleep(1_000);
   const reply = await httpRequest({
@@ -230,7 +246,7 @@ test.serial('a rolling restart under load: no request fails', async (t) => {
   for (const pid of after) t.false(before.includes(pid), 'an old worker is still listed');
   t.is(await metric('sluice_worker_restarts_total{reason="rolling"}'), 2);
   // The old workers' counts stay in the sum: every request of the run is counted once.
-  t.is((await metricSum('sluice_http_requests_total')) - countedBefore, records.length);
+  t.is((await settledSum('sluice_http_requests_total')) - countedBefore, records.length);
 });
 
 test.serial('SIGTERM: in-flight requests finish, then every process exits', async (t) => {

@@ -108,7 +108,11 @@ test.serial('both workers take traffic, and /metrics and /status add up to the r
     400,
   );
   for (const share of served) t.true(share >= 100, `a worker took only ${share} of 400 connections`);
-  const text = await metrics();
+  // Workers push their counts every second: the sum reaches the requests sent within one push.
+  const text = await until('the counts of every request', 5_000, async () => {
+    const scraped = await metrics();
+    return sum(scraped, 'sluice_http_requests_total') >= 400 ? scraped : undefined;
+  });
   t.is(sum(text, 'sluice_http_requests_total'), 400);
   for (const backend of backends)
     t.is(sum(text, 'sluice_http_requests_total', `backend="${backend.name}"`), seen.get(backend.name) ?? 0);

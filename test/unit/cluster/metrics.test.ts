@@ -1,7 +1,7 @@
 // One /metrics for a cluster: workers' traffic summed, health from the supervisor alone.
 import test from 'ava';
 import { Registry } from 'prom-client';
-import { aggregateMetrics, ClusterMetrics, DepartedCounts } from '../../../src/cluster/metrics.ts';
+import { aggregateMetrics, ClusterMetrics, WorkerCounts } from '../../../src/cluster/metrics.ts';
 import { Metrics } from '../../../src/observe/metrics.ts';
 
 function line(text: string, series: string): string | undefined {
@@ -93,20 +93,20 @@ test('what a worker counted stays in the sums after it is gone: counters never g
   const old = new Metrics({ defaultMetrics: false });
   const fresh = new Metrics({ defaultMetrics: false });
   for (const m of [supervisor, old, fresh]) m.registerBackend('web', 'b1', '10.0.0.1:80');
-  const departed = new DepartedCounts();
+  const counts = new WorkerCounts();
   const finished = (m: Metrics, code: number) =>
     m.findBackend('web', 'b1')?.requestFinished('GET', code, 0.003, 0, 10);
   finished(old, 200);
   finished(old, 200);
   old.setOpenConnections('client', 9);
-  departed.seen(101, await old.json());
-  departed.gone(101);
-  departed.gone(999);
+  counts.seen(101, await old.json());
+  counts.gone(101);
+  counts.gone(999);
   finished(fresh, 200);
   const text = aggregateMetrics(
     await supervisor.json(),
     [{ index: 1, value: await fresh.json() }],
-    departed,
+    counts,
   ).body;
   const labels = 'pool="web",backend="b1"';
   t.is(value(text, `sluice_http_requests_total{${labels},method="GET",code="200"}`), 3);
