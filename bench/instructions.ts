@@ -115,9 +115,15 @@ async function count(
     argv = [values.sluice as string, '--config', file];
   }
   const node = [process.execPath, '--max-semi-space-size=8', ...argv];
-  const [cmd, ...args] = counted
-    ? ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`, ...node]
-    : node;
+  // On one CPU, `workers: auto` (the default) serves in-process: valgrind counts the process
+  // that does the work, not a supervisor whose workers it does not follow.
+  const [cmd, ...args] = [
+    'taskset',
+    '-c',
+    '0',
+    ...(counted ? ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`] : []),
+    ...node,
+  ];
   const server = startServer(target, cmd as string, args, {
     cwd: ROOT,
     stdoutFile: path.join(tmp, `${target}.stdout.log`),
