@@ -3,7 +3,7 @@
 // handed out as subarrays of the input, and only the short size and trailer lines are copied.
 
 import type { HeaderField } from './message.ts';
-import { HttpError } from './message.ts';
+import { HttpError, noBytes } from './message.ts';
 import { parseFieldLine } from './parser.ts';
 
 const CR = 0x0d;
@@ -201,7 +201,7 @@ export class ChunkedRelay {
   readonly decoder: ChunkedDecoder;
   readonly #keep: (field: HeaderField) => boolean;
   /** The start of a size line not validated yet, forwarded once it is. */
-  #held: Buffer = EMPTY;
+  #held: Buffer = noBytes;
 
   constructor(options: ChunkedDecoderOptions, keep: (field: HeaderField) => boolean) {
     this.decoder = new ChunkedDecoder(options);
@@ -220,13 +220,13 @@ export class ChunkedRelay {
     const decoder = this.decoder;
     const before = decoder.inTrailers;
     const used = decoder.feed(chunk, onData);
-    let out: Buffer = EMPTY;
+    let out: Buffer = noBytes;
     if (!before) {
       out = chunk.subarray(0, decoder.trailerStart !== -1 ? decoder.trailerStart : used);
       if (this.#held.length > 0) out = Buffer.concat([this.#held, out]);
       // A size line still open is held back until it is known to be valid.
       const pending = decoder.pendingLength;
-      this.#held = pending > 0 ? Buffer.from(out.subarray(out.length - pending)) : EMPTY;
+      this.#held = pending > 0 ? Buffer.from(out.subarray(out.length - pending)) : noBytes;
       if (pending > 0) out = out.subarray(0, out.length - pending);
     }
     if (decoder.done) {
@@ -238,5 +238,3 @@ export class ChunkedRelay {
     return { used, out };
   }
 }
-
-const EMPTY = Buffer.alloc(0);

@@ -32,6 +32,9 @@ export type BodyFraming =
   /** Response only: the body runs until the server closes the connection. */
   | { kind: 'close'; codings?: string };
 
+/** An empty buffer to share: the common "nothing left over" costs no allocation. */
+export const noBytes: Buffer = Buffer.alloc(0);
+
 /** A protocol violation that Sluice answers with `status` and then closes the connection. */
 export class HttpError extends Error {
   readonly status: number;

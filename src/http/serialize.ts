@@ -8,8 +8,17 @@ export function serializeHead(startLine: string, headers: readonly HeaderField[]
   return `${out}\r\n`;
 }
 
+/** Lower-case names of the fields Sluice writes (a fixed set, plus the config's rules). */
+const lowerNames = new Map<string, string>();
+
 export function field(name: string, value: string): HeaderField {
-  return { name, lower: name.toLowerCase(), value };
+  let lower = lowerNames.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    // Names come from Sluice's code and config, but a bound keeps this a cache whatever calls it.
+    if (lowerNames.size < 1024) lowerNames.set(name, lower);
+  }
+  return { name, lower, value };
 }
 
 /** The comma-separated tokens of every field named `lower`, lower-cased (e.g. Connection). */
@@ -17,7 +26,14 @@ export function headerTokens(headers: readonly HeaderField[], lower: string): st
   const tokens: string[] = [];
   for (const header of headers) {
     if (header.lower !== lower) continue;
-    for (const token of header.value.split(',')) {
+    const value = header.value;
+    if (!value.includes(',')) {
+      // The usual single token (`Connection: keep-alive`): no list to split.
+      const only = value.trim().toLowerCase();
+      if (only) tokens.push(only);
+      continue;
+    }
+    for (const token of value.split(',')) {
       const trimmed = token.trim().toLowerCase();
       if (trimmed) tokens.push(trimmed);
     }

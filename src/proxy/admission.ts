@@ -54,8 +54,7 @@ export function admit(
   // A reverse proxy opens no tunnels to arbitrary hosts.
   if (request.method === 'CONNECT') return refuse(501, 'CONNECT is not supported', 'connect');
   // Read before any Connection-named field is dropped: a loop must not hide behind `Connection: via`.
-  const own = context.via;
-  if (headerTokens(request.headers, 'via').some((entry) => entry === own || entry.startsWith(`${own} `)))
+  if (passedThrough(request, context.via))
     return refuse(508, 'loop detected: this request already passed through this Sluice', 'loop');
   const absolute = splitAbsolute(request.target);
   const authority = absolute?.authority ?? headerValue(request.headers, 'host') ?? client.localAuthority;
@@ -108,6 +107,16 @@ export function admit(
   return { kind: 'admit', pool, upgrade, upstreamHead: upstreamRequestHead(upstream), cache: undefined };
 }
 
+/** Whether a Via entry of the request is `own` (this Sluice's), with or without a comment. */
+function passedThrough(request: RequestHead, own: string): boolean {
+  for (const header of request.headers) {
+    if (header.lower !== 'via') continue;
+    for (const entry of headerTokens([header], 'via'))
+      if (entry === own || entry.startsWith(`${own} `)) return true;
+  }
+  return false;
+}
+
 /** The Upgrade protocols of the request that the config allows, as a list; undefined for none. */
 function allowedUpgrade(request: RequestHead, context: ProxyContext): string | undefined {
   const allowed = context.config.upgrades;
@@ -126,6 +135,7 @@ function strippedPrefix(route: RouteConfig, target: string, path: string): strin
 
 /** `http://host:port/path?q` → its authority and origin-form part; undefined for other forms. */
 function splitAbsolute(target: string): { authority: string; path: string } | undefined {
+  if (target.charCodeAt(0) === 0x2f) return undefined; // origin-form, the usual case
   const match = /^https?:\/\/([^/?#]*)(.*)$/is.exec(target);
   if (!match) return undefined;
   const authority = match[1] as string;

@@ -1,9 +1,9 @@
 // One client TCP connection: reads request heads, runs one exchange at a time (pipelined
 // requests wait their turn, so answers go out in order) and enforces the client timeouts.
-import { randomUUID } from 'node:crypto';
+
 import type { Socket } from 'node:net';
 import { connectionTokens } from '../http/hop-by-hop.ts';
-import { HttpError, type RequestHead } from '../http/message.ts';
+import { HttpError, noBytes, type RequestHead } from '../http/message.ts';
 import { parseRequestHead } from '../http/parser.ts';
 import { plainResponse } from '../http/responses.ts';
 import { contain } from '../observe/faults.ts';
@@ -12,6 +12,7 @@ import type { ProxyContext } from './context.ts';
 import type { DeadlineName, Downstream } from './downstream.ts';
 import { Exchange } from './exchange.ts';
 import { plainAddress } from './forwarding.ts';
+import { newRequestId } from './request-id.ts';
 
 /** How long a closing connection may linger to flush its last answer. */
 const lingerMs = 5000;
@@ -275,7 +276,7 @@ export class ClientConnection implements Expirable, Downstream {
         if (this.clientEnded) this.close();
         return;
       }
-      const rest = this.buffer.subarray(parsed.size);
+      const rest = parsed.size === this.buffer.length ? noBytes : this.buffer.subarray(parsed.size);
       this.buffer = undefined;
       this.state = 'busy';
       const exchange = new Exchange(this, this.context, parsed.head);
@@ -340,7 +341,7 @@ export class ClientConnection implements Expirable, Downstream {
     if (accessLog) {
       accessLog.record({
         type: 'rejected',
-        requestId: randomUUID(),
+        requestId: newRequestId(),
         client: this.address,
         clientPort: this.socket.remotePort,
         status,

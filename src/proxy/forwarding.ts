@@ -1,10 +1,10 @@
 // The fields a reverse proxy adds so the backend knows who really asked (X-Forwarded-*,
 // Forwarded of RFC 7239, Via) and a request id that follows the request through the logs.
-import { randomUUID } from 'node:crypto';
 import { BlockList, isIPv6 } from 'node:net';
 import type { HeaderField } from '../http/message.ts';
 import { viaValue } from '../http/response-heads.ts';
 import { field } from '../http/serialize.ts';
+import { newRequestId } from './request-id.ts';
 
 const forwardingFields = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
 /**
@@ -67,8 +67,6 @@ const identityFields = new Set([
   'x-ssl-client-dn',
   'x-client-dn',
 ]);
-/** The identity fields Sluice writes itself (from a trusted peer, its values are kept). */
-const ownIdentity = ['x-real-ip', 'x-forwarded-port', 'x-forwarded-prefix'] as const;
 const validRequestId = /^[\x21-\x7e]{1,200}$/;
 
 /** Decides whether a peer is a proxy whose forwarding fields may be believed. */
@@ -128,9 +126,9 @@ export function canonicalName(lower: string): string {
 export function requestIdOf(headers: readonly HeaderField[]): string {
   for (const header of headers) {
     if (header.lower === 'x-request-id')
-      return validRequestId.test(header.value) ? header.value : randomUUID();
+      return validRequestId.test(header.value) ? header.value : newRequestId();
   }
-  return randomUUID();
+  return newRequestId();
 }
 
 /**
@@ -148,7 +146,10 @@ export function addForwardingFields(
   let forwardedHost: string | undefined;
   let via: string | undefined;
   let hasRequestId = false;
-  const kept = new Map<string, string>();
+  // A trusted peer's own X-Real-IP, X-Forwarded-Port and X-Forwarded-Prefix (first of each).
+  let realIp: string | undefined;
+  let forwardedPort: string | undefined;
+  let forwardedPrefix: string | undefined;
   for (const header of headers) {
     if (header.lower.includes('_') && !context.underscores) continue;
     const name = canonicalName(header.lower);
@@ -162,8 +163,11 @@ export function addForwardingFields(
     }
     if (identityFields.has(name)) {
       // Only a trusted peer's own spellings of the fields Sluice writes survive.
-      if (context.trusted && name === header.lower && (ownIdentity as readonly string[]).includes(name))
-        if (!kept.has(name)) kept.set(name, header.value);
+      if (context.trusted && name === header.lower) {
+        if (name === 'x-real-ip') realIp ??= header.value;
+        else if (name === 'x-forwarded-port') forwardedPort ??= header.value;
+        else if (name === 'x-forwarded-prefix') forwardedPrefix ??= header.value;
+      }
       continue;
     }
     if (name === 'via') {
@@ -183,10 +187,10 @@ export function addForwardingFields(
   out.push(field('X-Forwarded-Proto', proto ?? 'http'));
   if (context.host !== undefined) out.push(field('X-Forwarded-Host', forwardedHost ?? context.host));
   out.push(field('Forwarded', join(forwarded, forwardedElement(client, context.host))));
-  out.push(field('X-Real-IP', kept.get('x-real-ip') ?? client));
-  const port = kept.get('x-forwarded-port') ?? context.port?.toString();
+  out.push(field('X-Real-IP', realIp ?? client));
+  const port = forwardedPort ?? context.port?.toString();
   if (port !== undefined) out.push(field('X-Forwarded-Port', port));
-  const prefix = kept.get('x-forwarded-prefix') ?? context.prefix;
+  const prefix = forwardedPrefix ?? context.prefix;
   if (prefix !== undefined) out.push(field('X-Forwarded-Prefix', prefix));
   out.push(field('Via', join(via, context.via ?? viaValue)));
   if (!hasRequestId) out.push(field('X-Request-Id', context.requestId));

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { ambiguousResponseFraming, NONE, responseFraming } from '../http/framing.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
-import type { BodyFraming, ResponseHead } from '../http/message.ts';
+import { type BodyFraming, noBytes, type ResponseHead } from '../http/message.ts';
 import { withHead } from '../http/one-write.ts';
 import { parseResponseHead } from '../http/parser.ts';
 import type { Backend, TimeSource } from './backend.ts';
@@ -225,7 +225,7 @@ export class UpstreamAttempt implements UpstreamUser {
         return;
       }
       const { head } = parsed;
-      buffer = buffer.subarray(parsed.size);
+      buffer = parsed.size === buffer.length ? noBytes : buffer.subarray(parsed.size);
       this.partial = undefined;
       if (head.status >= 200 || head.status === 101) {
         this.stage = 'response';

@@ -1,0 +1,27 @@
+import { mkdirSync, mkdtempSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { nginxStaticConf, sluiceYaml } from './lib/configs.ts';
+import { waitReady } from './lib/http-check.ts';
+import { startServer, stopAll, stopServer } from './lib/proc.ts';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'sluice-prof-'));
+const backendPorts = [19101, 19102, 19103];
+const prefix = path.join(tmp, 'backends');
+mkdirSync(prefix, { recursive: true });
+writeFileSync(path.join(prefix, 'nginx.conf'), nginxStaticConf(prefix, path.join(ROOT, 'web'), backendPorts));
+const backends = startServer('backends', 'nginx', ['-p', prefix, '-e', path.join(prefix, 'error.log'), '-c', path.join(prefix, 'nginx.conf')]);
+for (const p of backendPorts) { const why = await waitReady(backends, p, '/1k.txt', 1024, 10_000); if (why) throw new Error(why); }
+const nolog = process.argv.includes('--nolog');
+const file = path.join(tmp, 's.yaml');
+writeFileSync(file, sluiceYaml(19180, backendPorts, { adminPort: 19199, ...(nolog ? { accessLog: false as const } : {}) }));
+const dir = process.env.PROF_DIR ?? '/work/prof';
+const server = startServer('sluice', process.execPath, ['--max-semi-space-size=8', '--cpu-prof', '--cpu-prof-dir', dir, path.join(ROOT, 'bin/sluice.js'), '--config', file], { cwd: ROOT, stdoutFile: path.join(tmp, 'out.log') });
+const why = await waitReady(server, 19180, '/1k.txt', 1024, 60_000);
+if (why) throw new Error(why);
+const r = spawnSync('wrk', ['-t1', '-c64', '-d8s', 'http://127.0.0.1:19180/1k.txt'], { encoding: 'utf8' });
+console.log(r.stdout);
+await stopServer(server, 20_000);
+await stopAll(5000);
