@@ -21,11 +21,15 @@ export function field(name: string, value: string): HeaderField {
   return { name, lower, value };
 }
 
+/** No tokens: shared, so a message without the field costs no array. */
+const noTokens: readonly string[] = Object.freeze([]);
+
 /** The comma-separated tokens of every field named `lower`, lower-cased (e.g. Connection). */
-export function headerTokens(headers: readonly HeaderField[], lower: string): string[] {
-  const tokens: string[] = [];
+export function headerTokens(headers: readonly HeaderField[], lower: string): readonly string[] {
+  let tokens: string[] | undefined;
   for (const header of headers) {
     if (header.lower !== lower) continue;
+    tokens ??= [];
     const value = header.value;
     if (!value.includes(',')) {
       // The usual single token (`Connection: keep-alive`): no list to split.
@@ -38,5 +42,5 @@ export function headerTokens(headers: readonly HeaderField[], lower: string): st
       if (trimmed) tokens.push(trimmed);
     }
   }
-  return tokens;
+  return tokens ?? noTokens;
 }

@@ -201,8 +201,18 @@ function join(list: string | undefined, value: string): string {
   return list === undefined ? value : `${list}, ${value}`;
 }
 
+/** The last element made: a connection's requests usually repeat its client and host. */
+let lastElement = { client: '', host: undefined as string | undefined, element: '' };
+
 /** One RFC 7239 element; IPv6 addresses and hosts with odd characters are quoted. */
 function forwardedElement(client: string, host: string | undefined): string {
+  if (client === lastElement.client && host === lastElement.host) return lastElement.element;
+  const element = makeForwardedElement(client, host);
+  lastElement = { client, host, element };
+  return element;
+}
+
+function makeForwardedElement(client: string, host: string | undefined): string {
   // A peer address with a colon is IPv6 (cheaper than net.isIPv6's regex on every request).
   const forNode = client.includes(':') ? `"[${client}]"` : client;
   let element = `for=${forNode}`;
