@@ -16,7 +16,7 @@ const backends = startServer('backends', 'nginx', ['-p', prefix, '-e', path.join
 for (const p of backendPorts) { const why = await waitReady(backends, p, '/1k.txt', 1024, 10_000); if (why) throw new Error(why); }
 const nolog = process.argv.includes('--nolog');
 const file = path.join(tmp, 's.yaml');
-writeFileSync(file, sluiceYaml(19180, backendPorts, { adminPort: 19199, ...(nolog ? { accessLog: false as const } : {}) }));
+writeFileSync(file, sluiceYaml(19180, backendPorts, { adminPort: 19199, ...(nolog ? { accessLog: false as const } : {}), ...(process.argv.includes('--cache') ? { cache: true } : {}) }));
 const dir = process.env.PROF_DIR ?? '/work/prof';
 const server = startServer('sluice', 'taskset', ['-c', '0', process.execPath, '--max-semi-space-size=8', '--cpu-prof', '--cpu-prof-dir', dir, '/work/snap/bin/sluice.js', '--config', file], { cwd: ROOT, stdoutFile: path.join(tmp, 'out.log') });
 const why = await waitReady(server, 19180, '/1k.txt', 1024, 60_000);

@@ -78,7 +78,8 @@ export function urlKey(url: string): string {
  * own authority, RFC 9112 3.2.2). Query strings are part of the key.
  */
 export function cacheKey(req: RequestHead, scheme = 'http'): string {
-  if (ABSOLUTE.test(req.target)) return urlKey(req.target);
+  // Origin-form (a slash first) is the usual target and never absolute.
+  if (req.target.charCodeAt(0) !== 0x2f && ABSOLUTE.test(req.target)) return urlKey(req.target);
   const s = scheme.toLowerCase();
   return `${s}://${normalizeAuthority(headerValue(req.headers, 'host') ?? '', s)}${req.target}`;
 }

@@ -72,6 +72,8 @@ export class CacheStore {
   private readonly byKey = new Map<string, CacheEntry[]>();
   /** Every entry, least recently used first. */
   private readonly lru = new Set<CacheEntry>();
+  /** The last entry of `lru`: a hot entry hit again is already there, and is not moved. */
+  private newest: CacheEntry | undefined;
   private total = 0;
   /** Entries removed to make room (least recently used first), since the start. */
   evictions = 0;
@@ -98,7 +100,7 @@ export class CacheStore {
   get(key: string, req: Pick<RequestHead, 'headers'>): CacheEntry | undefined {
     const variants = this.byKey.get(key);
     if (variants === undefined) return undefined;
-    const keys = new Map<string, string>();
+    let keys: Map<string, string> | undefined;
     for (const entry of variants) {
       if (entry.vary === '') {
         // No Vary: every request selects it.
@@ -106,6 +108,7 @@ export class CacheStore {
         return entry;
       }
       if (entry.vary === '*') continue;
+      keys ??= new Map();
       let selecting = keys.get(entry.vary);
       if (selecting === undefined) {
         selecting = varyKey(req, entry.vary);
@@ -181,6 +184,7 @@ export class CacheStore {
 
   delete(entry: CacheEntry): boolean {
     if (!this.lru.delete(entry)) return false;
+    if (entry === this.newest) this.newest = undefined;
     this.total -= entry.size;
     const variants = this.byKey.get(entry.key);
     if (variants !== undefined) {
@@ -216,8 +220,10 @@ export class CacheStore {
   }
 
   private touch(entry: CacheEntry): void {
+    if (entry === this.newest) return;
     this.lru.delete(entry);
     this.lru.add(entry);
+    this.newest = entry;
   }
 
   private insert(entry: CacheEntry): void {
@@ -232,6 +238,7 @@ export class CacheStore {
     list.unshift(entry);
     this.byKey.set(entry.key, list);
     this.lru.add(entry);
+    this.newest = entry;
     this.total += entry.size;
   }
 

@@ -57,6 +57,32 @@ test('LRU: a get makes an entry recent; puts evict the least recently used, in o
   );
 });
 
+test('LRU: the newest entry hit again stays newest, and one deleted while newest is ordered anew', (t) => {
+  const one = ENTRY_OVERHEAD + 'k1'.length + 2 + 100;
+  const store = new CacheStore({ maxBytes: 3 * one, maxObjectBytes: one });
+  store.put('k1', bare(), body(100));
+  store.put('k2', bare(), body(100));
+  store.put('k3', bare(), body(100));
+  for (let i = 0; i < 3; i++) t.truthy(store.get('k3', req())); // already newest: order k1, k2, k3
+  t.truthy(store.get('k1', req())); // k2, k3, k1
+  t.truthy(store.get('k1', req()));
+  store.purge('k1'); // the newest goes: k2, k3
+  store.put('k1', bare(), body(100)); // k2, k3, k1
+  t.truthy(store.get('k2', req())); // k3, k1, k2
+  t.truthy(store.get('k2', req()));
+  store.put('k4', bare(), body(100)); // evicts k3
+  t.deepEqual(
+    ['k1', 'k2', 'k3', 'k4'].map((k) => has(store, k)),
+    [true, true, false, true],
+  );
+  // has() reads in order, so k4 is newest now and k1 the least recent.
+  store.put('k5', bare(), body(100));
+  t.deepEqual(
+    ['k1', 'k2', 'k4', 'k5'].map((k) => has(store, k)),
+    [false, true, true, true],
+  );
+});
+
 test('the byte bound holds over a stream of 1000 distinct objects, evicting exactly in LRU order', (t) => {
   const maxBytes = 50_000;
   const maxObjectBytes = 8_000;
