@@ -3,6 +3,7 @@
 // native indexOf calls; a complete head is converted to a string once (latin1, so every
 // byte maps to one char) and each line is checked with a regex.
 
+import { scanFieldLines } from './field-lines.ts';
 import {
   defaultHeadLimits,
   type HeaderField,
@@ -139,8 +140,9 @@ export function parseRequestHead(
   }
   const size = end + 4;
 
-  const lines = buf.toString('latin1', start, end).split('\r\n');
-  const requestLine = lines[0] as string;
+  const text = buf.toString('latin1', start, end);
+  const lineEnd = text.indexOf('\r\n');
+  const requestLine = lineEnd === -1 ? text : text.slice(0, lineEnd);
   // A bare LF ends the request line early, and would make the line checks below misjudge it.
   if (requestLine.includes('\n')) throw new HttpError(400, 'bare LF in message head');
   if (requestLine.length > limits.maxRequestLine) throw new HttpError(414, 'request line too long');
@@ -154,16 +156,16 @@ export function parseRequestHead(
   const versionMinor = m[4] === '1' ? 1 : 0;
   checkTarget(method, target);
 
-  const headers: HeaderField[] = [];
+  const headers =
+    lineEnd === -1
+      ? []
+      : (scanFieldLines(buf, text, start, start + lineEnd + 2, end, maxRequestFields) ??
+        requestFieldLines(text.slice(lineEnd + 2).split('\r\n')));
   let host: string | undefined;
-  if (lines.length - 1 > maxRequestFields) throw new HttpError(431, 'too many header fields');
-  for (let k = 1; k < lines.length; k++) {
-    const field = parseFieldLine(lines[k] as string, 400);
-    if (field.lower === 'host') {
-      if (host !== undefined) throw new HttpError(400, 'duplicate Host field');
-      host = field.value;
-    }
-    headers.push(field);
+  for (const field of headers) {
+    if (field.lower !== 'host') continue;
+    if (host !== undefined) throw new HttpError(400, 'duplicate Host field');
+    host = field.value;
   }
   if (host === undefined) {
     if (versionMinor === 1) throw new HttpError(400, 'HTTP/1.1 request without Host');
@@ -172,6 +174,12 @@ export function parseRequestHead(
   }
 
   return { head: { method, target, versionMinor, headers }, size };
+}
+
+/** The careful path for request field lines the byte scan did not take: 431 or 400 says why. */
+function requestFieldLines(lines: readonly string[]): HeaderField[] {
+  if (lines.length > maxRequestFields) throw new HttpError(431, 'too many header fields');
+  return lines.map((line) => parseFieldLine(line, 400));
 }
 
 /**
@@ -188,7 +196,15 @@ export function parseResponseHead(
   const end = buf.indexOf(CRLFCRLF);
   if (end !== -1 && end + 4 <= maxHead) {
     try {
-      return { head: parseResponseLines(buf.toString('latin1', 0, end).split('\r\n')), size: end + 4 };
+      const text = buf.toString('latin1', 0, end);
+      const lineEnd = text.indexOf('\r\n');
+      const headers =
+        lineEnd === -1 ? [] : scanFieldLines(buf, text, 0, lineEnd + 2, end, Number.POSITIVE_INFINITY);
+      const head =
+        headers === undefined
+          ? parseResponseLines(text.split('\r\n'))
+          : statusHead(lineEnd === -1 ? text : text.slice(0, lineEnd), headers);
+      return { head, size: end + 4 };
     } catch {}
   }
   return scanResponseHead(buf, maxHead);
@@ -222,12 +238,15 @@ function scanResponseHead(buf: Buffer, maxHead: number): { head: ResponseHead; s
   return { head: parseResponseLines(bareLf ? text.split(/\r?\n/) : text.split('\r\n')), size };
 }
 
-/** The status line and fields of a response head split into lines; throws HttpError(502). */
-function parseResponseLines(lines: readonly string[]): ResponseHead {
-  const statusLine = lines[0] as string;
+/** A response head from its status line and its fields; throws HttpError(502). */
+function statusHead(statusLine: string, headers: HeaderField[]): ResponseHead {
   const m = STATUS_LINE.exec(statusLine);
   if (m === null) throw new HttpError(502, describe(statusLine, 'malformed status line'));
+  return { versionMinor: m[1] === '1' ? 1 : 0, status: Number(m[2]), reason: m[3] ?? '', headers };
+}
 
+/** The status line and fields of a response head split into lines; throws HttpError(502). */
+function parseResponseLines(lines: readonly string[]): ResponseHead {
   const headers: HeaderField[] = [];
   for (let k = 1; k < lines.length; k++) {
     const line = lines[k] as string;
@@ -244,5 +263,5 @@ function parseResponseLines(lines: readonly string[]): ResponseHead {
     }
     headers.push(parseFieldLine(line, 502));
   }
-  return { versionMinor: m[1] === '1' ? 1 : 0, status: Number(m[2]), reason: m[3] ?? '', headers };
+  return statusHead(lines[0] as string, headers);
 }
