@@ -19,6 +19,9 @@ const LENGTH = /^[0-9]{1,15}$/;
  * (`5, 5`) and several fields may repeat it; every element must be the identical string.
  */
 function contentLength(values: readonly string[], status: number): number {
+  // The usual single plain number (field values come without surrounding whitespace).
+  const only = values.length === 1 ? (values[0] as string) : '';
+  if (LENGTH.test(only)) return Number(only);
   let first: string | undefined;
   for (const value of values) {
     for (const raw of value.split(',')) {

@@ -3,9 +3,14 @@
 import type { HeaderField } from './message.ts';
 
 export function serializeHead(startLine: string, headers: readonly HeaderField[]): string {
+  return `${headLines(startLine, headers)}\r\n`;
+}
+
+/** The start line and the field lines, each with its CRLF: a head but for its final empty line. */
+export function headLines(startLine: string, headers: readonly HeaderField[]): string {
   let out = `${startLine}\r\n`;
   for (const field of headers) out += `${field.name}: ${field.value}\r\n`;
-  return `${out}\r\n`;
+  return out;
 }
 
 /** Lower-case names of the fields Sluice writes (a fixed set, plus the config's rules). */

@@ -3,7 +3,7 @@
 import type { RouteConfig } from '../config/types.ts';
 import { endToEndFields } from '../http/hop-by-hop.ts';
 import type { BodyFraming, HeaderField, RequestHead } from '../http/message.ts';
-import { field, serializeHead } from '../http/serialize.ts';
+import { field, headLines } from '../http/serialize.ts';
 import { addForwardingFields, type ForwardingContext } from './forwarding.ts';
 import { applyHeaderRules } from './header-rules.ts';
 
@@ -43,12 +43,11 @@ export function serializeUpstreamHead(
   request: UpstreamRequest,
 ): string {
   const { framing } = request;
-  const out = fields.slice();
-  if (framing.kind === 'length') out.push(field('Content-Length', String(framing.length)));
-  else if (framing.kind === 'chunked') out.push(field('Transfer-Encoding', 'chunked'));
-  if (request.upgrade !== undefined)
-    out.push(field('Connection', 'upgrade'), field('Upgrade', request.upgrade));
-  return serializeHead(`${method} ${request.path} HTTP/1.1`, out);
+  let out = headLines(`${method} ${request.path} HTTP/1.1`, fields);
+  if (framing.kind === 'length') out += `Content-Length: ${framing.length}\r\n`;
+  else if (framing.kind === 'chunked') out += 'Transfer-Encoding: chunked\r\n';
+  if (request.upgrade !== undefined) out += `Connection: upgrade\r\nUpgrade: ${request.upgrade}\r\n`;
+  return `${out}\r\n`;
 }
 
 export function upstreamRequestHead(request: UpstreamRequest): string {
