@@ -1,9 +1,9 @@
 // A bounded load generator for chaos tests: `workers` concurrent loops, each sending one request
 // at a time over a keep-alive connection (or a new one each, `keepAlive: false`; node:http) to
 // Sluice on 127.0.0.1, until stopped, until `durationMs` or `maxRequests`, and never past
-// HARD_MAX_DURATION_MS. Every request is recorded
-// (start, end, status or error kind, X-Backend) so a test can ask afterwards what clients saw and
-// when: failures by kind, per-backend counts per time window, latencies.
+// HARD_MAX_DURATION_MS. Every request is recorded (start, end, status or error kind, X-Backend)
+// so a test can ask afterwards what clients saw and when: failures by kind, per-backend counts
+// per time window, latencies.
 //
 // Times are milliseconds since the epoch with sub-millisecond precision (`now()`), so they can be
 // compared with moments a test takes itself with the same `now()`.
