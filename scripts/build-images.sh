@@ -12,18 +12,19 @@
 #                               so that `npm ci --omit=dev` runs offline (docker/node-build/).
 # sluice-local/prometheus:2.42  FROM scratch: Debian's prometheus and promtool (apt package
 #                               `prometheus`) laid out like prom/prometheus (docker/prometheus/).
-# sluice-local/keepalived:2.2.7 FROM scratch: Debian's keepalived (apt package `keepalived`) and its
-#                               libraries, for the VRRP pair of docker-compose.ha.yml
-#                               (docker/keepalived/).
+# sluice-local/keepalived:2.2.7 FROM scratch: Debian's keepalived (apt package `keepalived`), nft
+#                               (apt package `nftables`) and their libraries, for the VRRP pair of
+#                               docker-compose.ha.yml (docker/keepalived/; KEEPALIVED_LOCAL_IMAGE
+#                               gives it another tag).
 # sluice-local/sluice:dev       the repository's Dockerfile, built on the two node stand-ins
 #                               (SLUICE_LOCAL_IMAGE gives it another tag).
 #
 # Each image carries a label with a hash of everything it is made from (this script, its docker/
 # folder, the host binaries and libraries, the sources; for images built on another stand-in, that
 # image's id). An image whose label matches is kept; any change rebuilds it. --force always
-# rebuilds. Needs: docker (a running engine), nginx, prometheus and keepalived (Debian), Node 24
-# (node on PATH, or the dev dependency that npm ci installs), npm (and the npm registry when
-# package-lock.json changed).
+# rebuilds. Needs: docker (a running engine), nginx, prometheus, keepalived and nftables (Debian),
+# Node 24 (node on PATH, or the dev dependency that npm ci installs), npm (and the npm registry
+# when package-lock.json changed).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,7 +32,7 @@ NGINX_LOCAL_IMAGE=sluice-local/nginx:1.22
 NODE_LOCAL_IMAGE=sluice-local/node:24
 NODE_BUILD_LOCAL_IMAGE=sluice-local/node-build:24
 PROMETHEUS_LOCAL_IMAGE=sluice-local/prometheus:2.42
-KEEPALIVED_LOCAL_IMAGE=sluice-local/keepalived:2.2.7
+KEEPALIVED_LOCAL_IMAGE=${KEEPALIVED_LOCAL_IMAGE:-sluice-local/keepalived:2.2.7}
 SLUICE_LOCAL_IMAGE=${SLUICE_LOCAL_IMAGE:-sluice-local/sluice:dev}
 LABEL=org.sluice.inputs
 NGINX_BIN=/usr/sbin/nginx
@@ -40,6 +41,7 @@ PROMETHEUS_BIN=/usr/bin/prometheus
 PROMTOOL_BIN=/usr/bin/promtool
 PROMETHEUS_WEB=/usr/share/prometheus/web
 KEEPALIVED_BIN=/usr/sbin/keepalived
+NFT_BIN=/usr/sbin/nft
 NODE_PREFIX=${SLUICE_NODE_PREFIX:-${HOME:-/root}/.cache/sluice-node24}
 CACHE_DIR=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/sluice-images
 ALL_IMAGES=(nginx node node-build prometheus keepalived sluice)
@@ -357,8 +359,9 @@ build_prometheus() {
 
 build_keepalived() {
   [[ -x $KEEPALIVED_BIN ]] || die "$KEEPALIVED_BIN is missing (apt-get install -y keepalived)"
+  [[ -x $NFT_BIN ]] || die "$NFT_BIN is missing (apt-get install -y nftables)"
   local hash ctx rootfs started said
-  hash=$(inputs_hash "$KEEPALIVED_BIN" -- "$KEEPALIVED_BIN" -- docker/keepalived)
+  hash=$(inputs_hash "$KEEPALIVED_BIN" "$NFT_BIN" -- "$KEEPALIVED_BIN" "$NFT_BIN" -- docker/keepalived)
   up_to_date "$KEEPALIVED_LOCAL_IMAGE" "$hash" && return
   started=$(date +%s%N)
 
@@ -368,7 +371,12 @@ build_keepalived() {
 
   cp "$ROOT/docker/keepalived/Dockerfile" "$ctx/Dockerfile"
   install -D -m 0755 "$KEEPALIVED_BIN" "$rootfs/usr/sbin/keepalived"
-  stage_libs "$rootfs" "$KEEPALIVED_BIN"
+  # keepalived's notify commands (deploy/keepalived/vip-*.nft), run as root (script_user).
+  install -D -m 0755 "$NFT_BIN" "$rootfs/usr/sbin/nft"
+  stage_libs "$rootfs" "$KEEPALIVED_BIN" "$NFT_BIN"
+  mkdir -p "$rootfs/etc"
+  echo 'root:x:0:0:root:/:/usr/sbin/nologin' >"$rootfs/etc/passwd"
+  echo 'root:x:0:' >"$rootfs/etc/group"
   # Its pid files go to /run; the config is mounted at /etc/keepalived/keepalived.conf.
   mkdir -p "$rootfs/run" "$rootfs/var" "$rootfs/etc/keepalived" "$rootfs/tmp"
   chmod 1777 "$rootfs/tmp"

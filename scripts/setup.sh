@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a machine for `npm test`: npm, the Debian packages the tests use (Docker engine,
-# docker-compose, nginx, haproxy, wrk, prometheus, keepalived), a running dockerd, the project's
-# node_modules (npm ci; Node 24 comes with them as the dev dependency `node`) and the local
+# docker-compose, nginx, haproxy, wrk, prometheus, keepalived, nftables), a running dockerd, the
+# project's node_modules (npm ci; Node 24 comes with them as the dev dependency `node`) and the local
 # images. Run as `npm run setup` or `bash scripts/setup.sh`; `.ci/run` does the same, then
 # checks and tests. Safe to run again: every step skips what is already there.
 #
@@ -56,11 +56,11 @@ ensure_npm() {
 }
 
 ensure_packages() {
-  section "Debian packages (docker.io docker-compose nginx haproxy wrk prometheus keepalived)"
+  section "Debian packages (docker.io docker-compose nginx haproxy wrk prometheus keepalived nftables)"
   local missing=() pkg cmd
   # package:command that shows it is installed (the machine may ship a docker CLI without an engine)
   for pair in docker.io:dockerd docker-compose:docker-compose nginx:nginx haproxy:haproxy wrk:wrk prometheus:promtool \
-    keepalived:keepalived; do
+    keepalived:keepalived nftables:nft; do
     pkg=${pair%%:*}
     cmd=${pair#*:}
     if command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]]; then
@@ -72,13 +72,13 @@ ensure_packages() {
   # prometheus is wanted for its binaries (promtool for the rule tests, both for the local
   # Prometheus image): not its recommended exporters nor a running service (port 9090). (The
   # node exporter would not be in Sluice's way: the admin port is 8099.)
-  # keepalived is wanted for its binary only (the local keepalived image of the VRRP pair of
-  # docker-compose.ha.yml), not its recommended ipvsadm.
+  # keepalived and nftables are wanted for their binaries only (the local keepalived image of the
+  # VRRP pair of docker-compose.ha.yml), not keepalived's recommended ipvsadm.
   local others=() bare=() want_prometheus=0
   for pkg in "${missing[@]}"; do
     case $pkg in
       prometheus) want_prometheus=1 ;;
-      keepalived) bare+=("$pkg") ;;
+      keepalived | nftables) bare+=("$pkg") ;;
       *) others+=("$pkg") ;;
     esac
   done

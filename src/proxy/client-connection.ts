@@ -172,7 +172,7 @@ export class ClientConnection implements Expirable, Downstream {
     // While draining, every answer whose head was written after it began says Connection: close
     // (keepAlive false). One that promised keep-alive before stays open for the client's next
     // request, answered with close: closing under a client that may be reusing the connection
-    // right now would reset that request. Shutdown closes what stays idle.
+    // right now would reset that request. The drain closes what stays idle (ProxyServer.drain).
     if (!keepAlive || (this.clientEnded && !this.buffer)) {
       this.close();
       return;

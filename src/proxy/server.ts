@@ -20,12 +20,21 @@ import { Router } from './router.ts';
 const evictAfterMs = 1000;
 /** Connections over the limit told 503 at once; beyond, they are closed without an answer. */
 const maxRefusing = 16;
+/**
+ * While draining, a keep-alive connection silent this long is closed (checked every
+ * `drainSweepMs`). Well below the half second a VRRP pair takes to move the address away (its
+ * prober needs two 503s 250 ms apart), so no idle connection is left open when it moves; and long
+ * enough that a busy client gets its `Connection: close` answer instead of racing a close.
+ */
+export const drainIdleCloseMs = 200;
+const drainSweepMs = 50;
 
 export class ProxyServer {
   readonly context: ProxyContext;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
   private readonly poolSweep: NodeJS.Timeout;
+  private drainSweep: NodeJS.Timeout | undefined;
   private readonly clock: Clock;
   private limit: number;
   /** Accept sheds new connections until then (clock ms), after EMFILE/ENFILE. */
@@ -162,11 +171,24 @@ export class ProxyServer {
 
   /**
    * Not ready any more (/readyz 503), still accepting: every response from now on closes its
-   * connection, so clients come back through whatever moved traffic elsewhere. Idle kept-alive
-   * connections are left alone (a client may be sending on one right now); shutdown closes them.
+   * connection, so clients come back through whatever moved traffic elsewhere. An idle kept-alive
+   * connection is closed once it has been silent for `drainIdleCloseMs`: a client that is not
+   * using it now will not miss it, and it must not outlive the drain (behind a VRRP pair, its next
+   * request would reach the other balancer, which knows nothing of it and resets it). One in use
+   * gets `Connection: close` on its next answer instead, which no client can race.
    */
   drain(): void {
     this.context.draining = true;
+    if (this.drainSweep) return;
+    this.closeSilentConnections();
+    this.drainSweep = setInterval(() => this.closeSilentConnections(), drainSweepMs);
+    this.drainSweep.unref();
+  }
+
+  private closeSilentConnections(): void {
+    const now = this.clock.now;
+    for (const connection of this.connections)
+      if (connection.evictable(now, drainIdleCloseMs)) connection.closeWhenIdle();
   }
 
   /**
@@ -191,6 +213,7 @@ export class ProxyServer {
     for (const pool of this.context.pools.values())
       for (const backend of pool.backends) backend.connections.closeIdle();
     clearInterval(this.poolSweep);
+    clearInterval(this.drainSweep);
     await closed;
   }
 }

@@ -423,6 +423,51 @@ test('shutdownDelay: /readyz turns 503 at once, new connections are still answer
   await t.throwsAsync(rawExchange(port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n'), { code: 'ECONNREFUSED' });
 });
 
+test('shutdownDelay: an idle keep-alive connection is closed at once, one in use gets its answer with Connection: close', async (t) => {
+  const other = await startProxy(
+    poolYaml([backend.port], 'timeouts: { shutdown: 5s, shutdownDelay: 1500ms }'),
+  );
+  const port = other.address.port;
+  const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: a\r\n\r\n`;
+  const answered = (text: string) => /\r\n\r\n(path \/\S+|slow \?ms=\d+)$/.test(text);
+  const closed = (socket: Awaited<ReturnType<typeof openSocket>>) =>
+    new Promise<number>((resolve) => socket.once('end', () => resolve(Date.now())));
+  // Idle: one answered request, then silence since before the drain.
+  const idle = await openSocket(port);
+  idle.write(request('/idle'));
+  t.notRegex(await readUntil(idle, answered), /Connection: close/);
+  const idleClosed = closed(idle);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // In flight when the drain begins.
+  const inFlight = await openSocket(port);
+  const slowAnswer = readUntil(inFlight, answered);
+  const inFlightClosed = closed(inFlight);
+  inFlight.write(request('/slow?ms=400'));
+  // Busy: answered just before the drain, asks again just after it began.
+  const busy = await openSocket(port);
+  busy.write(request('/busy-1'));
+  t.notRegex(await readUntil(busy, answered), /Connection: close/);
+  const began = Date.now();
+  const stopped = other.stop();
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    busy.write(request('/busy-2'));
+    const busyText = await readUntil(busy, answered);
+    t.deepEqual(statuses(busyText), [200]);
+    t.regex(busyText, /\r\nConnection: close\r\n/);
+    t.true((await idleClosed) - began < 600, 'the idle connection closed long before the delay ended');
+    const slowText = await slowAnswer;
+    t.deepEqual(statuses(slowText), [200]);
+    t.regex(slowText, /\r\nConnection: close\r\n/);
+    t.true(slowText.endsWith('slow ?ms=400'));
+    await inFlightClosed;
+    t.true(Date.now() - began < 1500, 'all closed within shutdownDelay');
+  } finally {
+    await stopped;
+    for (const socket of [idle, inFlight, busy]) socket.destroy();
+  }
+});
+
 test('shutdown finishes the request in flight, then refuses new connections', async (t) => {
   const other = await startProxy(poolYaml([backend.port]));
   const otherPort = other.address.port;

@@ -1,8 +1,9 @@
 // A bounded load generator for chaos tests: `workers` concurrent loops, each sending one request
-// at a time over a keep-alive connection (node:http) to Sluice on 127.0.0.1, until stopped, until
-// `durationMs` or `maxRequests`, and never past HARD_MAX_DURATION_MS. Every request is recorded
-// (start, end, status or error kind, X-Backend) so a test can ask afterwards what clients saw and
-// when: failures by kind, per-backend counts per time window, latencies.
+// at a time over a keep-alive connection (or a new one each, `keepAlive: false`; node:http) to
+// Sluice on 127.0.0.1, until stopped, until `durationMs` or `maxRequests`, and never past
+// HARD_MAX_DURATION_MS. Every request is recorded (start, end, status or error kind, X-Backend)
+// so a test can ask afterwards what clients saw and when: failures by kind, per-backend counts
+// per time window, latencies.
 //
 // Times are milliseconds since the epoch with sub-millisecond precision (`now()`), so they can be
 // compared with moments a test takes itself with the same `now()`.
@@ -44,6 +45,8 @@ export interface LoadOptions {
   requestTimeoutMs?: number;
   /** Each worker waits this long between its requests (default 0): keeps the rate bounded. */
   pauseMs?: number;
+  /** Keep connections open between requests (default true); false opens one per request. */
+  keepAlive?: boolean;
   /** Host header (default `chaos.test`). */
   host?: string;
   /** What to send; default `GET /1k.txt`. `seq` counts the requests of the whole run from 0. */
@@ -136,11 +139,12 @@ export class LoadRun {
       maxRequests: options.maxRequests ?? Number.POSITIVE_INFINITY,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
       pauseMs: options.pauseMs ?? 0,
+      keepAlive: options.keepAlive ?? true,
       host: options.host ?? 'chaos.test',
       request: options.request ?? defaultRequest,
       ok: options.ok ?? defaultOk,
     };
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: this.options.workers });
+    this.agent = new http.Agent({ keepAlive: this.options.keepAlive, maxSockets: this.options.workers });
     this.timer = setTimeout(() => this.requestStop(), this.options.durationMs);
     const workers = Array.from({ length: this.options.workers }, (_, worker) => this.work(worker));
     this.done = Promise.all(workers).then(() => {
