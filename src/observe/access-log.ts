@@ -40,17 +40,16 @@ export interface AccessRecord {
   referer?: string;
 }
 
-/** Characters a JSON string must escape (", \\, controls below 0x20); anything else is copied. */
-function needsEscape(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    if (code < 0x20 || code === 0x22 || code === 0x5c || code === 0x2028 || code === 0x2029) return true;
-  }
-  return false;
-}
+/**
+ * A character JSON does not allow raw in a string: `"`, `\\` or a control. One native regex
+ * scan costs less than a JavaScript loop over the characters, most of all before V8 has
+ * optimized the loop (thousands of requests after start).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const needsEscape = /["\\\x00-\x1f]/;
 
 function str(value: string): string {
-  return needsEscape(value) ? JSON.stringify(value) : `"${value}"`;
+  return needsEscape.test(value) ? JSON.stringify(value) : `"${value}"`;
 }
 
 /**
@@ -96,8 +95,12 @@ export function accessLine(r: AccessRecord, timestamp: string): string {
 
 export class AccessLog {
   readonly writer: LogWriter;
+  /** The time of the last line, and its ISO string. */
   private stampedAt = 0;
   private stamp = '';
+  /** The second of `stampedAt`, and the ISO string of it to the dot (`2026-11-28T09:00:00.`). */
+  private secondAt = 0;
+  private secondStamp = '';
 
   constructor(writer: LogWriter) {
     this.writer = writer;
@@ -117,15 +120,19 @@ export class AccessLog {
     this.writer.write(accessLine(r, this.timestamp()));
   }
 
-  /** The ISO time of now: the date and time to the second are made once per second. */
+  /** The ISO time of now, made once per millisecond (the date and time to the second once per second). */
   private timestamp(): string {
     const now = Date.now();
-    const second = now - (now % 1000);
-    if (second !== this.stampedAt) {
-      this.stampedAt = second;
-      this.stamp = new Date(second).toISOString().slice(0, 20); // 2026-11-28T09:00:00.
+    if (now !== this.stampedAt) {
+      this.stampedAt = now;
+      const second = now - (now % 1000);
+      if (second !== this.secondAt) {
+        this.secondAt = second;
+        this.secondStamp = new Date(second).toISOString().slice(0, 20);
+      }
+      const ms = now - second;
+      this.stamp = `${this.secondStamp}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
     }
-    const ms = now - second;
-    return `${this.stamp}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+    return this.stamp;
   }
 }

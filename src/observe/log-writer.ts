@@ -1,12 +1,12 @@
 // A buffered line writer, as nginx's `access_log … buffer=64k flush=1s`: lines collect in memory
 // and go out in one write when the buffer is full or the oldest line is `flushMs` old, so a
-// request costs a string append and no system call. Writes are synchronous (as nginx's are):
-// a flush is one write(2) of up to `bufferBytes` to a file (to stdout: writes of at most 4 KiB cut
-// at line ends, see pipeChunks), and nothing is queued behind the event loop.
+// request costs a copy into the buffer and no system call. Writes are synchronous (as nginx's
+// are): a flush is one write(2) of up to `bufferBytes` to a file, and nothing is queued behind
+// the event loop. To stdout, see `output`.
 //
 // Loss on a crash: an exception that ends the process still runs the `exit` flush; a SIGKILL,
 // an OOM kill or a native abort loses what is buffered: at most `flushMs` worth of lines.
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 
 /** Linux's PIPE_BUF: writes up to this size to a pipe are never split. */
 const pipeBuf = 4096;
@@ -22,11 +22,33 @@ export interface LogWriterOptions {
   flushMs: number;
 }
 
+/**
+ * What stdout is, which decides how a flush reaches it: `file`, one write(2); `pipe` (a pipe or
+ * a socket), write(2)s of at most PIPE_BUF cut at line ends; `stream`, process.stdout (a
+ * terminal, or whatever fstat cannot tell).
+ */
+type StdoutKind = 'file' | 'pipe' | 'stream';
+
+function stdoutKind(): StdoutKind {
+  try {
+    const stat = fstatSync(1);
+    if (stat.isFile()) return 'file';
+    return stat.isFIFO() || stat.isSocket() ? 'pipe' : 'stream';
+  } catch {
+    return 'stream';
+  }
+}
+
 export class LogWriter {
   readonly destination: LogDestination;
   private readonly bufferBytes: number;
   private readonly flushMs: number;
-  /** Lines are copied into this buffer as UTF-8 as they come: no string ropes, no allocation. */
+  private readonly stdout: StdoutKind;
+  /**
+   * Each line is encoded into this buffer as UTF-8 as it comes, so the string dies young; kept
+   * until a flush, the strings (ropes of their fields) would outlive collections and cost more
+   * to the garbage collector than the copy.
+   */
   private readonly buffer: Buffer;
   private used = 0;
   private fd: number | undefined;
@@ -43,6 +65,7 @@ export class LogWriter {
     this.bufferBytes = options.bufferBytes;
     this.flushMs = options.flushMs;
     this.buffer = Buffer.allocUnsafe(Math.max(4096, options.bufferBytes));
+    this.stdout = options.destination.kind === 'stdout' ? stdoutKind() : 'stream';
     this.open();
     process.on('exit', this.flushOnExit);
   }
@@ -75,17 +98,30 @@ export class LogWriter {
     if (this.used === 0) return;
     const bytes = this.buffer.subarray(0, this.used);
     this.used = 0;
-    // stdout may be asynchronous (a pipe on some platforms): it gets a copy it may keep.
-    this.output(this.fd === undefined ? Buffer.from(bytes) : bytes);
+    this.output(bytes);
   }
 
+  /**
+   * To a file: one write. To stdout, workers share it: on a pipe, whole lines in writes of at
+   * most PIPE_BUF bytes, which the kernel never splits, so the lines of two workers never
+   * interleave mid-line (see pipeChunks). Each a write(2) of its own on fd 1, not through
+   * process.stdout's stream, whose machinery costs more than the write; when the pipe is full
+   * (EAGAIN) the rest goes through process.stdout, which queues it, and so do later flushes until
+   * that queue is empty, so the lines keep their order.
+   */
   private output(bytes: Buffer): void {
     if (this.fd !== undefined) {
-      writeSync(this.fd, bytes);
+      writeAll(this.fd, bytes);
       return;
     }
-    // Workers share the process's stdout: see pipeChunks.
-    for (const chunk of pipeChunks(bytes, pipeBuf)) process.stdout.write(chunk);
+    let written = 0;
+    if (this.stdout !== 'stream' && process.stdout.writableLength === 0) {
+      written = writeDirect(1, bytes, this.stdout === 'pipe' ? pipeBuf : bytes.length);
+    }
+    if (written === bytes.length) return;
+    // The stream may keep what it is given: a copy, as the buffer is reused.
+    for (const chunk of pipeChunks(Buffer.from(bytes.subarray(written)), pipeBuf))
+      process.stdout.write(chunk);
   }
 
   /**
@@ -113,6 +149,30 @@ export class LogWriter {
   private open(): void {
     if (this.destination.kind === 'file') this.fd = openSync(this.destination.path, 'a');
   }
+}
+
+/** All of `bytes` to a file, however many write(2)s it takes. */
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
+}
+
+/**
+ * `bytes` to `fd` in pieces of at most `max` cut at line ends, until one fails or is cut short
+ * (a full non-blocking pipe): how many bytes went out.
+ */
+function writeDirect(fd: number, bytes: Buffer, max: number): number {
+  let written = 0;
+  for (const chunk of pipeChunks(bytes, max)) {
+    let n: number;
+    try {
+      n = writeSync(fd, chunk);
+    } catch {
+      return written;
+    }
+    written += n;
+    if (n < chunk.length) return written;
+  }
+  return written;
 }
 
 /**

@@ -184,3 +184,41 @@ test('stdout gets whole lines in writes of at most PIPE_BUF bytes; a longer line
   t.is(chunks.join(''), text);
   t.deepEqual(pipeChunks(Buffer.alloc(0), 4096), []);
 });
+
+test('non-ASCII in a field arrives as valid UTF-8 JSON, whatever the string holds', (t) => {
+  const path = tempFile();
+  const log = new AccessLog(
+    new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 65536, flushMs: 60_000 }),
+  );
+  // A client's UTF-8 bytes as the parser decodes them (latin1), text from the config, an emoji
+  // (a surrogate pair) and a lone surrogate.
+  const agents = [
+    Buffer.from('Mozilla/5.0 (Linux; é ü) Ключ/1', 'utf8').toString('latin1'),
+    'café 日本 😀',
+    'a\ud800b',
+  ];
+  for (const userAgent of agents) log.record({ ...minimal('access', 200), userAgent, path: `/${userAgent}` });
+  log.writer.close();
+  const text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path));
+  const parsed = text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { userAgent: string; path: string });
+  t.deepEqual(
+    parsed.map((line) => line.userAgent),
+    [agents[0], agents[1], 'a\ufffdb'],
+  );
+  t.is(parsed[1]?.path, '/café 日本 😀');
+});
+
+test('a flush larger than the writer buffer, and a line larger than the buffer, arrive whole and in order', (t) => {
+  const path = tempFile();
+  const writer = new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 4096, flushMs: 60_000 });
+  const small = `${'s'.repeat(99)}\n`;
+  const huge = `${'é日'.repeat(20_000)}\n`; // 100 kB of UTF-8 in 40,001 characters
+  writer.write(small);
+  writer.write(huge);
+  writer.write(small);
+  writer.close();
+  t.is(readFileSync(path, 'utf8'), small + huge + small);
+});
