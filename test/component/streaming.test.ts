@@ -120,6 +120,7 @@ test.serial('1 GB up and 1 GB down arrive intact; memory stays flat', async (t) 
     `idle ${show(idle)}, peak after 64 MB each way ${show(afterSmall)}, after 1 GB each way ${show(afterLarge)}`,
   );
   t.true(afterLarge - idle < allowedGrowth, `grew ${show(afterLarge - idle)} over idle`);
-  // Sixteen times the bytes, (almost) no more memory.
-  t.true(afterLarge - afterSmall < 32 * mib, `1 GB needed ${show(afterLarge - afterSmall)} more than 64 MB`);
+  // Sixteen times the bytes, no more memory than V8 may leave uncollected anyway (its 64 MB
+  // external-memory soft limit): anything held per byte would need 16 times what 64 MB needed.
+  t.true(afterLarge - afterSmall < 64 * mib, `1 GB needed ${show(afterLarge - afterSmall)} more than 64 MB`);
 });
