@@ -54,8 +54,10 @@ export function admit(
   // A reverse proxy opens no tunnels to arbitrary hosts.
   if (request.method === 'CONNECT') return refuse(501, 'CONNECT is not supported', 'connect');
   // Read before any Connection-named field is dropped: a loop must not hide behind `Connection: via`.
-  if (passedThrough(request, context.via))
-    return refuse(508, 'loop detected: this request already passed through this Sluice', 'loop');
+  const own = context.via;
+  for (const entry of headerTokens(request.headers, 'via'))
+    if (entry === own || entry.startsWith(`${own} `))
+      return refuse(508, 'loop detected: this request already passed through this Sluice', 'loop');
   const absolute = splitAbsolute(request.target);
   const authority = absolute?.authority ?? headerValue(request.headers, 'host') ?? client.localAuthority;
   let target = absolute?.path ?? request.target;
@@ -105,16 +107,6 @@ export function admit(
     return { kind: 'admit', pool, upgrade, upstreamHead: '', cache };
   }
   return { kind: 'admit', pool, upgrade, upstreamHead: upstreamRequestHead(upstream), cache: undefined };
-}
-
-/** Whether a Via entry of the request is `own` (this Sluice's), with or without a comment. */
-function passedThrough(request: RequestHead, own: string): boolean {
-  for (const header of request.headers) {
-    if (header.lower !== 'via') continue;
-    for (const entry of headerTokens([header], 'via'))
-      if (entry === own || entry.startsWith(`${own} `)) return true;
-  }
-  return false;
 }
 
 /** The Upgrade protocols of the request that the config allows, as a list; undefined for none. */

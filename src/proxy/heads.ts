@@ -55,16 +55,11 @@ export function upstreamRequestHead(request: UpstreamRequest): string {
 }
 
 function replaceHost(fields: readonly HeaderField[], authority: string): HeaderField[] {
-  // The usual request: its one Host, first, already says the authority.
+  // The usual request: its Host, first, already says the authority (the parser lets no request
+  // through with two).
   const first = fields[0];
-  if (first?.lower === 'host' && first.value === authority && !hasHostAfterFirst(fields))
-    return fields as HeaderField[];
+  if (first?.lower === 'host' && first.value === authority) return fields as HeaderField[];
   const out = fields.filter((header) => header.lower !== 'host');
   out.unshift(field('Host', authority));
   return out;
-}
-
-function hasHostAfterFirst(fields: readonly HeaderField[]): boolean {
-  for (let i = 1; i < fields.length; i++) if (fields[i]?.lower === 'host') return true;
-  return false;
 }
