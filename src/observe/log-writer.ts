@@ -44,12 +44,8 @@ export class LogWriter {
   private readonly bufferBytes: number;
   private readonly flushMs: number;
   private readonly stdout: StdoutKind;
-  /**
-   * Each line is encoded into this buffer as UTF-8 as it comes, so the string dies young; kept
-   * until a flush, the strings (ropes of their fields) would outlive collections and cost more
-   * to the garbage collector than the copy.
-   */
-  private readonly buffer: Buffer;
+  /** Lines are written into this buffer as they come (see `reserve`), and kept until a flush. */
+  readonly buffer: Buffer;
   private used = 0;
   private fd: number | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -70,22 +66,35 @@ export class LogWriter {
     process.on('exit', this.flushOnExit);
   }
 
-  /** Buffers one line (with its newline). */
-  write(line: string): void {
-    if (this.closed) return;
-    // A line that may not fit (UTF-8 takes up to 3 bytes per UTF-16 unit) goes after a flush.
-    if (this.used + line.length * 3 > this.buffer.length) {
-      this.flush();
-      if (line.length * 3 > this.buffer.length) {
-        this.output(Buffer.from(line));
-        return;
-      }
-    }
-    this.used += this.buffer.write(line, this.used);
+  /**
+   * Room for a line of at most `maxBytes`, after a flush if the buffer cannot take it: the offset
+   * in `buffer` to write it at, then `commit`. -1 when closed, or when the buffer could never take
+   * that much (then `write` the line).
+   */
+  reserve(maxBytes: number): number {
+    if (this.closed || maxBytes > this.buffer.length) return -1;
+    if (this.used + maxBytes > this.buffer.length) this.flush();
+    return this.used;
+  }
+
+  /** Ends the line written at `reserve`'s offset: `end` is just past its newline. */
+  commit(end: number): void {
+    this.used = end;
     if (this.used >= this.bufferBytes) this.flush();
     else if (this.timer === undefined) {
       this.timer = setTimeout(this.flushOnTime, this.flushMs);
       this.timer.unref();
+    }
+  }
+
+  /** Buffers whole lines (newlines included); what is longer than the buffer goes out at once. */
+  write(lines: Buffer): void {
+    const at = this.reserve(lines.length);
+    if (at >= 0) {
+      this.commit(at + lines.copy(this.buffer, at));
+    } else if (!this.closed) {
+      this.flush();
+      this.output(lines);
     }
   }
 

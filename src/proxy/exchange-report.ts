@@ -29,16 +29,17 @@ export interface ExchangeRecord {
 }
 
 export function report(record: ExchangeRecord, context: ProxyContext): void {
-  countRequest(record, context);
-  logAccess(record, context);
+  const endedAt = performance.now();
+  countRequest(record, endedAt, context);
+  logAccess(record, endedAt, context);
 }
 
 /**
  * Counted when the request ends: against the backend that answered, the pool's `(cache)` or
  * `(none)` when no backend did, or as a rejection when it never reached a pool (404, 413 …).
  */
-function countRequest(record: ExchangeRecord, { metrics }: ProxyContext): void {
-  const seconds = (performance.now() - record.startedAt) / 1000;
+function countRequest(record: ExchangeRecord, endedAt: number, { metrics }: ProxyContext): void {
+  const seconds = (endedAt - record.startedAt) / 1000;
   const pool = record.pool?.name;
   const target = record.cache?.answered
     ? pool === undefined
@@ -59,7 +60,7 @@ function countRequest(record: ExchangeRecord, { metrics }: ProxyContext): void {
   } else metrics?.rejected(record.error ?? 'local');
 }
 
-function logAccess(record: ExchangeRecord, { accessLog }: ProxyContext): void {
+function logAccess(record: ExchangeRecord, endedAt: number, { accessLog }: ProxyContext): void {
   if (!accessLog) return;
   const { request, lastBackend } = record;
   const headers = request.headers;
@@ -81,7 +82,7 @@ function logAccess(record: ExchangeRecord, { accessLog }: ProxyContext): void {
     attempts: record.attempts,
     bytesIn: record.body.bytesIn,
     bytesOut: record.bytesOut,
-    durationMs: performance.now() - record.startedAt,
+    durationMs: endedAt - record.startedAt,
     upstreamMs: record.firstByteAt === 0 ? undefined : record.firstByteAt - record.startedAt,
     cache: record.cache?.result,
     error: record.error,

@@ -2,10 +2,15 @@ import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { AccessLog, type AccessRecord, accessLine } from '../../../src/observe/access-log.ts';
+import { AccessLog, type AccessRecord, lineBound, writeAccessLine } from '../../../src/observe/access-log.ts';
 import { LogWriter, pipeChunks } from '../../../src/observe/log-writer.ts';
 
 const T = '2026-11-28T09:00:00.123Z';
+/** The line of `record` as text, stamped `timestamp`. */
+function accessLine(record: AccessRecord, timestamp: string): string {
+  const buf = Buffer.alloc(lineBound(record, timestamp));
+  return buf.toString('utf8', 0, writeAccessLine(buf, 0, record, timestamp));
+}
 const lineAtT = (record: AccessRecord) => accessLine(record, T);
 
 test('an access line: every field, in a fixed order, exact', (t) => {
@@ -91,28 +96,28 @@ test('the writer holds lines until the buffer is full, then writes them in one g
   const path = tempFile();
   const writer = new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 100, flushMs: 60_000 });
   const line = `${'x'.repeat(39)}\n`; // 40 characters
-  writer.write(line);
-  writer.write(line);
+  writer.write(Buffer.from(line));
+  writer.write(Buffer.from(line));
   t.is(read(path), '', 'two lines (80 bytes) stay buffered');
-  writer.write(line);
+  writer.write(Buffer.from(line));
   t.is(read(path), line.repeat(3), 'the third line fills the buffer: all three written');
-  writer.write(line);
+  writer.write(Buffer.from(line));
   t.is(read(path), line.repeat(3));
   writer.close();
   t.is(read(path), line.repeat(4), 'close flushes the rest');
-  writer.write(line);
+  writer.write(Buffer.from(line));
   t.is(read(path), line.repeat(4), 'lines after close are dropped');
 });
 
 test('the writer flushes by time: a line waits at most flushMs', async (t) => {
   const path = tempFile();
   const writer = new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 65536, flushMs: 100 });
-  writer.write('one\n');
+  writer.write(Buffer.from('one\n'));
   await new Promise((resolve) => setTimeout(resolve, 30));
   t.is(read(path), '');
   await new Promise((resolve) => setTimeout(resolve, 200));
   t.is(read(path), 'one\n');
-  writer.write('two\n');
+  writer.write(Buffer.from('two\n'));
   await new Promise((resolve) => setTimeout(resolve, 250));
   t.is(read(path), 'one\ntwo\n');
   writer.close();
@@ -121,11 +126,11 @@ test('the writer flushes by time: a line waits at most flushMs', async (t) => {
 test('reopen after logrotate renamed the file: old lines stay in the old file, new ones go to a new file', (t) => {
   const path = tempFile();
   const writer = new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 65536, flushMs: 60_000 });
-  writer.write('before\n');
+  writer.write(Buffer.from('before\n'));
   renameSync(path, `${path}.1`);
-  writer.write('still before\n');
+  writer.write(Buffer.from('still before\n'));
   writer.reopen();
-  writer.write('after\n');
+  writer.write(Buffer.from('after\n'));
   writer.close();
   t.is(read(`${path}.1`), 'before\nstill before\n');
   t.is(read(path), 'after\n');
@@ -135,9 +140,9 @@ test('reopen into a directory that is gone keeps writing to the old file', (t) =
   const path = tempFile();
   const writer = new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 65536, flushMs: 60_000 });
   renameSync(join(path, '..'), `${join(path, '..')}-moved`);
-  writer.write('kept\n');
+  writer.write(Buffer.from('kept\n'));
   t.throws(() => writer.reopen(), { code: 'ENOENT' });
-  writer.write('still kept\n');
+  writer.write(Buffer.from('still kept\n'));
   writer.close();
   t.is(read(join(`${join(path, '..')}-moved`, 'access.log')), 'kept\nstill kept\n');
 });
@@ -216,9 +221,87 @@ test('a flush larger than the writer buffer, and a line larger than the buffer, 
   const writer = new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 4096, flushMs: 60_000 });
   const small = `${'s'.repeat(99)}\n`;
   const huge = `${'é日'.repeat(20_000)}\n`; // 100 kB of UTF-8 in 40,001 characters
-  writer.write(small);
-  writer.write(huge);
-  writer.write(small);
+  writer.write(Buffer.from(small));
+  writer.write(Buffer.from(huge));
+  writer.write(Buffer.from(small));
   writer.close();
   t.is(readFileSync(path, 'utf8'), small + huge + small);
+});
+
+test('any record: its line is one valid UTF-8 JSON object holding exactly its fields, in order', (t) => {
+  let seed = 12345;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+  const odd = ['"', '\\', '\u0000', '\u001f', '\u007f', 'é', '\u00ff', '日', '😀', '\u2028', '\t'];
+  const text = () => {
+    const length = random() < 0.02 ? 70_000 : Math.floor(random() * 40);
+    let s = '';
+    for (let i = 0; i < length; i++)
+      s += random() < 0.8 ? String.fromCharCode(32 + Math.floor(random() * 95)) : pick(odd);
+    return s;
+  };
+  const count = () => pick([0, 7, 10, 65_535, 2 ** 40, Number.MAX_SAFE_INTEGER, Math.floor(random() * 1e9)]);
+  const duration = () => pick([0, 0.0004, 0.9999, 12.0456, random() * 1e6]);
+  const maybe = <T>(make: () => T) => (random() < 0.3 ? undefined : make());
+  const path = tempFile();
+  const log = new AccessLog(
+    new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 4096, flushMs: 60_000 }),
+  );
+  const records: AccessRecord[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const record: AccessRecord = {
+      type: pick(['access', 'rejected'] as const),
+      requestId: text(),
+      client: pick(['127.0.0.1', '::1', '2001:db8::7']),
+      clientPort: maybe(count),
+      method: maybe(() => pick(['GET', 'POST', 'PURGE'])),
+      host: maybe(text),
+      path: maybe(text),
+      protocol: maybe(() => pick(['HTTP/1.1', 'HTTP/1.0'])),
+      status: pick([200, 404, 502]),
+      pool: maybe(() => pick(['web', 'api.v2'])),
+      backend: maybe(text),
+      backendAddress: maybe(() => pick(['127.0.0.1:9001', '[::1]:80'])),
+      backendStatus: maybe(count),
+      attempts: maybe(count),
+      bytesIn: maybe(count),
+      bytesOut: maybe(count),
+      durationMs: maybe(duration),
+      upstreamMs: maybe(duration),
+      cache: maybe(() => pick(['hit', 'miss'])),
+      error: maybe(() => pick(['connect_refused', 'response_timeout'])),
+      detail: maybe(text),
+      userAgent: maybe(text),
+      referer: maybe(text),
+    };
+    records.push(record);
+    log.record(record);
+  }
+  log.writer.close();
+  const lines = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path)).split('\n');
+  t.is(lines.pop(), '');
+  t.is(lines.length, records.length);
+  const rounded = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 1000) / 1000);
+  for (const [i, line] of lines.entries()) {
+    const record = records[i] as AccessRecord;
+    const { timestamp, ...fields } = JSON.parse(line) as Record<string, unknown>;
+    const expected = Object.fromEntries(
+      Object.entries({
+        level: 'info',
+        message: 'access',
+        ...record,
+        durationMs: rounded(record.durationMs),
+        upstreamMs: rounded(record.upstreamMs),
+      }).filter(([, value]) => value !== undefined),
+    );
+    const order = Object.keys({ level: 0, message: 0, ...record }).filter((key) => key in expected);
+    if (typeof timestamp !== 'string' || Object.keys(fields).join() !== order.join()) {
+      t.fail(`line ${i}: keys ${Object.keys(fields).join()}`);
+      return;
+    }
+    t.deepEqual(fields, expected, `line ${i}`);
+  }
 });
