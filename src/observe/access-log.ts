@@ -134,6 +134,20 @@ function putMs(buf: Buffer, at: number, value: number): number {
   return end + 4;
 }
 
+// A key (with its opening quote for plain values) and its value; nothing when the value is undefined.
+function plainField(buf: Buffer, at: number, key: Buffer, value: string | undefined): number {
+  return value === undefined ? at : putPlain(buf, putBytes(buf, at, key), value);
+}
+function stringField(buf: Buffer, at: number, key: Buffer, value: string | undefined): number {
+  return value === undefined ? at : putString(buf, putBytes(buf, at, key), value);
+}
+function intField(buf: Buffer, at: number, key: Buffer, value: number | undefined): number {
+  return value === undefined ? at : putInt(buf, putBytes(buf, at, key), value);
+}
+function msField(buf: Buffer, at: number, key: Buffer, value: number | undefined): number {
+  return value === undefined ? at : putMs(buf, putBytes(buf, at, key), value);
+}
+
 /**
  * The most bytes the line of `r` can take: the fixed part with every key and number, and six
  * bytes per character of a string (a control escaped as `\\u001f`; UTF-8 takes at most three).
@@ -168,28 +182,27 @@ export function writeAccessLine(buf: Buffer, at: number, r: AccessRecord, timest
   i += buf.write(timestamp, i, 'latin1');
   i = putBytes(buf, i, r.type === 'access' ? accessType : rejectedType);
   i = putString(buf, i, r.requestId);
-  i = putPlain(buf, putBytes(buf, i, keys.client), r.client);
-  if (r.clientPort !== undefined) i = putInt(buf, putBytes(buf, i, keys.clientPort), r.clientPort);
-  if (r.method !== undefined) i = putPlain(buf, putBytes(buf, i, keys.method), r.method);
-  if (r.host !== undefined) i = putString(buf, putBytes(buf, i, keys.host), r.host);
-  if (r.path !== undefined) i = putString(buf, putBytes(buf, i, keys.path), r.path);
-  if (r.protocol !== undefined) i = putPlain(buf, putBytes(buf, i, keys.protocol), r.protocol);
-  i = putInt(buf, putBytes(buf, i, keys.status), r.status);
-  if (r.pool !== undefined) i = putPlain(buf, putBytes(buf, i, keys.pool), r.pool);
-  if (r.backend !== undefined) i = putString(buf, putBytes(buf, i, keys.backend), r.backend);
-  if (r.backendAddress !== undefined)
-    i = putPlain(buf, putBytes(buf, i, keys.backendAddress), r.backendAddress);
-  if (r.backendStatus !== undefined) i = putInt(buf, putBytes(buf, i, keys.backendStatus), r.backendStatus);
-  if (r.attempts !== undefined) i = putInt(buf, putBytes(buf, i, keys.attempts), r.attempts);
-  if (r.bytesIn !== undefined) i = putInt(buf, putBytes(buf, i, keys.bytesIn), r.bytesIn);
-  if (r.bytesOut !== undefined) i = putInt(buf, putBytes(buf, i, keys.bytesOut), r.bytesOut);
-  if (r.durationMs !== undefined) i = putMs(buf, putBytes(buf, i, keys.durationMs), r.durationMs);
-  if (r.upstreamMs !== undefined) i = putMs(buf, putBytes(buf, i, keys.upstreamMs), r.upstreamMs);
-  if (r.cache !== undefined) i = putPlain(buf, putBytes(buf, i, keys.cache), r.cache);
-  if (r.error !== undefined) i = putPlain(buf, putBytes(buf, i, keys.error), r.error);
-  if (r.detail !== undefined) i = putString(buf, putBytes(buf, i, keys.detail), r.detail);
-  if (r.userAgent !== undefined) i = putString(buf, putBytes(buf, i, keys.userAgent), r.userAgent);
-  if (r.referer !== undefined) i = putString(buf, putBytes(buf, i, keys.referer), r.referer);
+  i = plainField(buf, i, keys.client, r.client);
+  i = intField(buf, i, keys.clientPort, r.clientPort);
+  i = plainField(buf, i, keys.method, r.method);
+  i = stringField(buf, i, keys.host, r.host);
+  i = stringField(buf, i, keys.path, r.path);
+  i = plainField(buf, i, keys.protocol, r.protocol);
+  i = intField(buf, i, keys.status, r.status);
+  i = plainField(buf, i, keys.pool, r.pool);
+  i = stringField(buf, i, keys.backend, r.backend);
+  i = plainField(buf, i, keys.backendAddress, r.backendAddress);
+  i = intField(buf, i, keys.backendStatus, r.backendStatus);
+  i = intField(buf, i, keys.attempts, r.attempts);
+  i = intField(buf, i, keys.bytesIn, r.bytesIn);
+  i = intField(buf, i, keys.bytesOut, r.bytesOut);
+  i = msField(buf, i, keys.durationMs, r.durationMs);
+  i = msField(buf, i, keys.upstreamMs, r.upstreamMs);
+  i = plainField(buf, i, keys.cache, r.cache);
+  i = plainField(buf, i, keys.error, r.error);
+  i = stringField(buf, i, keys.detail, r.detail);
+  i = stringField(buf, i, keys.userAgent, r.userAgent);
+  i = stringField(buf, i, keys.referer, r.referer);
   return putBytes(buf, i, lineEnd);
 }
 
