@@ -15,7 +15,7 @@ function writerChild(count: number, width: number, stdout: 'pipe' | number) {
   const script = `
     import { LogWriter } from ${JSON.stringify(writerModule)};
     const writer = new LogWriter({ destination: { kind: 'stdout' }, bufferBytes: 65536, flushMs: 1000 });
-    for (let i = 0; i < ${count}; i++) writer.write(String(i).padStart(8, '0') + 'x'.repeat(${width - 9}) + '\\n');
+    for (let i = 0; i < ${count}; i++) writer.write(Buffer.from(String(i).padStart(8, '0') + 'x'.repeat(${width - 9}) + '\\n'));
     writer.close();
   `;
   return spawn(process.execPath, ['--input-type=module', '-e', script], {
