@@ -78,10 +78,15 @@ export function urlKey(url: string): string {
  * own authority, RFC 9112 3.2.2). Query strings are part of the key.
  */
 export function cacheKey(req: RequestHead, scheme = 'http'): string {
+  return targetKey(req.target, headerValue(req.headers, 'host') ?? '', scheme);
+}
+
+/** cacheKey of a request for `target` whose Host field is `host`. */
+export function targetKey(target: string, host: string, scheme = 'http'): string {
   // Origin-form (a slash first) is the usual target and never absolute.
-  if (req.target.charCodeAt(0) !== 0x2f && ABSOLUTE.test(req.target)) return urlKey(req.target);
+  if (target.charCodeAt(0) !== 0x2f && ABSOLUTE.test(target)) return urlKey(target);
   const s = scheme.toLowerCase();
-  return `${s}://${normalizeAuthority(headerValue(req.headers, 'host') ?? '', s)}${req.target}`;
+  return `${s}://${normalizeAuthority(host, s)}${target}`;
 }
 
 function originOf(key: string): string {
