@@ -43,7 +43,18 @@ export function varyKey(req: { headers: readonly HeaderField[] }, vary: string):
   return lines.join('\n');
 }
 
+/** The authority normalized last: a site's requests repeat one Host value. */
+let lastAuthority = { authority: '', scheme: '', normalized: '' };
+
 function normalizeAuthority(authority: string, scheme: string): string {
+  const last = lastAuthority;
+  if (authority === last.authority && scheme === last.scheme) return last.normalized;
+  const normalized = normalizedAuthority(authority, scheme);
+  lastAuthority = { authority, scheme, normalized };
+  return normalized;
+}
+
+function normalizedAuthority(authority: string, scheme: string): string {
   let host = authority.trim().toLowerCase();
   const at = host.lastIndexOf('@');
   if (at >= 0) host = host.slice(at + 1);
