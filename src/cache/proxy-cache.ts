@@ -90,6 +90,7 @@ export class ProxyCache {
   config: CacheConfig;
   policy: PolicyOptions;
   refreshTimeout: number;
+  private lastKey: { host: string; target: string; pool: string; key: string } | undefined;
   /** Pools that have stored something: the key suffixes a purge by URL covers. */
   private readonly pools = new Set<string>();
 
@@ -129,9 +130,17 @@ export class ProxyCache {
     return `${cacheKey(request)} ${pool}`;
   }
 
-  /** keyOf for a request whose Host is `host`, without its fields. */
+  /**
+   * keyOf for a request whose Host is `host`, without its fields. The last key made is kept: a
+   * hot entry asked for again gets the same string, whose hash the store's map already knows.
+   */
   keyAt(host: string, target: string, pool: string): string {
-    return `${targetKey(target, host)} ${pool}`;
+    const last = this.lastKey;
+    if (last !== undefined && target === last.target && host === last.host && pool === last.pool)
+      return last.key;
+    const key = `${targetKey(target, host)} ${pool}`;
+    this.lastKey = { host, target, pool, key };
+    return key;
   }
 
   /** Removes every variant of `url` (an absolute http URL), in `pool` or in every pool. */

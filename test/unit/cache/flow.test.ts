@@ -155,3 +155,25 @@ test('a directive in the client’s fields takes the request off the quick path'
   t.is(made.count, 1);
   flow.done(false);
 });
+
+test('keyAt is keyOf for a Host value, whatever was asked just before', (t) => {
+  const { cache } = setup();
+  const cases: [string, string, string][] = [
+    ['SITE.test:80', '/a', 'web'],
+    ['SITE.test:80', '/a', 'web'],
+    ['site.test', '/a', 'api'],
+    ['site.test:8080', '/a', 'api'],
+    ['site.test:8080', '/b?x=1', 'api'],
+    ['[::1]:80', '/b?x=1', 'api'],
+    ['SITE.test:80', '/a', 'web'],
+  ];
+  for (const [host, target, poolName] of cases) {
+    const request: RequestHead = { method: 'GET', target, versionMinor: 1, headers: [h('Host', host)] };
+    t.is(
+      cache.keyAt(host, target, poolName),
+      cache.keyOf(request, poolName),
+      `${host} ${target} ${poolName}`,
+    );
+  }
+  t.is(cache.keyAt('SITE.test:80', '/a', 'web'), 'http://site.test/a web');
+});
