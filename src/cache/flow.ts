@@ -60,9 +60,6 @@ const NOT_LEADING = new Set([
   'range',
 ]);
 
-/** Request fields that take a request off the fast path of a hit (directives, preconditions). */
-const DIRECTIVE_FIELDS = new Set(['cache-control', 'pragma', 'if-match', 'if-unmodified-since']);
-
 /**
  * The request a flow serves, as the proxy admitted it (src/proxy/heads.ts CacheSubject). The
  * cache keys, matches Vary and stores on the fields as forwarded; a hit never forwards them, so
@@ -388,8 +385,27 @@ export class CacheFlow {
 /** No directive or precondition: a hit can be decided from the entry's kept figures. */
 function isPlain(request: RequestHead): boolean {
   if (request.method !== 'GET' && request.method !== 'HEAD') return false;
-  for (const header of request.headers) if (DIRECTIVE_FIELDS.has(header.lower)) return false;
+  for (const header of request.headers) if (isDirectiveField(header.lower)) return false;
   return true;
+}
+
+/**
+ * Request fields that take a request off the fast path of a hit (directives, preconditions). A
+ * switch on the length, not a Set: a name parsed a moment ago has no hash yet.
+ */
+function isDirectiveField(lower: string): boolean {
+  switch (lower.length) {
+    case 6:
+      return lower === 'pragma';
+    case 8:
+      return lower === 'if-match';
+    case 13:
+      return lower === 'cache-control';
+    case 19:
+      return lower === 'if-unmodified-since';
+    default:
+      return false;
+  }
 }
 
 /** A response's ETag or Last-Modified names another representation than the stored one. */

@@ -17,7 +17,6 @@ import {
 import type { CacheEntry } from './store.ts';
 
 const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
-const CONDITIONALS = new Set(['if-none-match', 'if-modified-since']);
 
 /** An answer made from the cache: the head (latin1) and the body buffers to write after it. */
 export interface CacheAnswer {
@@ -195,11 +194,18 @@ function ageAt(info: EntryInfo, now: number): string {
 const staleWarning = field('Warning', '110 - "Response is Stale"');
 
 export function hasConditional(request: RequestHead): boolean {
-  for (const header of request.headers) if (CONDITIONALS.has(header.lower)) return true;
+  for (const header of request.headers) if (isConditional(header.lower)) return true;
   return false;
 }
 
 /** The request's fields without the client's own If-None-Match and If-Modified-Since. */
 export function withoutConditionals(headers: readonly HeaderField[]): HeaderField[] {
-  return headers.filter((header) => !CONDITIONALS.has(header.lower));
+  return headers.filter((header) => !isConditional(header.lower));
+}
+
+/** If-None-Match and If-Modified-Since, by length first (a name parsed a moment ago has no hash). */
+function isConditional(lower: string): boolean {
+  return lower.length === 13
+    ? lower === 'if-none-match'
+    : lower.length === 17 && lower === 'if-modified-since';
 }
