@@ -246,7 +246,8 @@ export class CacheFlow {
       this.pool.name,
       prepareEntry(request, head, this.requestTime, now),
     );
-    return this.pass(this.sink);
+    // A closure made only here, where a body is stored: a hit makes none.
+    return this.pass((data) => this.take(data));
   }
 
   /** The backend failed before a response: true when a stale copy answers instead. */
@@ -323,14 +324,14 @@ export class CacheFlow {
   }
 
   /** Each decoded body chunk of a response being stored (the client's copy is not delayed). */
-  private readonly sink = (data: Buffer): void => {
+  private take(data: Buffer): void {
     const writer = this.writer;
     if (writer === undefined || writer.write(data)) return;
     // Over maxObjectBytes: passed through uncached.
     this.writer = undefined;
     this.result = 'bypass';
     this.end('uncacheable');
-  };
+  }
 
   private serve(result: CacheResult, label: string): CacheStep {
     this.result = result;
