@@ -1,6 +1,7 @@
 // One request's way through the shared cache (src/cache/proxy-cache.ts has the cache itself and
 // the API this flow follows): the lookup, the decision, storing the backend's answer, and the
 // answers made from stored entries.
+import type { CacheConfig } from '../config/types.ts';
 import {
   type BodyFraming,
   type HeaderField,
@@ -10,21 +11,21 @@ import {
 } from '../http/message.ts';
 import { plainResponse } from '../http/responses.ts';
 import { field } from '../http/serialize.ts';
-import type { CacheResult } from '../observe/metrics.ts';
+import type { CacheResult, Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
-import type { FlightOutcome } from './coalesce.ts';
+import type { Coalescer, FlightOutcome } from './coalesce.ts';
 import { requestCacheControl } from './directives.ts';
 import {
   invalidatedKeys,
   isCacheableRequest,
   isStaleIfErrorStatus,
+  type PolicyOptions,
   prepareEntry,
   servingDecision,
   staleIfErrorAllowed,
   storageDecision,
   updateFrom304,
 } from './policy.ts';
-import type { ProxyCache } from './proxy-cache.ts';
 import {
   type CacheAnswer,
   entryInfo,
@@ -34,7 +35,7 @@ import {
   renderEntry,
   withoutConditionals,
 } from './render.ts';
-import type { CacheEntry, CacheWriter } from './store.ts';
+import type { CacheEntry, CacheStore, CacheWriter } from './store.ts';
 
 export type CacheStep =
   | { kind: 'answer' }
@@ -59,6 +60,21 @@ const NOT_LEADING = new Set([
   'if-range',
   'range',
 ]);
+
+/** What a flow uses of its cache: ProxyCache (./proxy-cache.ts, which makes flows). */
+export interface FlowCache {
+  readonly store: CacheStore;
+  readonly flights: Coalescer;
+  readonly metrics: Metrics | undefined;
+  readonly config: CacheConfig;
+  readonly policy: PolicyOptions;
+  now(): number;
+  keyOf(request: RequestHead, pool: string): string;
+  keyAt(host: string, target: string, pool: string): string;
+  beginWrite(key: string, pool: string, meta: Parameters<CacheStore['beginWrite']>[1]): CacheWriter;
+  invalidate(keys: readonly string[]): void;
+  revalidateInBackground(flow: CacheFlow, entry: CacheEntry, conditional: readonly HeaderField[]): void;
+}
 
 /**
  * The request a flow serves, as the proxy admitted it (src/proxy/heads.ts CacheSubject). The
@@ -87,7 +103,7 @@ export class CacheFlow {
   answered = false;
   readonly pool: BackendPool;
   private readonly source: FlowRequest;
-  private readonly cache: ProxyCache;
+  private readonly cache: FlowCache;
   private readonly eligible: boolean;
   /** The X-Cache value. */
   private label = 'BYPASS';
@@ -102,7 +118,7 @@ export class CacheFlow {
   private waited = false;
   private counted = false;
 
-  constructor(cache: ProxyCache, source: FlowRequest, pool: BackendPool, eligible: boolean) {
+  constructor(cache: FlowCache, source: FlowRequest, pool: BackendPool, eligible: boolean) {
     this.cache = cache;
     this.source = source;
     this.pool = pool;
