@@ -24,7 +24,7 @@ import { waitReady } from './lib/http-check.ts';
 import { type Server, startServer, stopAll, stopServer } from './lib/proc.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const TARGETS = ['sluice', 'sluice-nolog', 'node-pipe'] as const;
+const TARGETS = ['sluice', 'sluice-nolog', 'sluice-cache', 'node-pipe'] as const;
 type Target = (typeof TARGETS)[number];
 
 const { values } = parseArgs({
@@ -113,6 +113,8 @@ async function count(
     const options = {
       adminPort,
       ...(target === 'sluice-nolog' ? { accessLog: false as const } : {}),
+      // Answers from its cache after the first request (the backends' 1k.txt is cacheable).
+      ...(target === 'sluice-cache' ? { cache: true } : {}),
     };
     writeFileSync(file, sluiceYaml(port, backendPorts, options));
     argv = [values.sluice as string, '--config', file];

@@ -43,7 +43,18 @@ export function varyKey(req: { headers: readonly HeaderField[] }, vary: string):
   return lines.join('\n');
 }
 
+/** The authority normalized last: a site's requests repeat one Host value. */
+let lastAuthority = { authority: '', scheme: '', normalized: '' };
+
 function normalizeAuthority(authority: string, scheme: string): string {
+  const last = lastAuthority;
+  if (authority === last.authority && scheme === last.scheme) return last.normalized;
+  const normalized = normalizedAuthority(authority, scheme);
+  lastAuthority = { authority, scheme, normalized };
+  return normalized;
+}
+
+function normalizedAuthority(authority: string, scheme: string): string {
   let host = authority.trim().toLowerCase();
   const at = host.lastIndexOf('@');
   if (at >= 0) host = host.slice(at + 1);
@@ -78,10 +89,15 @@ export function urlKey(url: string): string {
  * own authority, RFC 9112 3.2.2). Query strings are part of the key.
  */
 export function cacheKey(req: RequestHead, scheme = 'http'): string {
+  return targetKey(req.target, headerValue(req.headers, 'host') ?? '', scheme);
+}
+
+/** cacheKey of a request for `target` whose Host field is `host`. */
+export function targetKey(target: string, host: string, scheme = 'http'): string {
   // Origin-form (a slash first) is the usual target and never absolute.
-  if (req.target.charCodeAt(0) !== 0x2f && ABSOLUTE.test(req.target)) return urlKey(req.target);
+  if (target.charCodeAt(0) !== 0x2f && ABSOLUTE.test(target)) return urlKey(target);
   const s = scheme.toLowerCase();
-  return `${s}://${normalizeAuthority(headerValue(req.headers, 'host') ?? '', s)}${req.target}`;
+  return `${s}://${normalizeAuthority(host, s)}${target}`;
 }
 
 function originOf(key: string): string {

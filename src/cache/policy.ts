@@ -18,6 +18,7 @@
 //   isStaleIfErrorStatus(status)                 500, 502, 503, 504 (RFC 5861 4)
 //   responseVary(headers) / varyKey(req, vary)   secondary key (RFC 9111 4.1)
 //   cacheKey(req, scheme?) / urlKey(url)         primary key: scheme://host[:port]target
+//   targetKey(target, host, scheme?)             the same from a target and a Host value
 //   conditionalHeaders(entry)                    If-None-Match / If-Modified-Since to revalidate
 //   updateFrom304(entry, res304, requestTime, responseTime, options?)  freshened headers (4.3.4)
 //   answerConditional(req, entry)                a 304 for the client's own conditional, or undefined
@@ -53,7 +54,7 @@ import {
 } from './directives.ts';
 import { responseVary, varyKey } from './keys.ts';
 
-export { cacheKey, invalidatedKeys, responseVary, urlKey, varyKey } from './keys.ts';
+export { cacheKey, invalidatedKeys, responseVary, targetKey, urlKey, varyKey } from './keys.ts';
 
 /** A stored response without its body: what the policy needs. */
 export interface CachedResponse {

@@ -1,7 +1,9 @@
 // Answers made from stored entries: the figures each entry needs for serving, worked out once
 // (freshness lifetime, initial age, the head without Age), and the bytes of an answer, a 304
-// when the request's own conditional matches.
+// when the request's own conditional matches. The usual hit is kept ready as one buffer per
+// entry (joinedHit), made again only when its Age changes.
 import type { BodyFraming, HeaderField, RequestHead } from '../http/message.ts';
+import { withHead } from '../http/one-write.ts';
 import { clientResponseHead, viaValue } from '../http/response-heads.ts';
 import { field, serializeHead } from '../http/serialize.ts';
 import { responseCacheControl } from './directives.ts';
@@ -15,7 +17,6 @@ import {
 import type { CacheEntry } from './store.ts';
 
 const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });
-const CONDITIONALS = new Set(['if-none-match', 'if-modified-since']);
 
 /** An answer made from the cache: the head (latin1) and the body buffers to write after it. */
 export interface CacheAnswer {
@@ -38,6 +39,18 @@ export interface EntryInfo {
   readonly noCache: boolean;
   /** The head up to its variable part: status line, stored fields but Age, then Via. */
   readonly prefix: string;
+  /** The usual hit, kept while it is among the newest kept (joinedHit). */
+  joined: JoinedAnswer | undefined;
+}
+
+/** A whole answer (head and body) ready to write, right while its Age value is. */
+export interface JoinedAnswer {
+  readonly status: number;
+  /** The head and the body, one buffer (the head alone, latin1, for an empty body). */
+  readonly bytes: Buffer | string;
+  readonly bodyBytes: number;
+  /** The Age value in `bytes`. */
+  readonly age: string;
 }
 
 const infos = new WeakMap<CacheEntry, EntryInfo>();
@@ -63,6 +76,7 @@ export function entryInfo(entry: CacheEntry, policy: PolicyOptions = {}): EntryI
     lifetime: freshnessLifetime(entry, policy),
     noCache: responseCacheControl(entry.headers).noCache,
     prefix: head.slice(0, -2),
+    joined: undefined,
   };
   infos.set(entry, info);
   return info;
@@ -82,7 +96,7 @@ export function renderEntry(
   policy: PolicyOptions = {},
 ): CacheAnswer {
   const info = entryInfo(entry, policy);
-  const age = ageHeaderValue(info.initialAge + Math.max(0, (now - info.responseTime) / 1000));
+  const age = ageAt(info, now);
   const conditional = hasConditional(request) ? answerConditional(request, entry) : undefined;
   if (conditional !== undefined) {
     const head = clientResponseHead({
@@ -112,15 +126,86 @@ export function renderEntry(
   return { status, head, body: entry.body, bodyBytes: entry.bodyBytes };
 }
 
+/** Bytes of joined answers kept in all: a hot set larger than this makes some answers per hit. */
+export const JOINED_LIMIT = 1024 * 1024;
+/** Entries whose info keeps a joined answer, the least recently made first. */
+const joinedHolders = new Set<EntryInfo>();
+let joinedBytes = 0;
+
+/**
+ * The usual hit — a GET on a kept HTTP/1.1 connection, without a conditional, labelled HIT, its
+ * body at most `maxBody` bytes — as the bytes renderEntry would make, joined in one buffer. The
+ * same buffer answers every such request while the Age value stays (a second at most), so a hit
+ * costs no head rendering and no copy; the other answers get undefined (renderEntry's way).
+ */
+export function joinedHit(
+  entry: CacheEntry,
+  request: RequestHead,
+  now: number,
+  label: string,
+  keepAlive: boolean,
+  maxBody: number,
+  policy: PolicyOptions = {},
+): JoinedAnswer | undefined {
+  if (label !== 'HIT' || !keepAlive || request.versionMinor !== 1 || request.method !== 'GET')
+    return undefined;
+  if (entry.bodyBytes > maxBody || hasConditional(request)) return undefined;
+  const info = entryInfo(entry, policy);
+  const age = ageAt(info, now);
+  const known = info.joined;
+  if (known !== undefined && known.age === age) return known;
+  const answer = renderEntry(entry, request, now, label, keepAlive, policy);
+  const joined: JoinedAnswer = {
+    status: answer.status,
+    bytes: withHead(answer.head, answer.body),
+    bodyBytes: answer.bodyBytes,
+    age,
+  };
+  keepJoined(info, joined);
+  return joined;
+}
+
+/** Keeps `joined` on `info` as the newest, dropping the oldest kept until all fit JOINED_LIMIT. */
+function keepJoined(info: EntryInfo, joined: JoinedAnswer): void {
+  if (info.joined !== undefined) {
+    joinedBytes -= info.joined.bytes.length;
+    joinedHolders.delete(info);
+  }
+  info.joined = undefined;
+  const size = joined.bytes.length;
+  if (size > JOINED_LIMIT) return;
+  for (const oldest of joinedHolders) {
+    if (joinedBytes + size <= JOINED_LIMIT) break;
+    joinedBytes -= (oldest.joined as JoinedAnswer).bytes.length;
+    oldest.joined = undefined;
+    joinedHolders.delete(oldest);
+  }
+  info.joined = joined;
+  joinedHolders.add(info);
+  joinedBytes += size;
+}
+
+/** The Age value of an entry at `now`. */
+function ageAt(info: EntryInfo, now: number): string {
+  return ageHeaderValue(info.initialAge + Math.max(0, (now - info.responseTime) / 1000));
+}
+
 /** RFC 7234 5.5.1's warn-code for any stale answer. */
 const staleWarning = field('Warning', '110 - "Response is Stale"');
 
 export function hasConditional(request: RequestHead): boolean {
-  for (const header of request.headers) if (CONDITIONALS.has(header.lower)) return true;
+  for (const header of request.headers) if (isConditional(header.lower)) return true;
   return false;
 }
 
 /** The request's fields without the client's own If-None-Match and If-Modified-Since. */
 export function withoutConditionals(headers: readonly HeaderField[]): HeaderField[] {
-  return headers.filter((header) => !CONDITIONALS.has(header.lower));
+  return headers.filter((header) => !isConditional(header.lower));
+}
+
+/** If-None-Match and If-Modified-Since, by length first (a name parsed a moment ago has no hash). */
+function isConditional(lower: string): boolean {
+  return lower.length === 13
+    ? lower === 'if-none-match'
+    : lower.length === 17 && lower === 'if-modified-since';
 }

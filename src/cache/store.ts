@@ -28,7 +28,7 @@
 // Variants: a put replaces the variant with the same Vary names and selecting values, and drops
 // the variants stored under a different Vary (the origin changed what it varies on, as Squid
 // does); at most maxVariants (default 32) per key, the oldest dropped first.
-import type { RequestHead } from '../http/message.ts';
+import type { HeaderField } from '../http/message.ts';
 import { type CachedResponse, type Freshened, varyKey } from './policy.ts';
 
 /** Bytes charged per entry beyond its data, for bookkeeping objects. */
@@ -97,7 +97,7 @@ export class CacheStore {
     return this.maxBytes;
   }
 
-  get(key: string, req: Pick<RequestHead, 'headers'>): CacheEntry | undefined {
+  get(key: string, req: { readonly headers: readonly HeaderField[] }): CacheEntry | undefined {
     const variants = this.byKey.get(key);
     if (variants === undefined) return undefined;
     let keys: Map<string, string> | undefined;

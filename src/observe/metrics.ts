@@ -48,7 +48,9 @@ export class Metrics {
   private readonly f: Families;
   private readonly backends = new Map<string, Map<string, BackendMetrics>>();
   private readonly rejectedCells = new Map<string, ScalarCell>();
-  private readonly poolSources = new Map<string, RequestMetrics>();
+  /** Per pool: the request series of answers from the cache, and of those no backend could take. */
+  private readonly cacheSources = new Map<string, RequestMetrics>();
+  private readonly noneSources = new Map<string, RequestMetrics>();
   private readonly cacheCells: ReadonlyMap<string, ScalarCell>;
   private readonly cacheBytesCell: ScalarCell;
   private readonly clientConnections: ScalarCell;
@@ -129,11 +131,12 @@ export class Metrics {
    * cache, `(none)` when no backend could take the request (503). Made on first use.
    */
   poolRequests(pool: string, source: '(cache)' | '(none)'): RequestMetrics {
-    const key = `${pool}\u0000${source}`;
-    let handle = this.poolSources.get(key);
+    // One map per source, keyed by the pool's name (a config string: its hash is known).
+    const sources = source === '(cache)' ? this.cacheSources : this.noneSources;
+    let handle = sources.get(pool);
     if (handle === undefined) {
       handle = new RequestMetrics(this.f, pool, source);
-      this.poolSources.set(key, handle);
+      sources.set(pool, handle);
     }
     return handle;
   }

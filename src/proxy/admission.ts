@@ -11,12 +11,7 @@ import { headerTokens } from '../http/serialize.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { ProxyContext } from './context.ts';
 import type { Downstream } from './downstream.ts';
-import {
-  forwardedFields,
-  serializeUpstreamHead,
-  type UpstreamRequest,
-  upstreamRequestHead,
-} from './heads.ts';
+import { CacheSubject, type UpstreamRequest, upstreamRequestHead } from './heads.ts';
 import { normalizeTarget } from './normalize.ts';
 
 /** A request Sluice answers itself; `reason` labels sluice_requests_rejected_total. */
@@ -97,13 +92,7 @@ export function admit(
   if (match.route.cache && context.cache) {
     // The upstream head is made only when the request goes to a backend.
     const eligible = framing.kind === 'none' && upgrade === undefined;
-    const forwarded = { ...upstream.head, headers: forwardedFields(upstream) };
-    const cache = context.cache.open(
-      forwarded,
-      pool,
-      (head) => serializeUpstreamHead(head.method, head.headers, upstream),
-      eligible,
-    );
+    const cache = context.cache.open(new CacheSubject(upstream), pool, eligible);
     return { kind: 'admit', pool, upgrade, upstreamHead: '', cache };
   }
   return { kind: 'admit', pool, upgrade, upstreamHead: upstreamRequestHead(upstream), cache: undefined };

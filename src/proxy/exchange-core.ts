@@ -121,12 +121,13 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     this.current = 'answer';
     this.attempt?.close(true);
     if (this.context.draining) this.keepClient = false;
-    const answer = cache.render(this.keepClient);
+    const oneWrite = this.context.config.limits.oneWrite;
+    const answer = cache.renderJoined(this.keepClient, oneWrite) ?? cache.render(this.keepClient);
     this.status = answer.status;
     this.answered = true;
     if (!this.client.gone) {
-      if (answer.bodyBytes <= this.context.config.limits.oneWrite)
-        this.client.write(withHead(answer.head, answer.body));
+      if ('bytes' in answer) this.client.write(answer.bytes);
+      else if (answer.bodyBytes <= oneWrite) this.client.write(withHead(answer.head, answer.body));
       else this.client.writeAll(answer.head, answer.body);
     }
     this.bytesOut += answer.bodyBytes;

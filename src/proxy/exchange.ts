@@ -274,9 +274,9 @@ export class Exchange extends ExchangeCore implements AttemptUser {
       this.pool?.retryBudget.recordRequest(this.context.clock.now);
       this.connectNext();
     } else if (step.kind === 'answer') {
-      this.current = 'answer';
-      // After the caller's loop: a pipelined request behind this one is read on completion.
-      queueMicrotask(() => this.answerFromCache());
+      // At once, as a local answer is: the client connection reads a pipelined request waiting
+      // behind this one when start() returns (src/proxy/client-connection.ts readRequests).
+      this.answerFromCache();
     } else {
       this.current = 'cacheWait';
       this.client.arm(undefined);

@@ -35,6 +35,11 @@ function compile(rules: HeaderRules): CompiledRules | null {
   return result;
 }
 
+/** Whether the rules remove or set any field (false for empty rules). */
+export function changesHeaders(rules: HeaderRules): boolean {
+  return compile(rules) !== null;
+}
+
 /**
  * The header fields after the rules. With empty rules, or when the rules change nothing, the
  * same array comes back (no copy); otherwise a new one. The appended fields are fresh objects.

@@ -1,11 +1,12 @@
 // Builds the request head Sluice sends to a backend (response heads: src/http/response-heads.ts).
 
+import type { FlowRequest } from '../cache/proxy-cache.ts';
 import type { RouteConfig } from '../config/types.ts';
 import { endToEndFields } from '../http/hop-by-hop.ts';
 import type { BodyFraming, HeaderField, RequestHead } from '../http/message.ts';
 import { field, headLines } from '../http/serialize.ts';
 import { addForwardingFields, type ForwardingContext } from './forwarding.ts';
-import { applyHeaderRules } from './header-rules.ts';
+import { applyHeaderRules, changesHeaders } from './header-rules.ts';
 
 export interface UpstreamRequest {
   head: RequestHead;
@@ -52,6 +53,33 @@ export function serializeUpstreamHead(
 
 export function upstreamRequestHead(request: UpstreamRequest): string {
   return serializeUpstreamHead(request.head.method, forwardedFields(request), request);
+}
+
+/**
+ * A request on a cache route, for its CacheFlow: the forwarded fields are made on first use,
+ * since a hit never sends them (and one without Vary never reads them).
+ */
+export class CacheSubject implements FlowRequest {
+  readonly client: RequestHead;
+  readonly host: string | undefined;
+  private readonly upstream: UpstreamRequest;
+  private made: RequestHead | undefined;
+
+  constructor(upstream: UpstreamRequest) {
+    this.upstream = upstream;
+    this.client = upstream.head;
+    // forwardedFields sends the authority as Host; header rules might change it, or add fields.
+    this.host = changesHeaders(upstream.route.headers) ? undefined : upstream.authority;
+  }
+
+  forwarded(): RequestHead {
+    this.made ??= { ...this.upstream.head, headers: forwardedFields(this.upstream) };
+    return this.made;
+  }
+
+  headFor(head: RequestHead): string {
+    return serializeUpstreamHead(head.method, head.headers, this.upstream);
+  }
 }
 
 function replaceHost(fields: readonly HeaderField[], authority: string): HeaderField[] {

@@ -45,6 +45,11 @@ pools:
 routes:
   - host: nocache.test
     pool: web
+  - host: rules.test
+    pool: web
+    cache: true
+    headers:
+      set: { Cache-Control: no-cache }
   - host: "*"
     pool: web
     cache: true
@@ -114,6 +119,19 @@ test('a MISS is stored; the next request is a HIT whose Age grows exactly with t
   await sleep(1000);
   t.is((await request('/age')).headers.age, '7');
   t.is(count('/age'), 1);
+});
+
+test('a route whose header rules add a directive: the cache reads the request as forwarded', async (t) => {
+  serve('/rules', { 'cache-control': 'max-age=60', etag: '"r1"' });
+  t.is((await request('/rules', { host: 'rules.test' })).headers['x-cache'], 'MISS');
+  // Stored, but every request reaches the backend with no-cache, so each one is revalidated
+  // (this backend answers 200 again: a MISS).
+  const again = await request('/rules', { host: 'rules.test' });
+  t.is(again.status, 200);
+  t.is(again.headers['x-cache'], 'MISS');
+  t.is(count('/rules'), 2);
+  t.is(seen.get('/rules')?.[1]?.headers['if-none-match'], '"r1"');
+  t.is(seen.get('/rules')?.[1]?.headers['cache-control'], 'no-cache');
 });
 
 test('no-store is never stored', async (t) => {

@@ -7,6 +7,7 @@ import {
   type CacheFlow,
   type CacheStep,
   entryInfo,
+  type FlowRequest,
   ProxyCache,
   renderEntry,
   validatorsDiffer,
@@ -55,8 +56,16 @@ function res(status: number, ...headers: HeaderField[]): ResponseHead {
 
 const LENGTH = (n: number): BodyFraming => ({ kind: 'length', length: n });
 
+/** A request nothing forwards: its fields are the forwarded ones (no host: every decision reads them). */
+const unforwarded = (request: RequestHead): FlowRequest => ({
+  client: request,
+  host: undefined,
+  forwarded: () => request,
+  headFor,
+});
+
 function open(cache: ProxyCache, request: RequestHead, poolName = 'web'): CacheFlow {
-  return cache.open(request, pool(poolName), headFor, true);
+  return cache.open(unforwarded(request), pool(poolName), true);
 }
 
 /** Runs a miss through a flow: the response is stored with `body`. */
@@ -208,7 +217,7 @@ test('only plain GETs lead; HEAD and conditional GETs follow a flight in progres
 test('requests with a body or an Upgrade, and no-store requests, bypass', (t) => {
   const { cache } = setup();
   fill(cache, req(), res(200, h('Cache-Control', 'max-age=60')));
-  const upgrade = cache.open(req(), pool(), headFor, false);
+  const upgrade = cache.open(unforwarded(req()), pool(), false);
   t.deepEqual(upgrade.begin(), { kind: 'forward', head: undefined });
   const noStore = open(cache, req('/a', [h('Cache-Control', 'no-store')]));
   t.deepEqual(noStore.begin(), { kind: 'forward', head: undefined });
