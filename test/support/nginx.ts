@@ -5,6 +5,7 @@
 // `NGINX_IMAGE=nginx:1.27-alpine` works the same, since both lay files out alike and the default
 // server block below uses stock nginx only. Ryuk is disabled (TESTCONTAINERS_RYUK_DISABLED=true):
 // every test file must stop what it starts, e.g. `test.after.always(() => stopNginxBackends(all))`.
+import { randomBytes } from 'node:crypto';
 import { GenericContainer, getContainerRuntimeClient, type StartedTestContainer, Wait } from 'testcontainers';
 import { NGINX_IMAGE } from './images.ts';
 
@@ -13,6 +14,17 @@ export { NGINX_IMAGE };
 /** Where the demo site (web/) lives in the image, and the DAV upload directory. */
 export const HTML_ROOT = '/usr/share/nginx/html';
 export const UPLOAD_DIR = '/tmp/upload';
+
+/**
+ * `size` random bytes, none of them `<`, which nginx's SSI filter (it makes `/chunked/…` chunked)
+ * sends back unchanged. It holds a trailing `<`, `<!`, `<!-` or `<!--` as a directive's start and
+ * drops it at the end (one random body in 256 ends in `<`), and it would run a `<!--#` directive.
+ */
+export function ssiInertBytes(size: number): Buffer {
+  const bytes = randomBytes(size);
+  for (let at = bytes.indexOf(0x3c); at !== -1; at = bytes.indexOf(0x3c, at + 1)) bytes[at] = 0x3e;
+  return bytes;
+}
 
 export interface NginxBackend {
   /** `nginx-1`, `nginx-2`, ...; also sent back in the `X-Backend` response header. */
@@ -71,7 +83,7 @@ export interface NginxBackendOptions {
  *   GET of the same URL returns the stored bytes. PUT answers 201 (created) or 204 (replaced);
  * - `/chunked` the 1 KiB text file (web/1k.txt) sent with `Transfer-Encoding: chunked` (SSI removes
  *   Content-Length); `/chunked/<path>` any file of the site chunked; `/chunked/upload/<path>` an
- *   uploaded file chunked;
+ *   uploaded file chunked. SSI parses what it sends: upload `ssiInertBytes` to get them back whole;
  * - `/nginx_status` stub_status.
  *
  * `extra` is put inside the server block (more locations or directives).
