@@ -1,6 +1,5 @@
 // Keep-alive connections to one backend: a bounded stack of idle ones (the most recently used
 // is reused first, so surplus connections age out) and an idle timeout.
-import { connect } from 'node:net';
 import { UpstreamConnection } from './connection.ts';
 
 export interface ConnectionPoolOptions {
@@ -50,11 +49,10 @@ export class ConnectionPool {
    * reported to the user set on the returned connection.
    */
   connect(onConnect: (connection: UpstreamConnection) => void): UpstreamConnection {
-    const socket = connect({ host: this.endpoint.host, port: this.endpoint.port });
-    const connection = new UpstreamConnection(socket, (retired) => this.forget(retired));
+    const connection = UpstreamConnection.open(this.endpoint, (retired) => this.forget(retired));
     this.open++;
     this.opened++;
-    socket.once('connect', () => onConnect(connection));
+    connection.socket.once('connect', () => onConnect(connection));
     return connection;
   }
 

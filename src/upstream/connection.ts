@@ -1,7 +1,14 @@
 // A TCP connection to a backend, reused across requests. Socket events go to whichever
 // exchange currently holds the connection; while idle in the pool, any event retires it.
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { contain } from '../observe/faults.ts';
+
+/**
+ * The one buffer every backend socket reads into (Node's `onread`); each read is copied out of it
+ * at once, at its size. Node's own reads allocate 64 KiB and shrink it, a new ArrayBuffer per read
+ * that the scavenger must sweep, and pass through the Readable machinery ('data', a nextTick).
+ */
+const readBuffer = Buffer.allocUnsafe(64 * 1024);
 
 /** The exchange currently using a connection. */
 export interface UpstreamUser {
@@ -21,20 +28,42 @@ export class UpstreamConnection {
   closed = false;
   private readonly onRetire: (connection: UpstreamConnection) => void;
 
+  /** Opens a connection to `host:port`; the socket reads through the shared `readBuffer`. */
+  static open(
+    endpoint: { readonly host: string; readonly port: number },
+    onRetire: (connection: UpstreamConnection) => void,
+  ): UpstreamConnection {
+    let connection: UpstreamConnection | undefined;
+    const socket = connect({
+      host: endpoint.host,
+      port: endpoint.port,
+      onread: {
+        buffer: readBuffer,
+        callback: (size: number) => {
+          connection?.received(Buffer.from(readBuffer.subarray(0, size)));
+          // Reading goes on unless the exchange paused the socket (that still works).
+          return true;
+        },
+      },
+    });
+    connection = new UpstreamConnection(socket, onRetire);
+    return connection;
+  }
+
+  /** Bytes from the backend, for the exchange holding the connection. */
+  readonly received: (chunk: Buffer) => void;
+
   constructor(socket: Socket, onRetire: (connection: UpstreamConnection) => void) {
     this.socket = socket;
     this.onRetire = onRetire;
     socket.setNoDelay(true);
     // A bug in the exchange using this connection closes it (the exchange hears of that).
     const fault = () => this.destroy();
-    socket.on(
-      'data',
-      contain('backend_connection', fault, (chunk: Buffer) => {
-        if (this.user) this.user.onUpstreamData(chunk);
-        // Bytes from a backend nobody asked: the connection is out of step, drop it.
-        else this.destroy();
-      }),
-    );
+    this.received = contain('backend_connection', fault, (chunk: Buffer) => {
+      if (this.user) this.user.onUpstreamData(chunk);
+      // Bytes from a backend nobody asked: the connection is out of step, drop it.
+      else this.destroy();
+    });
     socket.on(
       'drain',
       contain('backend_connection', fault, () => this.user?.onUpstreamDrain()),

@@ -149,7 +149,7 @@ export class FakeUpstream {
   }
 
   reply(text: string): void {
-    this.socket.emit('data', Buffer.from(text, 'latin1'));
+    this.connection.received(Buffer.from(text, 'latin1'));
   }
 
   fail(code: string): void {
