@@ -42,9 +42,8 @@ export interface AccessRecord {
 
 // The line is written byte by byte into the writer's buffer: no string is built for it, so
 // nothing is flattened, encoded or collected afterwards (a string line cost about twice as much).
+// Short pieces are copied by a loop: a call into Buffer's native writers costs more than the copy.
 
-/** Every value that may be written without a look: printable ASCII but `"` and `\\`. */
-const unsafeForJson = /[^ !#-[\]-~]/;
 /** A character JSON does not allow raw in a string: `"`, `\\` or a control. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
 const needsEscape = /["\\\x00-\x1f]/;
@@ -82,25 +81,43 @@ const keys = {
 const lineEnd = fragment('}\n');
 
 function putBytes(buf: Buffer, at: number, bytes: Buffer): number {
-  buf.set(bytes, at);
-  return at + bytes.length;
+  const length = bytes.length;
+  for (let i = 0; i < length; i++) buf[at + i] = bytes[i] as number;
+  return at + length;
+}
+
+/**
+ * Copies `value` if it is printable ASCII without `"` and `\\` (what needs no escape and
+ * encodes as itself), and returns where it ends; -1 at the first character that is not, with
+ * the bytes before it written but not counted.
+ */
+function putAscii(buf: Buffer, at: number, value: string): number {
+  const length = value.length;
+  for (let i = 0; i < length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === quote || c === 0x5c) return -1;
+    buf[at + i] = c;
+  }
+  return at + length;
 }
 
 /** A value Sluice made or checked strictly (ASCII, nothing to escape), and its closing quote. */
 function putPlain(buf: Buffer, at: number, value: string): number {
-  const end = at + buf.write(value, at, 'latin1');
+  let end = putAscii(buf, at, value);
+  if (end === -1) end = at + buf.write(value, at, 'latin1');
   buf[end] = quote;
   return end + 1;
 }
 
 /** A value a client or the config can shape, as a JSON string in UTF-8. */
 function putString(buf: Buffer, at: number, value: string): number {
-  if (!unsafeForJson.test(value)) {
-    buf[at] = quote;
-    return putPlain(buf, at + 1, value);
+  buf[at] = quote;
+  const plain = putAscii(buf, at + 1, value);
+  if (plain !== -1) {
+    buf[plain] = quote;
+    return plain + 1;
   }
   if (needsEscape.test(value)) return at + buf.write(JSON.stringify(value), at);
-  buf[at] = quote;
   const end = at + 1 + buf.write(value, at + 1);
   buf[end] = quote;
   return end + 1;
@@ -179,7 +196,7 @@ export function lineBound(r: AccessRecord, timestamp: string): number {
  */
 export function writeAccessLine(buf: Buffer, at: number, r: AccessRecord, timestamp: string): number {
   let i = putBytes(buf, at, lineStart);
-  i += buf.write(timestamp, i, 'latin1');
+  i = putAscii(buf, i, timestamp);
   i = putBytes(buf, i, r.type === 'access' ? accessType : rejectedType);
   i = putString(buf, i, r.requestId);
   i = plainField(buf, i, keys.client, r.client);
