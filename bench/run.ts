@@ -26,6 +26,7 @@ import { haproxyConf, nginxProxyConf, nginxStaticConf, sluiceYaml } from './lib/
 import { waitReady } from './lib/http-check.ts';
 import {
   cpuSeconds,
+  cpuTimes,
   killAllNow,
   machineCpuSeconds,
   peakRssBytes,
@@ -263,7 +264,14 @@ const fmtRatio = (x: number | undefined) =>
 
 // ---- targets ----
 
-type Run = WrkResult & { connections: number; cpuSeconds: number; otherLoad: number; steal: number };
+type Run = WrkResult & {
+  connections: number;
+  cpuSeconds: number;
+  /** The user-space part of cpuSeconds (the rest is the kernel's, mostly the socket calls). */
+  userSeconds: number;
+  otherLoad: number;
+  steal: number;
+};
 
 interface Target {
   name: TargetName;
@@ -409,7 +417,7 @@ function snapshot(target: number[], backends: number[]) {
   const m = machineCpuSeconds();
   return {
     at: Date.now(),
-    target: cpuSeconds(target),
+    target: cpuTimes(target),
     bench: cpuSeconds(backends) + selfAndReapedCpuSeconds(),
     busy: m.busy,
     steal: m.steal,
@@ -581,14 +589,15 @@ async function measure(
     const r = await runWrk({ ...load, duration: opts.duration });
     await halted();
     const after = snapshot(pids, benchPids);
-    const cpu = after.target - before.target;
+    const user = after.target.user - before.target.user;
+    const cpu = user + after.target.system - before.target.system;
     // CPU time the machine spent outside this benchmark (other jobs), and hypervisor steal,
     // in % of all CPUs over the run: the noise this run suffered.
     const wall = (after.at - before.at) / 1000;
     const ours = cpu + after.bench - before.bench;
     const otherLoad = Math.max(0, (after.busy - before.busy - ours) / (wall * nproc)) * 100;
     const steal = ((after.steal - before.steal) / (wall * nproc)) * 100;
-    t.runs.push({ ...r, connections, cpuSeconds: cpu, otherLoad, steal });
+    t.runs.push({ ...r, connections, cpuSeconds: cpu, userSeconds: user, otherLoad, steal });
     const errs = r.non2xx + r.socketErrors;
     console.log(
       `${tag} ${t.name.padEnd(12)} ${fmtInt(r.rps).padStart(8)} req/s  ` +
@@ -612,6 +621,7 @@ interface Summary {
   p50: number;
   p99: number;
   cpuPerReqUs: number;
+  userPerReqUs: number;
   spread: number;
   errors: number;
   peakRss?: number;
@@ -628,6 +638,7 @@ function summarize(t: Target, connections: number): Summary | undefined {
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
     cpuPerReqUs: median(runs.map((r) => (r.cpuSeconds / Math.max(1, r.requests)) * 1e6)),
+    userPerReqUs: median(runs.map((r) => (r.userSeconds / Math.max(1, r.requests)) * 1e6)),
     spread: (Math.max(...runs.map((r) => r.rps)) - Math.min(...runs.map((r) => r.rps))) / rps,
     errors: runs.reduce((a, r) => a + r.non2xx + r.socketErrors, 0),
     peakRss: memory?.peak,
@@ -655,19 +666,19 @@ function reportSeries(opts: Options, targets: Target[], connections: number): Ma
     `\n## Results: ${connections} connections, medians over ${opts.rounds} round(s) of ${opts.duration} s\n`,
   );
   console.log(
-    '| target | req/s | spread | p50 | p99 | CPU/req | CPU/req ÷ node-pipe | peak RSS | RSS after | errors | req/s ÷ HAProxy | p99 ÷ HAProxy |',
+    '| target | req/s | spread | p50 | p99 | CPU/req | of it user | CPU/req ÷ node-pipe | peak RSS | RSS after | errors | req/s ÷ HAProxy | p99 ÷ HAProxy |',
   );
-  console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const t of targets) {
     const s = sums.get(t.name);
     if (!s) {
       const why = shortReason(t.skipped ?? t.died ?? 'no result');
-      console.log(`| ${t.name} | skipped: ${why} | | | | | | | | | | |`);
+      console.log(`| ${t.name} | skipped: ${why} | | | | | | | | | | | |`);
       continue;
     }
     console.log(
       `| ${t.name} | ${fmtInt(s.rps)} | ${opts.rounds > 1 ? `±${((s.spread / 2) * 100).toFixed(0)}%` : '—'} | ` +
-        `${fmtMs(s.p50)} | ${fmtMs(s.p99)} | ${s.cpuPerReqUs.toFixed(1)} µs | ` +
+        `${fmtMs(s.p50)} | ${fmtMs(s.p99)} | ${s.cpuPerReqUs.toFixed(1)} µs | ${s.userPerReqUs.toFixed(1)} µs | ` +
         `${fmtRatio(np && s.cpuPerReqUs / np.cpuPerReqUs)} | ` +
         `${s.peakRss === undefined ? '—' : fmtMB(s.peakRss)} | ${s.rss === undefined ? '—' : fmtMB(s.rss)} | ` +
         `${s.errors} | ${fmtRatio(ha && s.rps / ha.rps)} | ${fmtRatio(ha && s.p99 / ha.p99)} |`,
@@ -681,7 +692,10 @@ function reportSeries(opts: Options, targets: Target[], connections: number): Ma
   if (sl && np)
     console.log(
       `Sluice ÷ node-pipe (Node moving bytes, parsing nothing): ${fmtRatio(sl.rps / np.rps)} req/s, ` +
-        `${fmtRatio(sl.cpuPerReqUs / np.cpuPerReqUs)} CPU/req`,
+        `${fmtRatio(sl.cpuPerReqUs / np.cpuPerReqUs)} CPU/req: in user space ${sl.userPerReqUs.toFixed(1)} ÷ ` +
+        `${np.userPerReqUs.toFixed(1)} µs (${fmtRatio(sl.userPerReqUs / np.userPerReqUs)}), in the kernel ` +
+        `${(sl.cpuPerReqUs - sl.userPerReqUs).toFixed(1)} ÷ ${(np.cpuPerReqUs - np.userPerReqUs).toFixed(1)} µs ` +
+        `(${fmtRatio((sl.cpuPerReqUs - sl.userPerReqUs) / (np.cpuPerReqUs - np.userPerReqUs))})`,
     );
   if (sc && be)
     console.log(

@@ -163,15 +163,25 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** utime+stime in seconds, summed over the given processes (all threads of each). */
-export function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
+/** utime and stime in seconds, each summed over the given processes (all threads of each). */
+export function cpuTimes(pids: number[]): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
   for (const pid of pids) {
     const stat = readStat(pid);
     // utime and stime are fields 14 and 15 of stat; stat[0] here is field 3.
-    if (stat) ticks += Number(stat[11]) + Number(stat[12]);
+    if (stat) {
+      user += Number(stat[11]);
+      system += Number(stat[12]);
+    }
   }
-  return ticks / ticksPerSecond();
+  return { user: user / ticksPerSecond(), system: system / ticksPerSecond() };
+}
+
+/** utime+stime in seconds, summed over the given processes (all threads of each). */
+export function cpuSeconds(pids: number[]): number {
+  const { user, system } = cpuTimes(pids);
+  return user + system;
 }
 
 /** VmHWM (peak resident set) in bytes, summed over the given processes. */
