@@ -297,21 +297,24 @@ export function parseAccessLogLine(line: string): AccessLogEntry | undefined {
 }
 
 /**
- * The backend's access log (its stdout), one parsed entry per request. nginx writes a line after
- * the response is sent and the engine copies it a moment later: pass `atLeast` to wait (up to
- * `timeoutMs`, default 3 s) until that many lines are there; it resolves with what there is then.
+ * The backend's access log (its stdout), one parsed entry per request; with `where`, only the
+ * entries it accepts. nginx writes a line after the response is sent and the engine copies it a
+ * moment later: pass `atLeast` to wait (up to `timeoutMs`, default 3 s) until that many entries
+ * are there; it resolves with what there is then. Count with `where`: Sluice's health checks add
+ * lines of their own at any time.
  */
 export async function accessLog(
   backend: NginxBackend,
-  options: { atLeast?: number; timeoutMs?: number } = {},
+  options: { where?: (entry: AccessLogEntry) => boolean; atLeast?: number; timeoutMs?: number } = {},
 ): Promise<AccessLogEntry[]> {
   const deadline = Date.now() + (options.timeoutMs ?? 3_000);
+  const where = options.where ?? (() => true);
   for (;;) {
     const { stdout } = await containerLogs(backend.container);
     const entries = stdout
       .split('\n')
       .map(parseAccessLogLine)
-      .filter((e): e is AccessLogEntry => e !== undefined);
+      .filter((e): e is AccessLogEntry => e !== undefined && where(e));
     if (entries.length >= (options.atLeast ?? 0) || Date.now() >= deadline) return entries;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
