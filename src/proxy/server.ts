@@ -164,9 +164,14 @@ export class ProxyServer {
     return this.connections.size;
   }
 
-  /** `reusePort`: other processes may listen on the same port, the kernel spreads connections. */
+  /**
+   * `reusePort`: other processes may listen on the same port, the kernel spreads connections.
+   * The accept queue holds as many connections as may be open (as HAProxy's backlog follows
+   * maxconn): a burst that comes while the event loop is busy waits there, where past Node's
+   * default of 511 the kernel would drop handshakes and make each client retransmit (1 s).
+   */
   listen(host: string, port: number, reusePort = false): Promise<AddressInfo> {
-    return listenOn(this.server, host, port, reusePort);
+    return listenOn(this.server, host, port, reusePort, this.limit);
   }
 
   /**
@@ -218,16 +223,22 @@ export class ProxyServer {
   }
 }
 
-/** Listens and resolves with the bound address (port 0 picks a free one). */
+/**
+ * Listens and resolves with the bound address (port 0 picks a free one). `backlog`: how many
+ * connections the kernel may hold until they are accepted (it caps that at net.core.somaxconn);
+ * Node's default is 511.
+ */
 export function listenOn(
   server: Server,
   host: string,
   port: number,
   reusePort = false,
+  backlog?: number,
 ): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port, ...(reusePort ? { reusePort } : {}) }, () => {
+    const options = { host, port, ...(backlog === undefined ? {} : { backlog }) };
+    server.listen({ ...options, ...(reusePort ? { reusePort } : {}) }, () => {
       server.off('error', reject);
       resolve(server.address() as AddressInfo);
     });
