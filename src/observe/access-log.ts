@@ -196,7 +196,7 @@ export function lineBound(r: AccessRecord, timestamp: string): number {
  */
 export function writeAccessLine(buf: Buffer, at: number, r: AccessRecord, timestamp: string): number {
   let i = putBytes(buf, at, lineStart);
-  i = putAscii(buf, i, timestamp);
+  i = putAscii(buf, i, timestamp); // an ISO time: ASCII digits and separators only
   i = putBytes(buf, i, r.type === 'access' ? accessType : rejectedType);
   i = putString(buf, i, r.requestId);
   i = plainField(buf, i, keys.client, r.client);

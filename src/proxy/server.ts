@@ -237,8 +237,8 @@ export function listenOn(
 ): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    const options = { host, port, ...(backlog === undefined ? {} : { backlog }) };
-    server.listen({ ...options, ...(reusePort ? { reusePort } : {}) }, () => {
+    const extra = { ...(backlog === undefined ? {} : { backlog }), ...(reusePort ? { reusePort } : {}) };
+    server.listen({ host, port, ...extra }, () => {
       server.off('error', reject);
       resolve(server.address() as AddressInfo);
     });
