@@ -134,6 +134,7 @@ export async function startSluice(
     metrics,
   });
   const proxy = new ProxyServer(config, topology.pools, logger, clock, metrics, cache);
+  topology.connectionBudget.limit = proxy.connectionLimit;
   registerOperatorMetrics(metrics.registry, {
     build: buildInfo(),
     reloads,
@@ -203,6 +204,7 @@ export async function startSluice(
     }
     for (const backend of change.added) health.add(healthTarget(backend));
     proxy.update(config, topology.pools);
+    topology.connectionBudget.limit = proxy.connectionLimit;
     options.onChange?.(change, why);
     logger.info('backends changed', {
       why,

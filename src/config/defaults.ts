@@ -41,7 +41,7 @@ export const DEFAULTS = {
     budgetWindow: 10_000,
   },
   dnsRefresh: 30_000,
-  pool: { balance: 'round-robin', maxIdlePerBackend: 64, panic: 'open' },
+  pool: { balance: 'round-robin', maxIdlePerBackend: 10_000, panic: 'open' },
   health: {
     path: '/',
     interval: 2_000,

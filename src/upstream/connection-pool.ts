@@ -1,11 +1,15 @@
-// Keep-alive connections to one backend: a bounded stack of idle ones (the most recently used
-// is reused first, so surplus connections age out) and an idle timeout.
+// Keep-alive connections to one backend: a stack of idle ones (the most recently used is reused
+// first, so surplus connections age out) and an idle timeout, within the process's budget.
+
 import { UpstreamConnection } from './connection.ts';
+import type { ConnectionBudget } from './connection-budget.ts';
 
 export interface ConnectionPoolOptions {
   maxIdle: number;
   /** Idle connections older than this (ms) are closed by `sweep`. */
   idleTimeout: number;
+  /** Shared by every pool of the process. */
+  budget: ConnectionBudget;
 }
 
 interface Endpoint {
@@ -51,6 +55,7 @@ export class ConnectionPool {
   connect(onConnect: (connection: UpstreamConnection) => void): UpstreamConnection {
     const connection = UpstreamConnection.open(this.endpoint, (retired) => this.forget(retired));
     this.open++;
+    this.options.budget.open++;
     this.opened++;
     connection.socket.once('connect', () => onConnect(connection));
     return connection;
@@ -59,7 +64,8 @@ export class ConnectionPool {
   /** Returns a healthy connection after a complete exchange. */
   release(connection: UpstreamConnection, now: number, settle = false): void {
     if (connection.closed) return;
-    if (this.retired || this.idleCount >= this.options.maxIdle) {
+    const { maxIdle, budget } = this.options;
+    if (this.retired || this.idleCount >= maxIdle || !budget.roomForIdle) {
       connection.destroy();
       return;
     }
@@ -99,6 +105,7 @@ export class ConnectionPool {
 
   private forget(connection: UpstreamConnection): void {
     this.open--;
+    this.options.budget.open--;
     this.settling.delete(connection);
     const index = this.idle.indexOf(connection);
     if (index !== -1) this.idle.splice(index, 1);

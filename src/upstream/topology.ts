@@ -5,6 +5,7 @@
 import type { Config, PoolConfig, TimeoutsConfig } from '../config/types.ts';
 import type { Transition } from '../health/state.ts';
 import { Backend, type BackendOptions, type HealthFactory, type TimeSource } from './backend.ts';
+import { ConnectionBudget } from './connection-budget.ts';
 import { type ResolvedServer, type Resolver, resolveServers } from './discovery.ts';
 import { BackendPool } from './pool.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -26,6 +27,8 @@ export interface TopologyChange {
 
 export class Topology {
   pools = new Map<string, BackendPool>();
+  /** The backend connections of every pool; its limit is set with the client connection limit. */
+  readonly connectionBudget = new ConnectionBudget();
   private readonly options: TopologyOptions;
   /** What the last resolution returned, to skip rebuilding when DNS says nothing new. */
   private signature = '';
@@ -103,7 +106,11 @@ export class Topology {
       pool: pool.name,
       identity: keyFor(pool, server),
       server,
-      connections: { maxIdle: pool.maxIdlePerBackend, idleTimeout: timeouts.upstreamIdle },
+      connections: {
+        maxIdle: pool.maxIdlePerBackend,
+        idleTimeout: timeouts.upstreamIdle,
+        budget: this.connectionBudget,
+      },
       health: pool.health,
       clock,
       metrics,

@@ -1,0 +1,103 @@
+// Kept-alive backend connections at high concurrency: Sluice keeps as many idle as it needed at
+// once, so steady traffic opens no new connections (a fixed per-backend cap below the concurrency
+// closed and reopened connections on every wave), and all pools together keep no more than the
+// client connection limit, which the descriptor plan has room for.
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import test from 'ava';
+import type { RunningSluice } from '../../src/sluice.ts';
+import { httpRequest } from '../support/http.ts';
+import { type NodeBackend, startNodeBackend } from '../support/node-backend.ts';
+import { quietYaml, startProxy } from '../support/sluice.ts';
+import { until } from '../support/wait.ts';
+
+/** A backend that answers GETs after `delayMs` (so a wave's requests overlap) and counts the connections that carried one. */
+async function slowBackend(
+  delayMs: number,
+): Promise<NodeBackend & { requestConnections: Set<Socket>; openNow: () => number }> {
+  const requestConnections = new Set<Socket>();
+  const open = new Set<Socket>();
+  const backend = await startNodeBackend((request, response) => {
+    if (request.method === 'GET') requestConnections.add(request.socket);
+    setTimeout(() => response.end('ok'), delayMs);
+  });
+  backend.server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+  });
+  return Object.assign(backend, { requestConnections, openNow: () => open.size });
+}
+
+/** `clients` requests at once, each on a kept-alive client connection of its own; all must get 200. */
+async function wave(port: number, path: string, clients: number, agent: http.Agent): Promise<void> {
+  const replies = await Promise.all(
+    Array.from({ length: clients }, () => httpRequest({ port, path, agent })),
+  );
+  for (const reply of replies) if (reply.status !== 200) throw new Error(`got ${reply.status}`);
+}
+
+let sluice: RunningSluice | undefined;
+const backends: NodeBackend[] = [];
+test.afterEach.always(async () => {
+  await sluice?.stop();
+  sluice = undefined;
+  await Promise.all(backends.splice(0).map((backend) => backend.close()));
+});
+
+for (const [clients, pool] of [
+  [150, 1],
+  [300, 3],
+] as const) {
+  test.serial(
+    `${clients} requests at once to ${pool} backend(s), five times over: every wave reuses the first one's connections`,
+    async (t) => {
+      const started = await Promise.all(Array.from({ length: pool }, () => slowBackend(40)));
+      backends.push(...started);
+      sluice = await startProxy(quietYaml({ web: started.map((backend) => backend.port) }));
+      const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+      for (let round = 0; round < 5; round++) await wave(sluice.address.port, '/', clients, agent);
+      agent.destroy();
+      const opened = started.reduce((sum, backend) => sum + backend.requestConnections.size, 0);
+      // Round robin gives each backend an equal share of every wave: the first wave opens them all.
+      t.is(opened, clients);
+      for (const backend of started) t.is(backend.requestConnections.size, clients / pool);
+    },
+  );
+}
+
+test.serial(
+  'all pools together keep no more backend connections than the client connection limit',
+  async (t) => {
+    const [a, b] = await Promise.all([slowBackend(40), slowBackend(40)]);
+    if (!a || !b) throw new Error('backends did not start');
+    backends.push(a, b);
+    sluice = await startProxy(
+      quietYaml(
+        { a: [a.port], b: [b.port] },
+        {
+          extra: 'limits: { maxConnections: 40 }',
+          routes: '  - path: /a\n    pool: a\n  - path: /b\n    pool: b',
+        },
+      ),
+    );
+    t.is(sluice.proxy.connectionLimit, 40);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 40 });
+    await wave(sluice.address.port, '/a', 40, agent);
+    t.is(a.openNow(), 40, 'the 40 connections to a are kept');
+    // 40 more to b, while a's 40 are idle: 80 open at once, then what is over the limit closes.
+    await wave(sluice.address.port, '/b', 40, agent);
+    const total = await until(
+      'closes reach the backends',
+      2000,
+      async () => {
+        const open = a.openNow() + b.openNow();
+        return open <= 40 ? open : undefined;
+      },
+      20,
+    );
+    t.is(total, 40);
+    await wave(sluice.address.port, '/a', 40, agent);
+    t.is(a.requestConnections.size, 40, 'a reused its kept connections');
+    agent.destroy();
+  },
+);
