@@ -3,6 +3,7 @@
 
 import { UpstreamConnection } from './connection.ts';
 import type { ConnectionBudget } from './connection-budget.ts';
+import { IdleConnections } from './idle-connections.ts';
 
 export interface ConnectionPoolOptions {
   maxIdle: number;
@@ -20,7 +21,7 @@ interface Endpoint {
 export class ConnectionPool {
   private readonly endpoint: Endpoint;
   private readonly options: ConnectionPoolOptions;
-  private readonly idle: UpstreamConnection[] = [];
+  private readonly idle = new IdleConnections<UpstreamConnection>();
   /** Released a moment ago, offered again on the next turn of the event loop. */
   private readonly settling = new Set<UpstreamConnection>();
   /** Connections open to this backend, idle or busy. */
@@ -38,7 +39,7 @@ export class ConnectionPool {
   }
 
   get idleCount(): number {
-    return this.idle.length + this.settling.size;
+    return this.idle.size + this.settling.size;
   }
 
   /** An idle connection, or undefined when a new one must be opened. */
@@ -88,12 +89,15 @@ export class ConnectionPool {
   /** Closes connections idle for longer than the idle timeout. */
   sweep(now: number): void {
     const limit = now - this.options.idleTimeout;
-    // The stack is ordered by idleSince: the oldest sit at the bottom.
-    while (this.idle.length > 0 && (this.idle[0]?.idleSince ?? now) <= limit) this.idle[0]?.destroy();
+    // The list is ordered by idleSince: the oldest sit at the bottom.
+    for (let oldest = this.idle.oldest; oldest && oldest.idleSince <= limit; oldest = this.idle.oldest) {
+      this.idle.remove(oldest);
+      oldest.destroy();
+    }
   }
 
   closeIdle(): void {
-    for (const connection of [...this.idle, ...this.settling]) connection.destroy();
+    for (const connection of [...this.idle.toArray(), ...this.settling]) connection.destroy();
     this.settling.clear();
   }
 
@@ -107,7 +111,6 @@ export class ConnectionPool {
     this.open--;
     this.options.budget.open--;
     this.settling.delete(connection);
-    const index = this.idle.indexOf(connection);
-    if (index !== -1) this.idle.splice(index, 1);
+    this.idle.remove(connection);
   }
 }

@@ -2,6 +2,7 @@
 // exchange currently holds the connection; while idle in the pool, any event retires it.
 import { connect, type Socket } from 'node:net';
 import { contain } from '../observe/faults.ts';
+import type { IdleLinks } from './idle-connections.ts';
 
 /**
  * The one buffer every backend socket reads into (Node's `onread`); each read is copied out of it
@@ -18,7 +19,7 @@ export interface UpstreamUser {
   onUpstreamDrain(): void;
 }
 
-export class UpstreamConnection {
+export class UpstreamConnection implements IdleLinks<UpstreamConnection> {
   readonly socket: Socket;
   user: UpstreamUser | undefined;
   /** Requests this connection has carried, the current one included. */
@@ -26,6 +27,9 @@ export class UpstreamConnection {
   /** Clock time it went idle in the pool. */
   idleSince = 0;
   closed = false;
+  idleNewer: UpstreamConnection | undefined;
+  idleOlder: UpstreamConnection | undefined;
+  idleListed = false;
   private readonly onRetire: (connection: UpstreamConnection) => void;
 
   /** Opens a connection to `host:port`; the socket reads through the shared `readBuffer`. */
