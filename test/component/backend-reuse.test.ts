@@ -101,3 +101,41 @@ test.serial(
     agent.destroy();
   },
 );
+
+test.serial(
+  'after a burst, steady traffic reuses the most recent connection and the rest close after upstreamIdle',
+  async (t) => {
+    const backend = await slowBackend(20);
+    backends.push(backend);
+    sluice = await startProxy(
+      quietYaml({ web: [backend.port] }, { extra: 'timeouts: { upstreamIdle: 600ms }' }),
+    );
+    const burst = new http.Agent({ keepAlive: true, maxSockets: 60 });
+    await wave(sluice.address.port, '/', 60, burst);
+    burst.destroy();
+    t.is(backend.openNow(), 60);
+    // One client, one request at a time, for two seconds: more than the idle timeout plus the sweep's second.
+    const steady = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const before = new Set(backend.requestConnections);
+    const used = new Set<Socket>();
+    const seen = (request: http.IncomingMessage) => used.add(request.socket);
+    backend.server.on('request', seen);
+    for (const started = Date.now(); Date.now() - started < 2000; )
+      await wave(sluice.address.port, '/', 1, steady);
+    backend.server.off('request', seen);
+    steady.destroy();
+    t.is(used.size, 1, 'every steady request went over one connection');
+    t.true(
+      [...used].every((socket) => before.has(socket)),
+      'a connection of the burst, not a new one',
+    );
+    // The sweep runs every second: by now one has run at least 600 ms after the burst.
+    const open = await until(
+      'the surplus closes',
+      1500,
+      async () => (backend.openNow() === 1 ? 1 : undefined),
+      20,
+    );
+    t.is(open, 1, 'the 59 the steady traffic did not need were closed');
+  },
+);
