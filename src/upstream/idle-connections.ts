@@ -7,8 +7,9 @@
 
 /** What the list keeps on each connection. */
 export interface IdleLinks<T> {
-  /** The next more recently used idle connection; the one used before it. */
+  /** The idle connection returned just after this one. */
   idleNewer: T | undefined;
+  /** The idle connection returned just before this one. */
   idleOlder: T | undefined;
   /** In the list now. */
   idleListed: boolean;
@@ -16,8 +17,12 @@ export interface IdleLinks<T> {
 
 export class IdleConnections<T extends IdleLinks<T>> {
   private newest: T | undefined;
-  private oldestOne: T | undefined;
-  size = 0;
+  private oldestEntry: T | undefined;
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
 
   push(connection: T): void {
     if (connection.idleListed) return;
@@ -25,9 +30,9 @@ export class IdleConnections<T extends IdleLinks<T>> {
     connection.idleNewer = undefined;
     connection.idleOlder = this.newest;
     if (this.newest) this.newest.idleNewer = connection;
-    else this.oldestOne = connection;
+    else this.oldestEntry = connection;
     this.newest = connection;
-    this.size++;
+    this.count++;
   }
 
   /** Takes the most recently used one. */
@@ -39,7 +44,7 @@ export class IdleConnections<T extends IdleLinks<T>> {
 
   /** The least recently used one, left in the list. */
   get oldest(): T | undefined {
-    return this.oldestOne;
+    return this.oldestEntry;
   }
 
   /** Takes `connection` out wherever it is; false if it was not in the list. */
@@ -49,11 +54,11 @@ export class IdleConnections<T extends IdleLinks<T>> {
     if (newer) newer.idleOlder = older;
     else this.newest = older;
     if (older) older.idleNewer = newer;
-    else this.oldestOne = newer;
+    else this.oldestEntry = newer;
     connection.idleListed = false;
     connection.idleNewer = undefined;
     connection.idleOlder = undefined;
-    this.size--;
+    this.count--;
     return true;
   }
 
