@@ -1,6 +1,7 @@
 // How many backend connections one process keeps open across all its pools. Idle connections
 // are kept for reuse while the total stays within the limit, whatever the concurrency, as
-// HAProxy keeps every idle server connection by default: a fixed per-backend cap below the
+// HAProxy keeps idle server connections with no count per server, within a share of its
+// descriptors (`tune.pool-low-fd-ratio`): a fixed per-backend cap below the
 // concurrency closes connections as fast as they are opened (at 1024 clients, a cap of 64 cost
 // half of Sluice's throughput in connects, port searches and closes).
 
