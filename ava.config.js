@@ -10,6 +10,7 @@ export default {
     'test/chaos/**/*.test.ts',
     // Run after these, alone (ava.alone.config.js).
     '!test/chaos/ha-pair.test.ts',
+    '!test/chaos/all-down.test.ts',
   ],
   extensions: { ts: 'module' },
   concurrency: 2,
