@@ -2,7 +2,7 @@
 // once, so steady traffic opens no new connections (a fixed per-backend cap below the concurrency
 // closed and reopened connections on every wave), and all pools together keep no more than the
 // client connection limit, which the descriptor plan has room for.
-import http from 'node:http';
+import http, { type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import test from 'ava';
 import type { RunningSluice } from '../../src/sluice.ts';
@@ -11,21 +11,49 @@ import { type NodeBackend, startNodeBackend } from '../support/node-backend.ts';
 import { quietYaml, startProxy } from '../support/sluice.ts';
 import { until } from '../support/wait.ts';
 
-/** A backend that answers GETs after `delayMs` (so a wave's requests overlap) and counts the connections that carried one. */
-async function slowBackend(
-  delayMs: number,
-): Promise<NodeBackend & { requestConnections: Set<Socket>; openNow: () => number }> {
+interface CountingBackend extends NodeBackend {
+  /**
+   * Answers wait until this many requests are waiting, then all go at once, so a wave needs that
+   * many connections at the same moment however slow the machine is (1: each answered at once).
+   */
+  gather: number;
+  /** The connections that carried a GET. */
+  requestConnections: Set<Socket>;
+  openNow(): number;
+}
+
+async function countingBackend(gather: number): Promise<CountingBackend> {
   const requestConnections = new Set<Socket>();
   const open = new Set<Socket>();
-  const backend = await startNodeBackend((request, response) => {
-    if (request.method === 'GET') requestConnections.add(request.socket);
-    setTimeout(() => response.end('ok'), delayMs);
+  const waiting: ServerResponse[] = [];
+  let giveUp: NodeJS.Timeout | undefined;
+  const answerAll = () => {
+    clearTimeout(giveUp);
+    giveUp = undefined;
+    for (const response of waiting.splice(0)) response.end('ok');
+  };
+  const started = await startNodeBackend((request, response) => {
+    // Health probes (HEAD) are answered at once and not counted.
+    if (request.method !== 'GET') {
+      response.end();
+      return;
+    }
+    requestConnections.add(request.socket);
+    waiting.push(response);
+    if (waiting.length >= backend.gather) answerAll();
+    // Never a hang: a wave that cannot gather fails on its counts instead.
+    else giveUp ??= setTimeout(answerAll, 3000);
   });
-  backend.server.on('connection', (socket: Socket) => {
+  started.server.on('connection', (socket: Socket) => {
     open.add(socket);
     socket.on('close', () => open.delete(socket));
   });
-  return Object.assign(backend, { requestConnections, openNow: () => open.size });
+  const backend: CountingBackend = Object.assign(started, {
+    gather,
+    requestConnections,
+    openNow: () => open.size,
+  });
+  return backend;
 }
 
 /** `clients` requests at once, each on a kept-alive client connection of its own; all must get 200. */
@@ -37,7 +65,7 @@ async function wave(port: number, path: string, clients: number, agent: http.Age
 }
 
 let sluice: RunningSluice | undefined;
-const backends: NodeBackend[] = [];
+const backends: CountingBackend[] = [];
 test.afterEach.always(async () => {
   await sluice?.stop();
   sluice = undefined;
@@ -51,7 +79,7 @@ for (const [clients, pool] of [
   test.serial(
     `${clients} requests at once to ${pool} backend(s), five times over: every wave reuses the first one's connections`,
     async (t) => {
-      const started = await Promise.all(Array.from({ length: pool }, () => slowBackend(40)));
+      const started = await Promise.all(Array.from({ length: pool }, () => countingBackend(clients / pool)));
       backends.push(...started);
       sluice = await startProxy(quietYaml({ web: started.map((backend) => backend.port) }));
       const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
@@ -68,7 +96,7 @@ for (const [clients, pool] of [
 test.serial(
   'all pools together keep no more backend connections than the client connection limit',
   async (t) => {
-    const [a, b] = await Promise.all([slowBackend(40), slowBackend(40)]);
+    const [a, b] = await Promise.all([countingBackend(40), countingBackend(40)]);
     if (!a || !b) throw new Error('backends did not start');
     backends.push(a, b);
     sluice = await startProxy(
@@ -105,7 +133,7 @@ test.serial(
 test.serial(
   'after a burst, steady traffic reuses the most recent connection and the rest close after upstreamIdle',
   async (t) => {
-    const backend = await slowBackend(20);
+    const backend = await countingBackend(60);
     backends.push(backend);
     sluice = await startProxy(
       quietYaml({ web: [backend.port] }, { extra: 'timeouts: { upstreamIdle: 600ms }' }),
@@ -114,6 +142,7 @@ test.serial(
     await wave(sluice.address.port, '/', 60, burst);
     burst.destroy();
     t.is(backend.openNow(), 60);
+    backend.gather = 1;
     // One client, one request at a time, for two seconds: more than the idle timeout plus the sweep's second.
     const steady = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const before = new Set(backend.requestConnections);
