@@ -66,6 +66,26 @@ test('a rejected line leaves out what Sluice never learnt', (t) => {
   );
 });
 
+test('a backend keeps its address across a reload but gets a new name or pool: lines say the new one', (t) => {
+  const answered = (pool: string, backend: string): AccessRecord => ({
+    ...minimal('access', 200),
+    pool,
+    backend,
+    backendAddress: '10.0.0.7:80',
+  });
+  const names = (line: string) => {
+    const { pool, backend, backendAddress } = JSON.parse(line) as Record<string, string>;
+    return [pool, backend, backendAddress];
+  };
+  t.deepEqual(names(lineAtT(answered('web', 'b1'))), ['web', 'b1', '10.0.0.7:80']);
+  t.deepEqual(names(lineAtT(answered('web', 'b1'))), ['web', 'b1', '10.0.0.7:80']);
+  t.deepEqual(names(lineAtT(answered('web', 'renamed'))), ['web', 'renamed', '10.0.0.7:80']);
+  t.deepEqual(names(lineAtT(answered('api', 'renamed'))), ['api', 'renamed', '10.0.0.7:80']);
+  t.deepEqual(names(lineAtT(answered('web', 'b1'))), ['web', 'b1', '10.0.0.7:80']);
+  // Without a backend (a rejection), the line has none of the three.
+  t.false(lineAtT(minimal('rejected', 404)).includes('"pool"'));
+});
+
 test('values a client controls are escaped: the line stays one valid JSON object', (t) => {
   const nasty = 'a"b\\c\u0001\u2028é';
   const line = accessLine(
@@ -243,7 +263,21 @@ test('any record: its line is one valid UTF-8 JSON object holding exactly its fi
       s += random() < 0.8 ? String.fromCharCode(32 + Math.floor(random() * 95)) : pick(odd);
     return s;
   };
-  const count = () => pick([0, 7, 10, 65_535, 2 ** 40, Number.MAX_SAFE_INTEGER, Math.floor(random() * 1e9)]);
+  const count = () =>
+    pick([
+      0,
+      7,
+      10,
+      65_535,
+      2 ** 31 - 1,
+      2 ** 31,
+      1e9,
+      1e9 + 7,
+      2 ** 40,
+      Number.MAX_SAFE_INTEGER,
+      Math.floor(random() * 1e9),
+      Math.floor(random() * 1e15),
+    ]);
   const duration = () => pick([0, 0.0004, 0.9999, 12.0456, random() * 1e6]);
   const maybe = <T>(make: () => T) => (random() < 0.3 ? undefined : make());
   const path = tempFile();
