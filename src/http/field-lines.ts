@@ -7,11 +7,11 @@
 import type { HeaderField } from './message.ts';
 
 /** tchar (RFC 9110 5.6.2). */
-const TOKEN_BYTE = new Uint8Array(256);
+export const TOKEN_BYTE = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
   TOKEN_BYTE[c.charCodeAt(0)] = 1;
 /** A field value's bytes: HTAB, SP, VCHAR and obs-text; never CR, LF, NUL or DEL. */
-const VALUE_BYTE = new Uint8Array(256);
+export const VALUE_BYTE = new Uint8Array(256);
 VALUE_BYTE[0x09] = 1;
 for (let c = 0x20; c <= 0x7e; c++) VALUE_BYTE[c] = 1;
 for (let c = 0x80; c <= 0xff; c++) VALUE_BYTE[c] = 1;

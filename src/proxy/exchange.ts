@@ -14,6 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import type { CacheFlow, CacheStep } from '../cache/proxy-cache.ts';
 import type { BodyFraming, HeaderField, ResponseHead } from '../http/message.ts';
+import { PlainResponseHead } from '../http/plain-response.ts';
 import {
   clientResponseHead,
   interimHead,
@@ -358,19 +359,23 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     if (!this.body.complete || mode === 'dechunk' || (framing.kind === 'close' && clientMinor === 0))
       this.keepClient = false;
     if (this.context.draining) this.keepClient = false;
-    const headText = clientResponseHead({
-      head,
-      connectionTokens: tokens,
-      framing,
-      mode,
-      requestMethod: this.request.method,
-      keepAlive: this.keepClient,
-      clientMinor,
-      extra,
-    });
+    // A plain head nothing has read or changed is relayed as the backend's bytes.
+    const clientHead =
+      head instanceof PlainResponseHead && head.untouched && extra === undefined
+        ? head.clientHead(this.keepClient, clientMinor)
+        : clientResponseHead({
+            head,
+            connectionTokens: tokens,
+            framing,
+            mode,
+            requestMethod: this.request.method,
+            keepAlive: this.keepClient,
+            clientMinor,
+            extra,
+          });
     this.current = 'relay';
     this.relay = new ResponseRelay(framing, mode, sink, this);
-    this.relayed(this.relay.begin(headText, rest, this.context.config.limits.oneWrite));
+    this.relayed(this.relay.begin(clientHead, rest, this.context.config.limits.oneWrite));
   }
 
   private relayed(progress: RelayProgress): void {

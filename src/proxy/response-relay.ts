@@ -28,7 +28,7 @@ export class ResponseRelay {
   private readonly decoder: ChunkedRelay | undefined;
   /** While set, body bytes for the client are collected here instead of sent. */
   private gathered: Buffer[] | undefined;
-  private heldHead: string | undefined;
+  private heldHead: string | Buffer | undefined;
   /** The head went to the client: from now on only a cut answer can signal a failure. */
   headSent = false;
   /** The backend sent bytes past the body's end: its connection is out of step. */
@@ -54,7 +54,7 @@ export class ResponseRelay {
   }
 
   /** Starts with the client's head and the bytes that followed the backend's head. */
-  begin(head: string, rest: Buffer, oneWriteLimit: number): RelayProgress {
+  begin(head: string | Buffer, rest: Buffer, oneWriteLimit: number): RelayProgress {
     const framing = this.framing;
     if (framing.kind === 'none') {
       this.headSent = true;
@@ -85,7 +85,7 @@ export class ResponseRelay {
   }
 
   /** Writes the head and the body bytes that came with it in one write. */
-  private sendHeadWith(head: string, chunk: Buffer): RelayProgress {
+  private sendHeadWith(head: string | Buffer, chunk: Buffer): RelayProgress {
     const body: Buffer[] = [];
     this.gathered = body;
     const progress = chunk.length > 0 ? this.forward(chunk) : 'more';

@@ -12,6 +12,7 @@ import { connectionTokens } from '../http/hop-by-hop.ts';
 import { type BodyFraming, noBytes, type ResponseHead } from '../http/message.ts';
 import { withHead } from '../http/one-write.ts';
 import { parseResponseHead } from '../http/parser.ts';
+import { parsePlainResponse } from '../http/plain-response.ts';
 import type { Backend, TimeSource } from './backend.ts';
 import type { UpstreamConnection, UpstreamUser } from './connection.ts';
 import { badResponse, classify, type Failure } from './failure.ts';
@@ -211,15 +212,19 @@ export class UpstreamAttempt implements UpstreamUser {
     this.user.onReceiving();
     let buffer = this.partial === undefined ? chunk : Buffer.concat([this.partial, chunk]);
     for (;;) {
-      let parsed: { head: ResponseHead; size: number } | null;
-      let framing = NONE;
-      try {
-        parsed = parseResponseHead(buffer);
-        if (parsed !== null && parsed.head.status >= 200) framing = responseFraming(parsed.head, this.method);
-      } catch {
-        this.fail(badResponse);
-        return;
-      }
+      // Most final heads take the plain lane (plain-response.ts): read in their bytes, no strings.
+      const plain = this.method === 'HEAD' ? undefined : parsePlainResponse(buffer);
+      let parsed: { head: ResponseHead; size: number } | null | undefined = plain;
+      let framing = plain?.head.framing ?? NONE;
+      if (parsed === undefined)
+        try {
+          parsed = parseResponseHead(buffer);
+          if (parsed !== null && parsed.head.status >= 200)
+            framing = responseFraming(parsed.head, this.method);
+        } catch {
+          this.fail(badResponse);
+          return;
+        }
       if (parsed === null) {
         this.partial = buffer;
         return;
@@ -229,7 +234,7 @@ export class UpstreamAttempt implements UpstreamUser {
       this.partial = undefined;
       if (head.status >= 200 || head.status === 101) {
         this.stage = 'response';
-        const tokens = connectionTokens(head.headers);
+        const tokens = plain?.head.tokens ?? connectionTokens(head.headers);
         // Reused only when the response ends exactly at its framing: nothing ambiguous, and no
         // bytes after a bodiless answer (they would become the next request's response).
         this.bodiless = framing.kind === 'none';
@@ -238,7 +243,8 @@ export class UpstreamAttempt implements UpstreamUser {
           framing.kind !== 'close' &&
           (head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive')) &&
           !(framing.kind === 'none' && buffer.length > 0) &&
-          !ambiguousResponseFraming(head, this.bodiless);
+          // A plain head has one plain Content-Length and no Transfer-Encoding: never ambiguous.
+          !(plain === undefined && ambiguousResponseFraming(head, this.bodiless));
         this.user.onHead(head, framing, buffer, tokens);
         return;
       }
