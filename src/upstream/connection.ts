@@ -44,7 +44,9 @@ export class UpstreamConnection implements IdleLinks<UpstreamConnection> {
       onread: {
         buffer: readBuffer,
         callback: (size: number) => {
-          connection?.received(Buffer.from(readBuffer.subarray(0, size)));
+          const chunk = Buffer.allocUnsafe(size);
+          chunk.set(readBuffer.subarray(0, size));
+          connection?.received(chunk);
           // Reading goes on unless the exchange paused the socket (that still works).
           return true;
         },
