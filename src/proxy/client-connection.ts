@@ -24,6 +24,8 @@ export class ClientConnection implements Expirable, Downstream {
   readonly socket: Socket;
   readonly context: ProxyContext;
   readonly address: string;
+  /** The client's port, read once: every access line has it. */
+  readonly port: number | undefined;
   readonly trusted: boolean;
   readonly localAuthority: string;
   readonly localPort: number;
@@ -42,6 +44,7 @@ export class ClientConnection implements Expirable, Downstream {
     this.context = context;
     this.onClosed = onClosed;
     this.address = plainAddress(socket.remoteAddress);
+    this.port = socket.remotePort;
     this.trusted = context.trustedPeers.has(this.address);
     // What the client connected to: the authority of a request without Host (RFC 9112 3.3).
     const local = plainAddress(socket.localAddress);
@@ -76,10 +79,6 @@ export class ClientConnection implements Expirable, Downstream {
       ),
     );
     context.clock.track(this);
-  }
-
-  get port(): number | undefined {
-    return this.socket.remotePort;
   }
 
   get idle(): boolean {

@@ -36,6 +36,8 @@ export class Backend implements Candidate {
   /** The IP (or name) and port Sluice connects to. */
   readonly host: string;
   readonly port: number;
+  /** `host:port` (`[host]:port` for IPv6): one string for the backend's life, for logs and metrics. */
+  readonly address: string;
   readonly weight: number;
   /** The address as configured (a DNS name stays a name), the default Host of health probes. */
   readonly configuredAddress: string;
@@ -56,6 +58,9 @@ export class Backend implements Candidate {
     this.name = server.name;
     this.host = server.host;
     this.port = server.port;
+    this.address = server.host.includes(':')
+      ? `[${server.host}]:${server.port}`
+      : `${server.host}:${server.port}`;
     this.weight = server.server.weight;
     this.configuredAddress = server.server.address;
     this.clock = clock;
@@ -87,10 +92,6 @@ export class Backend implements Candidate {
   /** The configured weight, ramped from 10% during slow start. */
   get effectiveWeight(): number {
     return this.weight * this.health.weightFactor(this.clock.now);
-  }
-
-  get address(): string {
-    return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
   }
 
   /** A real request's outcome (passive health): connect failures and gateway errors count. */
