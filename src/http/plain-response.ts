@@ -44,34 +44,33 @@ function spells(buf: Buffer, at: number, lower: string): boolean {
   return true;
 }
 
-/** The role of the field named by the `nameLength` bytes at `at`: a switch on the length first. */
+/** The names the lane does not simply relay, by length: a name's length picks the few to compare. */
+const rolesByLength: { lower: string; role: FieldRole }[][] = [];
+for (const [lower, role] of [
+  ['te', refused],
+  ['via', refused],
+  // A field named by a `Connection: close` token would be hop-by-hop.
+  ['close', refused],
+  ['trailer', refused],
+  ['upgrade', refused],
+  ['connection', connectionField],
+  ['keep-alive', dropped],
+  ['content-length', framed],
+  ['proxy-connection', refused],
+  ['transfer-encoding', refused],
+  ['proxy-authenticate', refused],
+  ['proxy-authorization', refused],
+] as const) {
+  rolesByLength[lower.length] ??= [];
+  rolesByLength[lower.length]?.push({ lower, role });
+}
+
+/** The role of the field named by the `nameLength` bytes at `at`. */
 function fieldRole(buf: Buffer, at: number, nameLength: number): FieldRole {
-  switch (nameLength) {
-    case 2:
-      return spells(buf, at, 'te') ? refused : relayed;
-    case 3:
-      return spells(buf, at, 'via') ? refused : relayed;
-    case 5:
-      // A field named by a `Connection: close` token would be hop-by-hop.
-      return spells(buf, at, 'close') ? refused : relayed;
-    case 7:
-      return spells(buf, at, 'trailer') || spells(buf, at, 'upgrade') ? refused : relayed;
-    case 10:
-      if (spells(buf, at, 'connection')) return connectionField;
-      return spells(buf, at, 'keep-alive') ? dropped : relayed;
-    case 14:
-      return spells(buf, at, 'content-length') ? framed : relayed;
-    case 16:
-      return spells(buf, at, 'proxy-connection') ? refused : relayed;
-    case 17:
-      return spells(buf, at, 'transfer-encoding') ? refused : relayed;
-    case 18:
-      return spells(buf, at, 'proxy-authenticate') ? refused : relayed;
-    case 19:
-      return spells(buf, at, 'proxy-authorization') ? refused : relayed;
-    default:
-      return relayed;
-  }
+  const candidates = rolesByLength[nameLength];
+  if (candidates !== undefined)
+    for (const { lower, role } of candidates) if (spells(buf, at, lower)) return role;
+  return relayed;
 }
 
 /** A Content-Length of 1 to 15 digits without a leading zero (or `0`), else -1. */
