@@ -100,8 +100,8 @@ const connectionKeepAlive = Buffer.from('Connection: keep-alive\r\n', 'latin1');
 
 /**
  * A head the plain lane took. Its status, framing and Connection token are read; its reason and
- * fields are parsed by the full parser only when something asks for them (the cache, a 1.0
- * client's head), and from then on the client's head is written from those fields.
+ * fields are parsed by the full parser only when something asks for them (the cache and its
+ * refresher), and from then on the client's head is written from those fields.
  */
 export class PlainResponseHead implements ResponseHead {
   readonly versionMinor = 1;
