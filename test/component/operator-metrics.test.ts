@@ -124,7 +124,9 @@ test.serial(
     await admin('POST /backends/web/web-1/drain');
     const drained = await scrape();
     const drainedAt = value(drained, 'sluice_backend_last_state_change_timestamp_seconds', web1) ?? 0;
-    t.true(drainedAt >= Math.floor(beforeDrain) && drainedAt <= Date.now() / 1000 + 1, `${drainedAt}`);
+    // State changes are stamped with the proxy's coarse clock (a tick every 100 ms, later when
+    // the loop is busy), so the stamp may be a little before the drain was asked for.
+    t.true(drainedAt >= beforeDrain - 1 && drainedAt <= Date.now() / 1000 + 1, `${drainedAt}`);
     t.is(value(drained, 'sluice_backend_state', { ...web1, state: 'draining' }), 1);
     // Back in slow start: the weight ramps from 10% of 3.
     await admin('POST /backends/web/web-1/undrain');
