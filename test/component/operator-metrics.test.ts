@@ -157,7 +157,19 @@ test.serial('the cache: objects, evictions beyond the bound, the bound itself', 
   t.is(value(before, 'sluice_cache_objects'), 0);
   t.is(value(before, 'sluice_cache_evictions_total'), 0);
   for (let i = 0; i < 12; i++) {
-    t.deepEqual(await keepAlive('cache.test', 1), [200]);
+    const answered = await keepAlive('cache.test', 1);
+    // A 503 here was seen once in CI and not since: say whether web-1 was unroutable or a local
+    // resource ran out.
+    if (answered[0] === 503)
+      t.log(
+        (await scrape()).samples.filter(
+          (s) =>
+            (s.name === 'sluice_backend_state' && s.value === 1) ||
+            s.name === 'sluice_local_errors_total' ||
+            (s.name === 'sluice_http_requests_total' && s.labels.backend === '(none)'),
+        ),
+      );
+    t.deepEqual(answered, [200]);
     await rawExchange(
       sluice.address.port,
       `GET /page${i} HTTP/1.1\r\nHost: cache.test\r\nConnection: close\r\n\r\n`,
