@@ -14,6 +14,16 @@ export interface RequestHead {
   /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
   versionMinor: 0 | 1;
   headers: HeaderField[];
+  /** The field lines as they came, set by the parser: the lines of `headers` if it is still `fields`. */
+  received?: ReceivedFieldLines;
+}
+
+/** A head's field lines as received, to copy the ones that pass unchanged. */
+export interface ReceivedFieldLines {
+  fields: readonly HeaderField[];
+  /** Holds the lines from `from` on, each with its CRLF but the last. */
+  text: string;
+  from: number;
 }
 
 export interface ResponseHead {
@@ -43,6 +53,13 @@ export class HttpError extends Error {
     this.name = 'HttpError';
     this.status = status;
   }
+}
+
+/** Why a head line is bad, when a bare CR or LF in it says more than `fallback`. */
+export function describeBadLine(line: string, fallback: string): string {
+  if (line.includes('\r')) return 'bare CR in message head';
+  if (line.includes('\n')) return 'bare LF in message head';
+  return fallback;
 }
 
 /** Limits applied while parsing a request head. */

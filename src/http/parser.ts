@@ -1,17 +1,20 @@
 // Strict incremental parser for HTTP/1.1 message heads (RFC 9112 sections 2-5).
 // The caller re-invokes it on a growing buffer, so the "not complete yet" path is a few
 // native indexOf calls; a complete head is converted to a string once (latin1, so every
-// byte maps to one char) and each line is checked with a regex.
+// byte maps to one char). The usual lines are read from the bytes (request-line.ts,
+// field-lines.ts); any other line is checked with a regex, which also words the error.
 
 import { scanFieldLines } from './field-lines.ts';
 import {
   defaultHeadLimits,
+  describeBadLine,
   type HeaderField,
   type HeadLimits,
   HttpError,
   type RequestHead,
   type ResponseHead,
 } from './message.ts';
+import { carefulRequestLine, plainRequestLine } from './request-line.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -28,8 +31,6 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // One anchored positive match per line is the fastest check V8 offers here.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const FIELD_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
-// The target excludes whitespace, CTLs, bytes >= 0x7F and '#' (a fragment is never part of a request-target).
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([!"\x24-\x7e]+) HTTP\/([0-9])\.([0-9])$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9]{2})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
 
 // uri-host: IP-literal or reg-name (IPv4 is a subset of reg-name's characters).
@@ -52,22 +53,17 @@ export function trimOws(s: string, from = 0): string {
   return s.slice(a, b);
 }
 
-function describe(s: string, fallback: string): string {
-  if (s.includes('\r')) return 'bare CR in message head';
-  if (s.includes('\n')) return 'bare LF in message head';
-  return fallback;
-}
-
 /** Why `line` is not a valid field line (slow path, only after FIELD_LINE failed). */
 function fieldLineError(line: string, status: number): HttpError {
   const first = line.charCodeAt(0);
   if (first === 0x20 || first === 0x09) return new HttpError(status, 'obsolete line folding');
   const colon = line.indexOf(':');
   if (colon === 0) return new HttpError(status, 'empty field name');
-  if (colon < 0) return new HttpError(status, describe(line, 'field line without colon'));
+  if (colon < 0) return new HttpError(status, describeBadLine(line, 'field line without colon'));
   // Includes whitespace before the colon (RFC 9112 5.1), a classic smuggling vector.
-  if (!TOKEN.test(line.slice(0, colon))) return new HttpError(status, describe(line, 'invalid field name'));
-  return new HttpError(status, describe(line, 'invalid character in field value'));
+  if (!TOKEN.test(line.slice(0, colon)))
+    return new HttpError(status, describeBadLine(line, 'invalid field name'));
+  return new HttpError(status, describeBadLine(line, 'invalid character in field value'));
 }
 
 /** Parses `name ":" OWS value OWS` (line without its line ending); violations throw `status`. */
@@ -141,26 +137,15 @@ export function parseRequestHead(
   const size = end + 4;
 
   const text = buf.toString('latin1', start, end);
-  const lineEnd = text.indexOf('\r\n');
-  const requestLine = lineEnd === -1 ? text : text.slice(0, lineEnd);
-  // A bare LF ends the request line early, and would make the line checks below misjudge it.
-  if (requestLine.includes('\n')) throw new HttpError(400, 'bare LF in message head');
-  if (requestLine.length > limits.maxRequestLine) throw new HttpError(414, 'request line too long');
-  const m = REQUEST_LINE.exec(requestLine);
-  if (m === null) throw new HttpError(400, describe(requestLine, 'malformed request line'));
-  const method = m[1] as string;
-  const target = m[2] as string;
-  if (m[3] !== '1' || (m[4] !== '0' && m[4] !== '1')) {
-    throw new HttpError(505, 'HTTP version not supported');
-  }
-  const versionMinor = m[4] === '1' ? 1 : 0;
+  const line = plainRequestLine(buf, text, start, limits) ?? carefulRequestLine(text, start, limits);
+  const { method, target, versionMinor, fieldsAt } = line;
   checkTarget(method, target);
 
   const headers =
-    lineEnd === -1
+    fieldsAt === -1
       ? []
-      : (scanFieldLines(buf, text, start, start + lineEnd + 2, end, maxRequestFields) ??
-        requestFieldLines(text.slice(lineEnd + 2).split('\r\n')));
+      : (scanFieldLines(buf, text, start, fieldsAt, end, maxRequestFields) ??
+        requestFieldLines(text.slice(fieldsAt - start).split('\r\n')));
   let host: string | undefined;
   for (const field of headers) {
     if (field.lower !== 'host') continue;
@@ -173,7 +158,8 @@ export function parseRequestHead(
     throw new HttpError(400, 'invalid Host');
   }
 
-  return { head: { method, target, versionMinor, headers }, size };
+  const received = fieldsAt === -1 ? undefined : { fields: headers, text, from: fieldsAt - start };
+  return { head: { method, target, versionMinor, headers, received }, size };
 }
 
 /** The careful path for request field lines the byte scan did not take: 431 or 400 says why. */
@@ -241,7 +227,7 @@ function scanResponseHead(buf: Buffer, maxHead: number): { head: ResponseHead; s
 /** A response head from its status line and its fields; throws HttpError(502). */
 function statusHead(statusLine: string, headers: HeaderField[]): ResponseHead {
   const m = STATUS_LINE.exec(statusLine);
-  if (m === null) throw new HttpError(502, describe(statusLine, 'malformed status line'));
+  if (m === null) throw new HttpError(502, describeBadLine(statusLine, 'malformed status line'));
   return { versionMinor: m[1] === '1' ? 1 : 0, status: Number(m[2]), reason: m[3] ?? '', headers };
 }
 
@@ -256,7 +242,7 @@ function parseResponseLines(lines: readonly string[]): ResponseHead {
       const prev = headers[headers.length - 1];
       if (prev === undefined) throw new HttpError(502, 'obsolete line folding before any field');
       if (!FIELD_VALUE.test(line))
-        throw new HttpError(502, describe(line, 'invalid character in field value'));
+        throw new HttpError(502, describeBadLine(line, 'invalid character in field value'));
       const part = trimOws(line);
       if (part !== '') prev.value = prev.value === '' ? part : `${prev.value} ${part}`;
       continue;

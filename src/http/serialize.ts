@@ -3,12 +3,12 @@
 import type { HeaderField } from './message.ts';
 
 export function serializeHead(startLine: string, headers: readonly HeaderField[]): string {
-  return `${headLines(startLine, headers)}\r\n`;
+  return `${startLine}\r\n${fieldLines(headers)}\r\n`;
 }
 
-/** The start line and the field lines, each with its CRLF: a head but for its final empty line. */
-export function headLines(startLine: string, headers: readonly HeaderField[]): string {
-  let out = `${startLine}\r\n`;
+/** The field lines, each `Name: value` and its CRLF. */
+export function fieldLines(headers: readonly HeaderField[]): string {
+  let out = '';
   for (const field of headers) out += `${field.name}: ${field.value}\r\n`;
   return out;
 }

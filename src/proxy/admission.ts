@@ -11,8 +11,9 @@ import { headerTokens } from '../http/serialize.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { ProxyContext } from './context.ts';
 import type { Downstream } from './downstream.ts';
-import { CacheSubject, type UpstreamRequest, upstreamRequestHead } from './heads.ts';
+import { CacheSubject, upstreamRequestHead } from './heads.ts';
 import { normalizeTarget } from './normalize.ts';
+import type { UpstreamRequest } from './upstream-request.ts';
 
 /** A request Sluice answers itself; `reason` labels sluice_requests_rejected_total. */
 export interface Refusal {

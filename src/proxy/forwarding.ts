@@ -3,7 +3,7 @@
 import { BlockList, isIPv6 } from 'node:net';
 import type { HeaderField } from '../http/message.ts';
 import { viaValue } from '../http/response-heads.ts';
-import { field } from '../http/serialize.ts';
+import { field, fieldLines } from '../http/serialize.ts';
 import { newRequestId } from './request-id.ts';
 
 const forwardingFields = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
@@ -131,6 +131,18 @@ export function requestIdOf(headers: readonly HeaderField[]): string {
   return newRequestId();
 }
 
+/** What a trusted peer already wrote in the fields Sluice writes: Sluice appends to it or keeps it. */
+interface PeerForwarding {
+  forwardedFor?: string;
+  forwarded?: string;
+  proto?: string;
+  forwardedHost?: string;
+  realIp?: string;
+  forwardedPort?: string;
+  forwardedPrefix?: string;
+  via?: string;
+}
+
 /**
  * Appends the forwarding fields to end-to-end request fields (already free of hop-by-hop ones).
  * Values from an untrusted client are dropped, so a client cannot forge its address.
@@ -140,38 +152,30 @@ export function addForwardingFields(
   context: ForwardingContext,
 ): HeaderField[] {
   const out: HeaderField[] = [];
-  let forwardedFor: string | undefined;
-  let forwarded: string | undefined;
-  let proto: string | undefined;
-  let forwardedHost: string | undefined;
-  let via: string | undefined;
+  const peer: PeerForwarding = {};
   let hasRequestId = false;
-  // A trusted peer's own X-Real-IP, X-Forwarded-Port and X-Forwarded-Prefix (first of each).
-  let realIp: string | undefined;
-  let forwardedPort: string | undefined;
-  let forwardedPrefix: string | undefined;
   for (const header of headers) {
     if (header.lower.includes('_') && !context.underscores) continue;
     const name = canonicalName(header.lower);
     if (forwardingFields.has(name)) {
       if (!context.trusted || name !== header.lower) continue;
-      if (name === 'x-forwarded-for') forwardedFor = join(forwardedFor, header.value);
-      else if (name === 'forwarded') forwarded = join(forwarded, header.value);
-      else if (name === 'x-forwarded-proto') proto ??= header.value;
-      else forwardedHost ??= header.value;
+      if (name === 'x-forwarded-for') peer.forwardedFor = join(peer.forwardedFor, header.value);
+      else if (name === 'forwarded') peer.forwarded = join(peer.forwarded, header.value);
+      else if (name === 'x-forwarded-proto') peer.proto ??= header.value;
+      else peer.forwardedHost ??= header.value;
       continue;
     }
     if (identityFields.has(name)) {
-      // Only a trusted peer's own spellings of the fields Sluice writes survive.
+      // Only a trusted peer's own spellings of the fields Sluice writes survive (first of each).
       if (context.trusted && name === header.lower) {
-        if (name === 'x-real-ip') realIp ??= header.value;
-        else if (name === 'x-forwarded-port') forwardedPort ??= header.value;
-        else if (name === 'x-forwarded-prefix') forwardedPrefix ??= header.value;
+        if (name === 'x-real-ip') peer.realIp ??= header.value;
+        else if (name === 'x-forwarded-port') peer.forwardedPort ??= header.value;
+        else if (name === 'x-forwarded-prefix') peer.forwardedPrefix ??= header.value;
       }
       continue;
     }
     if (name === 'via') {
-      if (name === header.lower) via = join(via, header.value);
+      if (name === header.lower) peer.via = join(peer.via, header.value);
       continue;
     }
     if (name === 'x-request-id') {
@@ -182,19 +186,48 @@ export function addForwardingFields(
     }
     out.push(header);
   }
-  const client = context.clientAddress;
-  out.push(field('X-Forwarded-For', join(forwardedFor, client)));
-  out.push(field('X-Forwarded-Proto', proto ?? 'http'));
-  if (context.host !== undefined) out.push(field('X-Forwarded-Host', forwardedHost ?? context.host));
-  out.push(field('Forwarded', join(forwarded, forwardedElement(client, context.host))));
-  out.push(field('X-Real-IP', realIp ?? client));
-  const port = forwardedPort ?? context.port?.toString();
-  if (port !== undefined) out.push(field('X-Forwarded-Port', port));
-  const prefix = forwardedPrefix ?? context.prefix;
-  if (prefix !== undefined) out.push(field('X-Forwarded-Prefix', prefix));
-  out.push(field('Via', join(via, context.via ?? viaValue)));
+  pushOwnFields(out, context, peer);
   if (!hasRequestId) out.push(field('X-Request-Id', context.requestId));
   return out;
+}
+
+/** Sluice's fields from X-Forwarded-For to Via, after what `peer` wrote (X-Request-Id is not one). */
+function pushOwnFields(out: HeaderField[], context: ForwardingContext, peer: PeerForwarding): void {
+  const client = context.clientAddress;
+  out.push(field('X-Forwarded-For', join(peer.forwardedFor, client)));
+  out.push(field('X-Forwarded-Proto', peer.proto ?? 'http'));
+  if (context.host !== undefined) out.push(field('X-Forwarded-Host', peer.forwardedHost ?? context.host));
+  out.push(field('Forwarded', join(peer.forwarded, forwardedElement(client, context.host))));
+  out.push(field('X-Real-IP', peer.realIp ?? client));
+  const port = peer.forwardedPort ?? context.port?.toString();
+  if (port !== undefined) out.push(field('X-Forwarded-Port', port));
+  const prefix = peer.forwardedPrefix ?? context.prefix;
+  if (prefix !== undefined) out.push(field('X-Forwarded-Prefix', prefix));
+  out.push(field('Via', join(peer.via, context.via ?? viaValue)));
+}
+
+/** The last block made: a connection's requests usually repeat its client, host and port. */
+let lastBlock = { context: undefined as ForwardingContext | undefined, lines: '' };
+
+/**
+ * Sluice's field lines from X-Forwarded-For to Via, each with its CRLF, for a request whose
+ * client sent none of the fields Sluice writes: what addForwardingFields appends then.
+ */
+export function ownFieldLines(context: ForwardingContext): string {
+  const last = lastBlock.context;
+  if (
+    last !== undefined &&
+    last.clientAddress === context.clientAddress &&
+    last.host === context.host &&
+    last.port === context.port &&
+    last.prefix === context.prefix &&
+    last.via === context.via
+  )
+    return lastBlock.lines;
+  const fields: HeaderField[] = [];
+  pushOwnFields(fields, context, {});
+  lastBlock = { context, lines: fieldLines(fields) };
+  return lastBlock.lines;
 }
 
 function join(list: string | undefined, value: string): string {

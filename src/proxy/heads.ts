@@ -1,29 +1,13 @@
 // Builds the request head Sluice sends to a backend (response heads: src/http/response-heads.ts).
 
 import type { FlowRequest } from '../cache/proxy-cache.ts';
-import type { RouteConfig } from '../config/types.ts';
 import { endToEndFields } from '../http/hop-by-hop.ts';
-import type { BodyFraming, HeaderField, RequestHead } from '../http/message.ts';
-import { field, headLines } from '../http/serialize.ts';
-import { addForwardingFields, type ForwardingContext } from './forwarding.ts';
+import type { HeaderField, RequestHead } from '../http/message.ts';
+import { field, fieldLines } from '../http/serialize.ts';
+import { addForwardingFields } from './forwarding.ts';
 import { applyHeaderRules, changesHeaders } from './header-rules.ts';
-
-export interface UpstreamRequest {
-  head: RequestHead;
-  connectionTokens: readonly string[];
-  framing: BodyFraming;
-  route: RouteConfig;
-  /** Origin-form target after normalization and prefix stripping. */
-  path: string;
-  /**
-   * The effective authority: of an absolute-form target (RFC 9112 3.2.2), else Host, else the
-   * address the client connected to. Always sent as Host, whatever the client's fields said.
-   */
-  authority: string | undefined;
-  /** The Upgrade value when the client asks to switch protocols. */
-  upgrade: string | undefined;
-  forwarding: ForwardingContext;
-}
+import { plainForwardedLines } from './plain-request.ts';
+import type { UpstreamRequest } from './upstream-request.ts';
 
 /**
  * The request as the backend gets it, except the request line and framing: end-to-end fields,
@@ -43,16 +27,22 @@ export function serializeUpstreamHead(
   fields: readonly HeaderField[],
   request: UpstreamRequest,
 ): string {
+  return headWithLines(method, fieldLines(fields), request);
+}
+
+export function upstreamRequestHead(request: UpstreamRequest): string {
+  const lines = plainForwardedLines(request) ?? fieldLines(forwardedFields(request));
+  return headWithLines(request.head.method, lines, request);
+}
+
+/** The request line, the field lines, then framing and Upgrade as Sluice writes them. */
+function headWithLines(method: string, lines: string, request: UpstreamRequest): string {
   const { framing } = request;
-  let out = headLines(`${method} ${request.path} HTTP/1.1`, fields);
+  let out = `${method} ${request.path} HTTP/1.1\r\n${lines}`;
   if (framing.kind === 'length') out += `Content-Length: ${framing.length}\r\n`;
   else if (framing.kind === 'chunked') out += 'Transfer-Encoding: chunked\r\n';
   if (request.upgrade !== undefined) out += `Connection: upgrade\r\nUpgrade: ${request.upgrade}\r\n`;
   return `${out}\r\n`;
-}
-
-export function upstreamRequestHead(request: UpstreamRequest): string {
-  return serializeUpstreamHead(request.head.method, forwardedFields(request), request);
 }
 
 /**
