@@ -109,8 +109,9 @@ export class PlainResponseHead implements ResponseHead {
   readonly framing: BodyFraming;
   /** The Connection token, as connectionTokens gives it. */
   readonly tokens: readonly string[];
-  /** The head's bytes, its final CRLF included. */
+  /** The buffer the head starts, and `size` bytes later ends, in (the body may follow). */
   private readonly source: Buffer;
+  private readonly size: number;
   /** Start and end offsets in `source` of the byte runs to relay: the status line and end-to-end fields. */
   private readonly runs: readonly number[];
   private readonly contentLength: number;
@@ -118,12 +119,14 @@ export class PlainResponseHead implements ResponseHead {
 
   constructor(
     source: Buffer,
+    size: number,
     status: number,
     contentLength: number,
     tokens: readonly string[],
     runs: number[],
   ) {
     this.source = source;
+    this.size = size;
     this.status = status;
     this.contentLength = contentLength;
     this.framing = contentLength === 0 ? NONE : { kind: 'length', length: contentLength };
@@ -149,7 +152,7 @@ export class PlainResponseHead implements ResponseHead {
   }
 
   private parsed(): ResponseHead {
-    this.full ??= (parseResponseHead(this.source) as { head: ResponseHead }).head;
+    this.full ??= (parseResponseHead(this.source.subarray(0, this.size)) as { head: ResponseHead }).head;
     return this.full;
   }
 
@@ -236,6 +239,6 @@ export function parsePlainResponse(buf: Buffer): { head: PlainResponseHead; size
   const size = pos + 2;
   if (buf[pos + 1] !== LF || size > defaultMaxResponseHead || contentLength === -1) return undefined;
   if (pos > runStart) runs.push(runStart, pos);
-  const head = new PlainResponseHead(buf.subarray(0, size), status, contentLength, tokens ?? noTokens, runs);
+  const head = new PlainResponseHead(buf, size, status, contentLength, tokens ?? noTokens, runs);
   return { head, size };
 }
