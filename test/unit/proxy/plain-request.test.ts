@@ -47,6 +47,8 @@ const special = [
   'TE',
   'Upgrade',
   'Proxy-Connection',
+  'Content-Length',
+  'Transfer-Encoding',
   'X_App',
   'X_Forwarded_For',
   'X-Forwarded-For',
@@ -61,7 +63,20 @@ const special = [
   'Host',
   'HOST',
 ];
-const values = ['v', 'a b', 'gzip, br', '"q"', '\xe9\xff', 'keep-alive', 'close, X-App', 'host', '127.0.0.1'];
+const values = [
+  'v',
+  'a b',
+  'gzip, br',
+  '"q"',
+  '\xe9\xff',
+  'keep-alive',
+  'close, X-App',
+  'host',
+  '127.0.0.1',
+  '0',
+  '42',
+  'chunked',
+];
 const spacing: readonly [string, string][] = [
   [' ', ''],
   [' ', ''],
@@ -93,11 +108,15 @@ function draw(random: () => number, plainOnly: boolean): Drawn | undefined {
     lines.push(`${name}:${before}${value}${after}`);
   }
   if (plainOnly && random() < 0.5) lines.push('Connection: keep-alive');
+  const minor = random() < 0.9 ? 1 : 0;
+  // HTTP/1.0 has no Transfer-Encoding (a request with one gets 400).
+  const bodies = minor === 1 ? ['Content-Length: 42', 'Transfer-Encoding: chunked'] : ['Content-Length: 42'];
+  if (plainOnly && random() < 0.4) lines.push(pick(random, bodies));
   const hostAt = plainOnly || random() < 0.8 ? 0 : Math.floor(random() * (lines.length + 1));
   if (plainOnly || random() < 0.95) lines.splice(hostAt, 0, hostLine);
   const absolute = !plainOnly && random() < 0.1;
   const target = absolute ? `http://${pick(random, ['app.test', 'other.test:81'])}/p?q` : '/p?q';
-  const raw = `GET ${target} HTTP/1.${random() < 0.9 ? 1 : 0}\r\n${lines.map((line) => `${line}\r\n`).join('')}\r\n`;
+  const raw = `GET ${target} HTTP/1.${minor}\r\n${lines.map((line) => `${line}\r\n`).join('')}\r\n`;
   let head: ReturnType<typeof parseRequestHead>;
   try {
     head = parseRequestHead(Buffer.from(raw, 'latin1'));
@@ -155,8 +174,9 @@ test('any request: the backend gets the full path’s head byte for byte, lane o
   t.true(taken > 2000 && declined > 2000, `lane took ${taken}, declined ${declined}: the draw missed a side`);
 });
 
-test('the usual request, Connection: keep-alive or not: the lane takes it', (t) => {
+test('the usual request, with a body or not, Connection: keep-alive or not: the lane takes it', (t) => {
   const random = seeded(seed + 1);
+  let framed = 0;
   for (let round = 0; round < 3000; round++) {
     const drawn = draw(random, true);
     if (drawn === undefined) {
@@ -166,7 +186,9 @@ test('the usual request, Connection: keep-alive or not: the lane takes it', (t) 
     const lines = plainForwardedLines(drawn.request);
     t.not(lines, undefined, `seed ${seed}: ${JSON.stringify(drawn.raw)}`);
     t.is(upstreamRequestHead(drawn.request), fullPath(drawn.request));
+    if (drawn.request.framing.kind !== 'none') framed++;
   }
+  t.true(framed > 600, `only ${framed} requests had a body: framing went untested`);
 });
 
 test('wrk’s request gets the exact head, the client’s lines first and X-Request-Id last', (t) => {
@@ -205,4 +227,25 @@ test('wrk’s request gets the exact head, the client’s lines first and X-Requ
   const rebuilt = { ...request, head: { ...request.head, headers: [...request.head.headers] } };
   t.is(plainForwardedLines(rebuilt), undefined);
   t.is(upstreamRequestHead(rebuilt), upstreamRequestHead(request));
+});
+
+test('a Host the Connection field names is dropped by the full path, which writes its own: no lane', (t) => {
+  const head = parseRequestHead(Buffer.from('GET / HTTP/1.1\r\nHOST: app.test\r\nConnection: host\r\n\r\n'));
+  if (head === null) throw new Error('incomplete');
+  const request: UpstreamRequest = {
+    head: head.head,
+    connectionTokens: connectionTokens(head.head.headers),
+    framing: { kind: 'none' },
+    route: plainRoute,
+    path: '/',
+    authority: 'app.test',
+    upgrade: undefined,
+    forwarding: { clientAddress: '10.1.2.3', trusted: false, host: 'app.test', requestId: 'abc' },
+  };
+  t.is(plainForwardedLines(request), undefined);
+  t.true(
+    upstreamRequestHead(request).startsWith(
+      'GET / HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-For: 10.1.2.3\r\n',
+    ),
+  );
 });
