@@ -191,22 +191,27 @@ test('the usual request, with a body or not, Connection: keep-alive or not: the 
   t.true(framed > 600, `only ${framed} requests had a body: framing went untested`);
 });
 
-test('wrk’s request gets the exact head, the client’s lines first and X-Request-Id last', (t) => {
-  const head = parseRequestHead(
-    Buffer.from(
-      'GET /1k.txt HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: keep-alive\r\nAccept: */*\r\n\r\n',
-    ),
-  );
-  if (head === null) throw new Error('incomplete');
-  const request: UpstreamRequest = {
-    head: head.head,
-    connectionTokens: connectionTokens(head.head.headers),
+/** What admission makes of `raw` on a route without rules: no body, no Upgrade, Host the authority. */
+function admitted(raw: string, path: string, forwarding: ForwardingContext): UpstreamRequest {
+  const parsed = parseRequestHead(Buffer.from(raw, 'latin1'));
+  if (parsed === null) throw new Error(`incomplete: ${JSON.stringify(raw)}`);
+  return {
+    head: parsed.head,
+    connectionTokens: connectionTokens(parsed.head.headers),
     framing: { kind: 'none' },
     route: plainRoute,
-    path: '/1k.txt',
-    authority: '127.0.0.1:8080',
+    path,
+    authority: forwarding.host,
     upgrade: undefined,
-    forwarding: {
+    forwarding,
+  };
+}
+
+test('wrk’s request gets the exact head, the client’s lines first and X-Request-Id last', (t) => {
+  const request = admitted(
+    'GET /1k.txt HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: keep-alive\r\nAccept: */*\r\n\r\n',
+    '/1k.txt',
+    {
       clientAddress: '10.1.2.3',
       trusted: false,
       host: '127.0.0.1:8080',
@@ -214,7 +219,7 @@ test('wrk’s request gets the exact head, the client’s lines first and X-Requ
       port: 8080,
       via: '1.1 sluice-x',
     },
-  };
+  );
   t.is(
     upstreamRequestHead(request),
     'GET /1k.txt HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\nX-Forwarded-For: 10.1.2.3\r\n' +
@@ -230,18 +235,12 @@ test('wrk’s request gets the exact head, the client’s lines first and X-Requ
 });
 
 test('a Host the Connection field names is dropped by the full path, which writes its own: no lane', (t) => {
-  const head = parseRequestHead(Buffer.from('GET / HTTP/1.1\r\nHOST: app.test\r\nConnection: host\r\n\r\n'));
-  if (head === null) throw new Error('incomplete');
-  const request: UpstreamRequest = {
-    head: head.head,
-    connectionTokens: connectionTokens(head.head.headers),
-    framing: { kind: 'none' },
-    route: plainRoute,
-    path: '/',
-    authority: 'app.test',
-    upgrade: undefined,
-    forwarding: { clientAddress: '10.1.2.3', trusted: false, host: 'app.test', requestId: 'abc' },
-  };
+  const request = admitted('GET / HTTP/1.1\r\nHOST: app.test\r\nConnection: host\r\n\r\n', '/', {
+    clientAddress: '10.1.2.3',
+    trusted: false,
+    host: 'app.test',
+    requestId: 'abc',
+  });
   t.is(plainForwardedLines(request), undefined);
   t.true(
     upstreamRequestHead(request).startsWith(
