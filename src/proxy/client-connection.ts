@@ -37,12 +37,12 @@ export class ClientConnection implements Expirable, Downstream {
   private awaitingDrain = false;
   /** Clock time of the last byte read or answer finished. */
   private lastActive: number;
-  private readonly onClosed: (connection: ClientConnection) => void;
+  private readonly server: ConnectionEvents;
 
-  constructor(socket: Socket, context: ProxyContext, onClosed: (connection: ClientConnection) => void) {
+  constructor(socket: Socket, context: ProxyContext, server: ConnectionEvents) {
     this.socket = socket;
     this.context = context;
-    this.onClosed = onClosed;
+    this.server = server;
     this.address = plainAddress(socket.remoteAddress);
     this.port = socket.remotePort;
     this.trusted = context.trustedPeers.has(this.address);
@@ -90,8 +90,8 @@ export class ClientConnection implements Expirable, Downstream {
     return this.state === 'idle' || (this.state === 'head' && !this.buffer);
   }
 
-  /** Waiting, and silent for at least `ms`: may be closed to make room for a new connection. */
-  evictable(now: number, ms: number): boolean {
+  /** Waiting, and silent for at least `ms`. */
+  silentFor(now: number, ms: number): boolean {
     return this.waiting && now - this.lastActive >= ms;
   }
 
@@ -183,6 +183,7 @@ export class ClientConnection implements Expirable, Downstream {
     } else {
       this.state = 'idle';
       this.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
+      this.server.waiting(this);
     }
     if (!this.backlogged()) this.resume();
   }
@@ -389,8 +390,15 @@ export class ClientConnection implements Expirable, Downstream {
     this.context.clock.untrack(this);
     this.exchange?.onClientGone();
     this.exchange = undefined;
-    this.onClosed(this);
+    this.server.closed(this);
   }
+}
+
+/** What a connection tells the server that holds it. */
+export interface ConnectionEvents {
+  /** It is waiting for the next request on a kept-alive connection, from now on. */
+  waiting(connection: ClientConnection): void;
+  closed(connection: ClientConnection): void;
 }
 
 /** The `reason` label of sluice_requests_rejected_total for a request refused while parsing. */

@@ -9,15 +9,15 @@ import { viaValue } from '../http/response-heads.ts';
 import { plainResponse } from '../http/responses.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
-import { ClientConnection } from './client-connection.ts';
+import { ClientConnection, type ConnectionEvents } from './client-connection.ts';
 import type { Clock } from './clock.ts';
 import type { ProxyContext } from './context.ts';
 import { clientConnectionLimit } from './descriptors.ts';
 import { TrustedPeers } from './forwarding.ts';
 import { Router } from './router.ts';
 
-/** A connection silent this long may be closed to make room for a new one at the limit. */
-const evictAfterMs = 1000;
+/** The shortest accept queue (Node's and nginx's default). */
+const minBacklog = 511;
 /** Connections over the limit told 503 at once; beyond, they are closed without an answer. */
 const maxRefusing = 16;
 /**
@@ -33,6 +33,22 @@ export class ProxyServer {
   readonly context: ProxyContext;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
+  /**
+   * Connections in the order they began waiting for a request, longest first (nginx's reusable
+   * queue), with the clock time each began. Kept lazily: one that began a request since stays in
+   * place until eviction passes it by, and joins again at the end when its answer is done.
+   */
+  private readonly waitingOrder = new Map<ClientConnection, number>();
+  private readonly connectionEvents: ConnectionEvents = {
+    waiting: (connection) => {
+      this.waitingOrder.delete(connection);
+      this.waitingOrder.set(connection, this.clock.now);
+    },
+    closed: (connection) => {
+      this.connections.delete(connection);
+      this.waitingOrder.delete(connection);
+    },
+  };
   private readonly poolSweep: NodeJS.Timeout;
   private drainSweep: NodeJS.Timeout | undefined;
   private readonly clock: Clock;
@@ -109,21 +125,26 @@ export class ProxyServer {
       socket.end(plainResponse(503, 'too many connections', { close: true }), 'latin1');
       return;
     }
-    const connection = new ClientConnection(socket, this.context, (closed) =>
-      this.connections.delete(closed),
-    );
+    const connection = new ClientConnection(socket, this.context, this.connectionEvents);
     this.connections.add(connection);
+    this.waitingOrder.set(connection, this.clock.now);
   }
 
   /**
-   * Closes the longest-open connection that has had no request in progress for a second (an idle
-   * keep-alive, or one that never sent a byte), as nginx reuses idle connections at its limit.
-   * False if there is none.
+   * Closes the connection that has waited longest for a request (an idle keep-alive, or one that
+   * never sent a byte), as nginx reuses idle connections at its limit; one with a request in
+   * progress is never closed. One that began waiting since the clock's last tick (at most 100 ms)
+   * is spared, and so is every one after it: Node accepts a whole burst before it reads from any
+   * of them, so a new one's request may be waiting unread. A longer grace would let a flood that
+   * opens the limit's worth of connections within it keep every new client out. False if none
+   * can be closed.
    */
   private evictIdle(): boolean {
-    const now = this.clock.now;
-    for (const connection of this.connections) {
-      if (!connection.evictable(now, evictAfterMs)) continue;
+    const tick = this.clock.now;
+    for (const [connection, since] of this.waitingOrder) {
+      if (since >= tick) return false;
+      this.waitingOrder.delete(connection);
+      if (!connection.waiting) continue;
       this.context.metrics?.rejected('idle_evicted');
       connection.socket.destroy();
       this.connections.delete(connection);
@@ -167,11 +188,13 @@ export class ProxyServer {
   /**
    * `reusePort`: other processes may listen on the same port, the kernel spreads connections.
    * The accept queue holds as many connections as may be open (as HAProxy's backlog follows
-   * maxconn): a burst that comes while the event loop is busy waits there, where past Node's
-   * default of 511 the kernel would drop handshakes and make each client retransmit (1 s).
+   * maxconn), and never fewer than Node's default of 511: a burst that comes while the event loop
+   * is busy waits there, where past the queue the kernel would drop handshakes and make each
+   * client retransmit (1 s). A queued connection takes no descriptor, so a limit lowered to fit
+   * the descriptors does not shorten it.
    */
   listen(host: string, port: number, reusePort = false): Promise<AddressInfo> {
-    return listenOn(this.server, host, port, reusePort, this.limit);
+    return listenOn(this.server, host, port, reusePort, Math.max(this.limit, minBacklog));
   }
 
   /**
@@ -193,7 +216,7 @@ export class ProxyServer {
   private closeSilentConnections(): void {
     const now = this.clock.now;
     for (const connection of this.connections)
-      if (connection.evictable(now, drainIdleCloseMs)) connection.closeWhenIdle();
+      if (connection.silentFor(now, drainIdleCloseMs)) connection.closeWhenIdle();
   }
 
   /**

@@ -103,11 +103,16 @@ test.serial('the descriptor limit gives a client limit with a reserve', async (t
 test.serial('2000 idle connections: new clients are still served within a second', async (t) => {
   const idle = await openMany(2000);
   t.true(idle.length > 1000);
-  t.true((await timeToServe()) < 1000);
+  const whileOpen = await timeToServe();
   t.regex(await admin('/healthz'), /ok/);
   for (const socket of idle) socket.destroy();
   await sleep(300);
-  t.true((await timeToServe()) < 1000);
+  const afterwards = await timeToServe();
+  t.log(
+    `${idle.length} opened; a new client served after ${whileOpen} ms, then ${afterwards} ms once they closed`,
+  );
+  t.true(whileOpen < 1000);
+  t.true(afterwards < 1000);
   await noBackendMarked(t);
 });
 
