@@ -186,6 +186,7 @@ export async function startSluice(
         metrics.rejected(reason);
         logger.warn('admin request refused', { reason });
       },
+      onShed: (reason) => metrics.rejected(reason),
       onError: (error) => {
         const code = localErrorCode(error);
         if (code === undefined) reportFault('admin', error);

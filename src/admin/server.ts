@@ -27,6 +27,8 @@ export interface AdminState {
   onRefused?: (reason: string) => void;
   /** A bug in a handler (the request got 500; the process goes on). */
   onError?: (error: unknown) => void;
+  /** A connection closed or refused at the admin port's limit: `admin_idle_evicted`, `admin_max_connections`. */
+  onShed?: (reason: string) => void;
 }
 
 /** What the admin port needs of the cache: purges by URL and by URL prefix, optionally per pool. */
@@ -46,37 +48,51 @@ export interface ClusterAdmin {
   restart(): { started: boolean; message: string };
 }
 
+/**
+ * Admin connections at once, within the descriptors kept back from client connections
+ * (proxy/descriptors.ts): a flood of them cannot take the descriptors the proxy and its health
+ * checks need. Prometheus and probes hold one or two each; an idle one makes room for a newcomer.
+ */
+const maxAdminConnections = 16;
+
 const backendPath = /^\/backends\/([^/]+)\/([^/]+?)(?:\/(drain|undrain))?$/;
 
 export function createAdminServer(state: AdminState): Server {
-  return createEndpointServer((request) => {
-    const { head, path } = request;
-    const refusal = adminRefusal(head, path, state.token?.());
-    if (refusal) {
-      state.onRefused?.(refusal.reason);
-      return {
-        ...text(refusal.status, refusal.message),
-        headers: refusal.status === 401 ? { 'www-authenticate': 'Bearer' } : {},
-      };
-    }
-    const backendMatch = backendPath.exec(path);
-    if (backendMatch) return backendRoute(state, request, backendMatch);
-    if (path === '/cache/purge') return purgeRoute(state, request);
-    if (path === '/workers/restart') return restartRoute(state, request);
-    if (head.method !== 'GET' && head.method !== 'HEAD') return text(405, 'method not allowed');
-    switch (path) {
-      case '/healthz':
-        return text(200, 'ok');
-      case '/readyz':
-        return state.ready() ? text(200, 'ready') : text(503, 'shutting down');
-      case '/metrics':
-        return state.metrics ? metrics(state.metrics) : text(404, 'not found');
-      case '/status':
-        return status(state);
-      default:
-        return text(404, 'not found');
-    }
-  }, state.onError);
+  return createEndpointServer(
+    (request) => {
+      const { head, path } = request;
+      const refusal = adminRefusal(head, path, state.token?.());
+      if (refusal) {
+        state.onRefused?.(refusal.reason);
+        return {
+          ...text(refusal.status, refusal.message),
+          headers: refusal.status === 401 ? { 'www-authenticate': 'Bearer' } : {},
+        };
+      }
+      const backendMatch = backendPath.exec(path);
+      if (backendMatch) return backendRoute(state, request, backendMatch);
+      if (path === '/cache/purge') return purgeRoute(state, request);
+      if (path === '/workers/restart') return restartRoute(state, request);
+      if (head.method !== 'GET' && head.method !== 'HEAD') return text(405, 'method not allowed');
+      switch (path) {
+        case '/healthz':
+          return text(200, 'ok');
+        case '/readyz':
+          return state.ready() ? text(200, 'ready') : text(503, 'shutting down');
+        case '/metrics':
+          return state.metrics ? metrics(state.metrics) : text(404, 'not found');
+        case '/status':
+          return status(state);
+        default:
+          return text(404, 'not found');
+      }
+    },
+    {
+      onError: state.onError,
+      maxConnections: maxAdminConnections,
+      onShed: (reason) => state.onShed?.(`admin_${reason}`),
+    },
+  );
 }
 
 /** `GET /status`: every pool and backend; with workers, their load summed and each worker. */

@@ -2,6 +2,7 @@
 // the demo backends): whole small bodies, keep-alive, answers in order. Not the data path.
 import { createServer, type Server, type Socket } from 'node:net';
 import { ChunkedDecoder } from './chunked.ts';
+import { Refusals, type Waiter, WaitingLine } from './connection-limit.ts';
 import { requestFraming } from './framing.ts';
 import { connectionTokens } from './hop-by-hop.ts';
 import { HttpError, type RequestHead } from './message.ts';
@@ -27,37 +28,102 @@ export type EndpointHandler = (request: EndpointRequest) => EndpointResponse | P
 
 const maxBody = 1024 * 1024;
 const idleTimeoutMs = 30_000;
+/** A new connection is not closed for another within this: its request may be waiting unread. */
+const newConnectionGraceMs = 100;
 
-/**
- * `onError` hears of every error a handler or the connection code threw: the request gets 500,
- * or the connection is closed, and the process goes on.
- */
-export function createEndpointServer(handler: EndpointHandler, onError?: (error: unknown) => void): Server {
-  const server = createServer((socket) => serveConnection(socket, handler, onError));
+export interface EndpointOptions {
+  /** Hears of every error a handler or the connection code threw: the request gets 500, or the connection is closed, and the process goes on. */
+  onError?: (error: unknown) => void;
+  /**
+   * Connections at once. At the limit, the one that has waited longest for a request is closed
+   * for a newcomer; if none may be, the newcomer gets 503.
+   */
+  maxConnections?: number;
+  /** A connection closed or refused at the limit: `idle_evicted` or `max_connections`. */
+  onShed?: (reason: 'idle_evicted' | 'max_connections') => void;
+  /**
+   * A request must arrive whole within this of its first byte, or it gets 408 and the connection
+   * closes: a slow trickle holds no connection (default 10 s).
+   */
+  requestTimeoutMs?: number;
+}
+
+interface EndpointConnection extends Waiter {
+  readonly socket: Socket;
+}
+
+export function createEndpointServer(handler: EndpointHandler, options: EndpointOptions = {}): Server {
+  const { maxConnections = Number.POSITIVE_INFINITY, onShed } = options;
+  const open = new Set<EndpointConnection>();
+  const line = new WaitingLine<EndpointConnection>();
+  // Each 503 holds a descriptor for up to a second: a few at a time, the rest are closed.
+  const refusals = new Refusals(4);
+  const server = createServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    if (open.size >= maxConnections) {
+      const longest = line.takeLongest(performance.now() - newConnectionGraceMs);
+      if (!longest) {
+        onShed?.('max_connections');
+        refusals.refuse(socket);
+        return;
+      }
+      onShed?.('idle_evicted');
+      longest.socket.destroy();
+      open.delete(longest);
+    }
+    const connection = serveConnection(socket, handler, options, () =>
+      line.join(connection, performance.now()),
+    );
+    open.add(connection);
+    line.join(connection, performance.now());
+    socket.once('close', () => {
+      open.delete(connection);
+      line.leave(connection);
+    });
+  });
   // accept() failing (EMFILE …) while listening must not end the process; listen errors go to
   // whoever called listen().
   server.on('error', (error) => {
-    if (server.listening) onError?.(error);
+    if (server.listening) options.onError?.(error);
   });
   return server;
 }
 
-function serveConnection(socket: Socket, handler: EndpointHandler, onError?: (error: unknown) => void): void {
+/** Serves requests on `socket` in order; `waiting` is called when an answer is done and no request is buffered. */
+function serveConnection(
+  socket: Socket,
+  handler: EndpointHandler,
+  { onError, requestTimeoutMs = 10_000 }: EndpointOptions,
+  waiting: () => void,
+): EndpointConnection {
   let buffer: Buffer = Buffer.alloc(0);
   let busy = false;
+  let requestTimer: NodeJS.Timeout | undefined;
+  const stopRequestTimer = () => {
+    clearTimeout(requestTimer);
+    requestTimer = undefined;
+  };
   socket.setTimeout(idleTimeoutMs, () => socket.destroy());
-  socket.on('error', () => socket.destroy());
+  socket.once('close', stopRequestTimer);
+  const fail = (status: number, message: string) => {
+    stopRequestTimer();
+    socket.end(serialize('GET', { status, body: `${message}\n` }, false));
+  };
   const next = async (): Promise<void> => {
     while (!busy && !socket.destroyed) {
       let request: { head: RequestHead; body: Buffer; size: number } | null;
       try {
         request = readRequest(buffer);
       } catch (error) {
-        const status = error instanceof HttpError ? error.status : 400;
-        socket.end(serialize('GET', { status, body: `${(error as Error).message}\n` }, false));
+        fail(error instanceof HttpError ? error.status : 400, (error as Error).message);
         return;
       }
-      if (!request) return;
+      if (!request) {
+        if (buffer.length === 0) stopRequestTimer();
+        else requestTimer ??= setTimeout(() => fail(408, 'request not received in time'), requestTimeoutMs);
+        return;
+      }
+      stopRequestTimer();
       buffer = buffer.subarray(request.size);
       busy = true;
       const tokens = connectionTokens(request.head.headers);
@@ -80,6 +146,7 @@ function serveConnection(socket: Socket, handler: EndpointHandler, onError?: (er
       else socket.end(bytes);
       busy = false;
       if (!keepAlive) return;
+      if (buffer.length === 0) waiting();
     }
   };
   socket.on('data', (chunk: Buffer) => {
@@ -90,6 +157,12 @@ function serveConnection(socket: Socket, handler: EndpointHandler, onError?: (er
       socket.destroy();
     });
   });
+  return {
+    socket,
+    get waiting() {
+      return !busy && buffer.length === 0;
+    },
+  };
 }
 
 /**

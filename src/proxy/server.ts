@@ -4,9 +4,9 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import type { Logger } from 'winston';
 import type { ProxyCache } from '../cache/proxy-cache.ts';
 import type { Config } from '../config/types.ts';
+import { Refusals, WaitingLine } from '../http/connection-limit.ts';
 import { localErrorCode } from '../http/failure-kinds.ts';
 import { viaValue } from '../http/response-heads.ts';
-import { plainResponse } from '../http/responses.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import { ClientConnection, type ConnectionEvents } from './client-connection.ts';
@@ -18,8 +18,6 @@ import { Router } from './router.ts';
 
 /** The shortest accept queue (Node's and nginx's default). */
 const minBacklog = 511;
-/** Connections over the limit told 503 at once; beyond, they are closed without an answer. */
-const maxRefusing = 16;
 /**
  * While draining, a keep-alive connection silent this long is closed (checked every
  * `drainSweepMs`). Well below the half second a VRRP pair takes to move the address away (its
@@ -33,20 +31,15 @@ export class ProxyServer {
   readonly context: ProxyContext;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
-  /**
-   * Connections in the order they began waiting for a request, longest first (nginx's reusable
-   * queue), with the clock time each began. Kept lazily: one that began a request since stays in
-   * place until eviction passes it by, and joins again at the end when its answer is done.
-   */
-  private readonly waitingOrder = new Map<ClientConnection, number>();
+  /** At the limit, the connection that has waited longest is closed to make room (evictIdle). */
+  private readonly waitingLine = new WaitingLine<ClientConnection>();
+  /** Up to 16 newcomers over the limit told 503 at once. */
+  private readonly refusals = new Refusals(16);
   private readonly connectionEvents: ConnectionEvents = {
-    waiting: (connection) => {
-      this.waitingOrder.delete(connection);
-      this.waitingOrder.set(connection, this.clock.now);
-    },
+    waiting: (connection) => this.waitingLine.join(connection, this.clock.now),
     closed: (connection) => {
       this.connections.delete(connection);
-      this.waitingOrder.delete(connection);
+      this.waitingLine.leave(connection);
     },
   };
   private readonly poolSweep: NodeJS.Timeout;
@@ -56,8 +49,6 @@ export class ProxyServer {
   /** Accept sheds new connections until then (clock ms), after EMFILE/ENFILE. */
   private backoffUntil = 0;
   private backoffMs = 25;
-  /** Connections over the limit still being told 503. */
-  private refusing = 0;
 
   constructor(
     config: Config,
@@ -112,22 +103,12 @@ export class ProxyServer {
     }
     if (this.connections.size >= this.limit && !this.evictIdle()) {
       metrics?.rejected('max_connections');
-      // A 503 takes a descriptor until the client has it: only a few at a time, the rest are closed.
-      if (this.refusing >= maxRefusing) {
-        socket.destroy();
-        return;
-      }
-      this.refusing++;
-      socket.once('close', () => this.refusing--);
-      // Read and drop what the client sends, so closing does not reset the answer away.
-      socket.resume();
-      socket.setTimeout(1000, () => socket.destroy());
-      socket.end(plainResponse(503, 'too many connections', { close: true }), 'latin1');
+      this.refusals.refuse(socket);
       return;
     }
     const connection = new ClientConnection(socket, this.context, this.connectionEvents);
     this.connections.add(connection);
-    this.waitingOrder.set(connection, this.clock.now);
+    this.waitingLine.join(connection, this.clock.now);
   }
 
   /**
@@ -140,17 +121,12 @@ export class ProxyServer {
    * can be closed.
    */
   private evictIdle(): boolean {
-    const tick = this.clock.now;
-    for (const [connection, since] of this.waitingOrder) {
-      if (since >= tick) return false;
-      this.waitingOrder.delete(connection);
-      if (!connection.waiting) continue;
-      this.context.metrics?.rejected('idle_evicted');
-      connection.socket.destroy();
-      this.connections.delete(connection);
-      return true;
-    }
-    return false;
+    const longest = this.waitingLine.takeLongest(this.clock.now);
+    if (!longest) return false;
+    this.context.metrics?.rejected('idle_evicted');
+    longest.socket.destroy();
+    this.connections.delete(longest);
+    return true;
   }
 
   /** accept() failed with EMFILE/ENFILE: back off, and free what can be freed. */

@@ -78,11 +78,11 @@ async function noBackendMarked(t: import('ava').ExecutionContext): Promise<void>
   t.deepEqual(up, ['1', '1']);
 }
 
-async function openMany(count: number): Promise<Socket[]> {
+async function openMany(count: number, to = port): Promise<Socket[]> {
   const sockets: Socket[] = [];
   for (let i = 0; i < count; i += 100) {
     const batch = await Promise.allSettled(
-      Array.from({ length: Math.min(100, count - i) }, () => openSocket(port)),
+      Array.from({ length: Math.min(100, count - i) }, () => openSocket(to)),
     );
     for (const result of batch) {
       if (result.status === 'fulfilled') {
@@ -113,6 +113,27 @@ test.serial('2000 idle connections: new clients are still served within a second
   );
   t.true(whileOpen < 1000);
   t.true(afterwards < 1000);
+  await noBackendMarked(t);
+});
+
+test.serial('1000 idle connections to the admin port take no descriptor the proxy needs', async (t) => {
+  const before = sluice.descriptors();
+  const idle = await openMany(1000, adminPort);
+  t.true(idle.length > 500);
+  await sleep(300);
+  const grown = sluice.descriptors() - before;
+  const served = await timeToServe();
+  t.log(
+    `${idle.length} opened to the admin port; Sluice holds ${grown} descriptors more; a proxy client served after ${served} ms`,
+  );
+  // 16 admin connections, and up to 4 newcomers being told 503.
+  t.true(grown <= 20, `${grown} more descriptors`);
+  t.true(served < 1000);
+  t.regex(await admin('/healthz'), /ok/);
+  const metrics = await admin('/metrics');
+  t.regex(metrics, /sluice_requests_rejected_total\{reason="admin_(idle_evicted|max_connections)"\} \d{3}/);
+  t.notRegex(metrics, /sluice_local_errors_total\{[^}]*\} [1-9]/);
+  for (const socket of idle) socket.destroy();
   await noBackendMarked(t);
 });
 

@@ -1,6 +1,6 @@
 // Runs Sluice as a child process (the real command), to see its memory and signals from outside.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,8 @@ export interface ChildSluice {
   peakRss(): number;
   /** Resident memory now (VmRSS) in bytes. */
   rss(): number;
+  /** Open file descriptors now. */
+  descriptors(): number;
   stop(): Promise<number | null>;
 }
 
@@ -73,6 +75,7 @@ export async function startChildSluice(
     output: () => output,
     peakRss: () => memory(child, 'VmHWM'),
     rss: () => memory(child, 'VmRSS'),
+    descriptors: () => readdirSync(`/proc/${child.pid}/fd`).length,
     stop: () => {
       child.kill('SIGTERM');
       return exited;

@@ -1,0 +1,162 @@
+// Sluice's own small HTTP server (the admin port) at its connection limit: the connection that has
+// waited longest for a request makes room for a newcomer, one with a request in progress never
+// does (the newcomer gets 503), and a request that trickles in gets 408 instead of holding a
+// connection.
+import type { AddressInfo, Server, Socket } from 'node:net';
+import test from 'ava';
+import { createEndpointServer, type EndpointOptions } from '../../src/http/endpoint.ts';
+import { openSocket, rawExchange, readUntil } from '../support/raw-http.ts';
+import { until } from '../support/wait.ts';
+
+const limit = 4;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function endpoint(
+  t: import('ava').ExecutionContext,
+  options: EndpointOptions = {},
+): Promise<{ port: number; shed: string[] }> {
+  const shed: string[] = [];
+  const server: Server = createEndpointServer(() => ({ status: 200, body: 'ok\n' }), {
+    maxConnections: limit,
+    onShed: (reason) => shed.push(reason),
+    ...options,
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { port: (server.address() as AddressInfo).port, shed };
+}
+
+/** Sockets a test opens, destroyed when it ends. */
+function socketsOf(t: import('ava').ExecutionContext): Socket[] {
+  const all: Socket[] = [];
+  t.teardown(() => {
+    for (const socket of all) socket.destroy();
+  });
+  return all;
+}
+
+/** A socket, and whether the server has closed it. */
+interface Watched {
+  socket: Socket;
+  closed: boolean;
+}
+
+async function watched(port: number, all: Socket[]): Promise<Watched> {
+  const socket = await openSocket(port);
+  all.push(socket);
+  const state = { socket, closed: false };
+  socket.on('error', () => {});
+  socket.on('end', () => {
+    state.closed = true;
+  });
+  socket.on('close', () => {
+    state.closed = true;
+  });
+  return state;
+}
+
+const get = 'GET /healthz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n';
+const statusLine = (text: string) => text.split('\r\n', 1)[0];
+
+/** A kept-alive request on `state`'s connection: the status line of its answer. */
+async function keptRequest(state: Watched): Promise<string | undefined> {
+  const answer = readUntil(state.socket, (text) => text.endsWith('ok\n'));
+  state.socket.write('GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n');
+  return statusLine(await answer);
+}
+
+/** A newcomer that keeps its connection after its answer (so it holds its place). */
+async function keptNewcomer(port: number, all: Socket[]): Promise<string | undefined> {
+  return keptRequest(await watched(port, all));
+}
+
+test('at the limit, the connection silent longest is closed for a newcomer, who is served', async (t) => {
+  const { port, shed } = await endpoint(t);
+  const all = socketsOf(t);
+  const silent: Watched[] = [];
+  for (let i = 0; i < limit; i++) {
+    silent.push(await watched(port, all));
+    await sleep(20);
+  }
+  // Older than the grace a new connection gets (its request may not have been read yet).
+  await sleep(150);
+  for (let i = 0; i < 2; i++) t.is(await keptNewcomer(port, all), 'HTTP/1.1 200 OK', `newcomer ${i + 1}`);
+  await until(
+    'two are closed',
+    2000,
+    async () => (silent.filter((s) => s.closed).length === 2 ? true : undefined),
+    10,
+  );
+  t.deepEqual(
+    silent.map((s) => s.closed),
+    [true, true, false, false],
+    'the two longest silent are the ones closed',
+  );
+  t.deepEqual(shed, ['idle_evicted', 'idle_evicted']);
+});
+
+test('a kept-alive connection that was just answered goes after those silent longer', async (t) => {
+  const { port } = await endpoint(t);
+  const all = socketsOf(t);
+  const kept = await watched(port, all);
+  const silent: Watched[] = [];
+  for (let i = 0; i < limit - 1; i++) silent.push(await watched(port, all));
+  t.is(await keptRequest(kept), 'HTTP/1.1 200 OK');
+  await sleep(150);
+  for (let i = 0; i < limit - 1; i++) t.is(await keptNewcomer(port, all), 'HTTP/1.1 200 OK');
+  await until(
+    'the silent ones close',
+    2000,
+    async () => (silent.every((s) => s.closed) ? true : undefined),
+    10,
+  );
+  t.false(kept.closed, 'the kept-alive one is still open');
+  t.is(await keptNewcomer(port, all), 'HTTP/1.1 200 OK');
+  await until('the kept-alive one closes', 2000, async () => (kept.closed ? true : undefined), 10);
+});
+
+test('connections with a request in progress are never closed: the newcomer gets 503', async (t) => {
+  const { port, shed } = await endpoint(t);
+  const all = socketsOf(t);
+  const halfway: Watched[] = [];
+  for (let i = 0; i < limit; i++) {
+    const state = await watched(port, all);
+    state.socket.write('GET /healthz HTTP/1.1\r\nHost: ad');
+    halfway.push(state);
+  }
+  await sleep(150);
+  const refused = await rawExchange(port, get);
+  t.is(statusLine(refused.text), 'HTTP/1.1 503 Service Unavailable');
+  t.regex(refused.text, /too many connections/);
+  t.deepEqual(
+    halfway.map((s) => s.closed),
+    [false, false, false, false],
+  );
+  t.deepEqual(shed, ['max_connections']);
+  // Each finishes its request and is answered.
+  const answers = halfway.map((s) => readUntil(s.socket, (text) => text.endsWith('ok\n')));
+  for (const s of halfway) s.socket.write('min\r\n\r\n');
+  t.deepEqual((await Promise.all(answers)).map(statusLine), Array(limit).fill('HTTP/1.1 200 OK'));
+});
+
+test('a request that trickles in gets 408 within the request timeout; a silent kept connection does not', async (t) => {
+  const { port } = await endpoint(t, { requestTimeoutMs: 300 });
+  const all = socketsOf(t);
+  const trickle = await watched(port, all);
+  const silent = await watched(port, all);
+  const received = readUntil(trickle.socket, (text) => text.includes('\r\n\r\n'), 3000);
+  const started = Date.now();
+  const bytes = 'GET /healthz HTTP/1.1\r\nHost: admin\r\nX-Slow: ';
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (!trickle.closed) trickle.socket.write(bytes[sent++ % bytes.length] ?? 'a');
+  }, 50);
+  t.teardown(() => clearInterval(timer));
+  const text = await received;
+  const tookMs = Date.now() - started;
+  t.is(statusLine(text), 'HTTP/1.1 408 Request Timeout');
+  t.true(tookMs >= 250 && tookMs < 1500, `408 after ${tookMs} ms`);
+  await until('the trickle is closed', 2000, async () => (trickle.closed ? true : undefined), 10);
+  // Silent the whole time, then a whole request: answered.
+  t.is(await keptRequest(silent), 'HTTP/1.1 200 OK');
+});
