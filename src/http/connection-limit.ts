@@ -4,9 +4,27 @@
 import type { Socket } from 'node:net';
 import { plainResponse } from './responses.ts';
 
-export interface Waiter {
+/**
+ * A connection's place in a WaitingLine, kept on the connection: joining and leaving the line,
+ * once per request, allocate nothing (a Map re-keyed per request made garbage that showed in p99).
+ */
+export class LinePlace<T> {
+  readonly item: T;
+  previous: LinePlace<T> | undefined;
+  next: LinePlace<T> | undefined;
+  /** When it began waiting (the clock of the line's owner). */
+  since = 0;
+  inLine = false;
+
+  constructor(item: T) {
+    this.item = item;
+  }
+}
+
+export interface Waiter<T> {
   /** No request in progress: idle between requests, or no byte of the next one yet. */
   readonly waiting: boolean;
+  readonly place: LinePlace<T>;
 }
 
 /**
@@ -14,17 +32,24 @@ export interface Waiter {
  * began. Kept lazily: one that began a request since stays in place until `takeLongest` passes it
  * by, and joins again at the end when its answer is done.
  */
-export class WaitingLine<T extends Waiter> {
-  private readonly order = new Map<T, number>();
+export class WaitingLine<T extends Waiter<T>> {
+  private first: LinePlace<T> | undefined;
+  private last: LinePlace<T> | undefined;
 
   /** `item` waits for a request from `now` on: to the end of the line. */
   join(item: T, now: number): void {
-    this.order.delete(item);
-    this.order.set(item, now);
+    const place = item.place;
+    this.unlink(place);
+    place.since = now;
+    place.inLine = true;
+    place.previous = this.last;
+    if (this.last) this.last.next = place;
+    else this.first = place;
+    this.last = place;
   }
 
   leave(item: T): void {
-    this.order.delete(item);
+    this.unlink(item.place);
   }
 
   /**
@@ -32,12 +57,23 @@ export class WaitingLine<T extends Waiter> {
    * when none did. One that began at `before` or later is spared, and so is every one after it.
    */
   takeLongest(before: number): T | undefined {
-    for (const [item, since] of this.order) {
-      if (since >= before) return undefined;
-      this.order.delete(item);
-      if (item.waiting) return item;
+    for (let place = this.first; place !== undefined; place = this.first) {
+      if (place.since >= before) return undefined;
+      this.unlink(place);
+      if (place.item.waiting) return place.item;
     }
     return undefined;
+  }
+
+  private unlink(place: LinePlace<T>): void {
+    if (!place.inLine) return;
+    if (place.previous) place.previous.next = place.next;
+    else this.first = place.next;
+    if (place.next) place.next.previous = place.previous;
+    else this.last = place.previous;
+    place.previous = undefined;
+    place.next = undefined;
+    place.inLine = false;
   }
 }
 

@@ -2,7 +2,7 @@
 // the demo backends): whole small bodies, keep-alive, answers in order. Not the data path.
 import { createServer, type Server, type Socket } from 'node:net';
 import { ChunkedDecoder } from './chunked.ts';
-import { Refusals, type Waiter, WaitingLine } from './connection-limit.ts';
+import { LinePlace, Refusals, type Waiter, WaitingLine } from './connection-limit.ts';
 import { requestFraming } from './framing.ts';
 import { connectionTokens } from './hop-by-hop.ts';
 import { HttpError, type RequestHead } from './message.ts';
@@ -48,8 +48,20 @@ export interface EndpointOptions {
   requestTimeoutMs?: number;
 }
 
-interface EndpointConnection extends Waiter {
+/** One connection: what it has buffered, and whether a request of it is being answered. */
+class EndpointConnection implements Waiter<EndpointConnection> {
   readonly socket: Socket;
+  readonly place: LinePlace<EndpointConnection> = new LinePlace(this);
+  buffer: Buffer = Buffer.alloc(0);
+  busy = false;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+  }
+
+  get waiting(): boolean {
+    return !this.busy && this.buffer.length === 0;
+  }
 }
 
 export function createEndpointServer(handler: EndpointHandler, options: EndpointOptions = {}): Server {
@@ -71,9 +83,8 @@ export function createEndpointServer(handler: EndpointHandler, options: Endpoint
       longest.socket.destroy();
       open.delete(longest);
     }
-    const connection = serveConnection(socket, handler, options, () =>
-      line.join(connection, performance.now()),
-    );
+    const connection = new EndpointConnection(socket);
+    serveConnection(connection, handler, options, () => line.join(connection, performance.now()));
     open.add(connection);
     line.join(connection, performance.now());
     socket.once('close', () => {
@@ -91,13 +102,12 @@ export function createEndpointServer(handler: EndpointHandler, options: Endpoint
 
 /** Serves requests on `socket` in order; `waiting` is called when an answer is done and no request is buffered. */
 function serveConnection(
-  socket: Socket,
+  connection: EndpointConnection,
   handler: EndpointHandler,
   { onError, requestTimeoutMs = 10_000 }: EndpointOptions,
   waiting: () => void,
-): EndpointConnection {
-  let buffer: Buffer = Buffer.alloc(0);
-  let busy = false;
+): void {
+  const { socket } = connection;
   let requestTimer: NodeJS.Timeout | undefined;
   const stopRequestTimer = () => {
     clearTimeout(requestTimer);
@@ -110,22 +120,22 @@ function serveConnection(
     socket.end(serialize('GET', { status, body: `${message}\n` }, false));
   };
   const next = async (): Promise<void> => {
-    while (!busy && !socket.destroyed) {
+    while (!connection.busy && !socket.destroyed) {
       let request: { head: RequestHead; body: Buffer; size: number } | null;
       try {
-        request = readRequest(buffer);
+        request = readRequest(connection.buffer);
       } catch (error) {
         fail(error instanceof HttpError ? error.status : 400, (error as Error).message);
         return;
       }
       if (!request) {
-        if (buffer.length === 0) stopRequestTimer();
+        if (connection.buffer.length === 0) stopRequestTimer();
         else requestTimer ??= setTimeout(() => fail(408, 'request not received in time'), requestTimeoutMs);
         return;
       }
       stopRequestTimer();
-      buffer = buffer.subarray(request.size);
-      busy = true;
+      connection.buffer = connection.buffer.subarray(request.size);
+      connection.busy = true;
       const tokens = connectionTokens(request.head.headers);
       const keepAlive =
         request.head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive');
@@ -144,25 +154,20 @@ function serveConnection(
       const bytes = serialize(request.head.method, response, keepAlive);
       if (keepAlive) socket.write(bytes);
       else socket.end(bytes);
-      busy = false;
+      connection.busy = false;
       if (!keepAlive) return;
-      if (buffer.length === 0) waiting();
+      if (connection.buffer.length === 0) waiting();
     }
   };
   socket.on('data', (chunk: Buffer) => {
-    buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+    const { buffer } = connection;
+    connection.buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
     // Whatever goes wrong costs this connection only.
     next().catch((error: unknown) => {
       onError?.(error);
       socket.destroy();
     });
   });
-  return {
-    socket,
-    get waiting() {
-      return !busy && buffer.length === 0;
-    },
-  };
 }
 
 /**

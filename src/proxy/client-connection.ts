@@ -2,6 +2,7 @@
 // requests wait their turn, so answers go out in order) and enforces the client timeouts.
 
 import type { Socket } from 'node:net';
+import { LinePlace, type Waiter } from '../http/connection-limit.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
 import { HttpError, noBytes, type RequestHead } from '../http/message.ts';
 import { parseRequestHead } from '../http/parser.ts';
@@ -19,8 +20,10 @@ const lingerMs = 5000;
 
 type State = 'idle' | 'head' | 'busy' | 'closing' | 'closed';
 
-export class ClientConnection implements Expirable, Downstream {
+export class ClientConnection implements Expirable, Downstream, Waiter<ClientConnection> {
   deadline = 0;
+  /** Its place in the server's line of connections waiting for a request. */
+  readonly place: LinePlace<ClientConnection> = new LinePlace(this);
   readonly socket: Socket;
   readonly context: ProxyContext;
   readonly address: string;
