@@ -126,8 +126,9 @@ test.serial('1000 idle connections to the admin port take no descriptor the prox
   t.log(
     `${idle.length} opened to the admin port; Sluice holds ${grown} descriptors more; a proxy client served after ${served} ms`,
   );
-  // 16 admin connections, and up to 4 newcomers being told 503.
-  t.true(grown <= 20, `${grown} more descriptors`);
+  // 16 admin connections, up to 4 newcomers being told 503, and the two backends' probes,
+  // which may be open at one reading and not the other (measured: 18 to 20; unbounded, 231).
+  t.true(grown <= 24, `${grown} more descriptors`);
   t.true(served < 1000);
   t.regex(await admin('/healthz'), /ok/);
   const metrics = await admin('/metrics');
