@@ -77,11 +77,70 @@ export class WaitingLine<T extends Waiter<T>> {
   }
 }
 
+export type ShedReason = 'idle_evicted' | 'max_connections';
+
+/**
+ * The connections a server holds, at most `limit`. At the limit a newcomer takes the place of
+ * the connection that has waited longest for a request (`idle_evicted`); if none may be closed,
+ * it is told 503 (`max_connections`).
+ */
+export class ConnectionLimit<T extends Waiter<T> & { readonly socket: Socket }> {
+  readonly open = new Set<T>();
+  limit: number;
+  private readonly line = new WaitingLine<T>();
+  private readonly refusals: Refusals;
+  private readonly onShed: ((reason: ShedReason) => void) | undefined;
+
+  /** `maxAnswering`: newcomers told 503 at once; beyond, they are closed without an answer. */
+  constructor(limit: number, maxAnswering: number, onShed?: (reason: ShedReason) => void) {
+    this.limit = limit;
+    this.refusals = new Refusals(maxAnswering);
+    this.onShed = onShed;
+  }
+
+  /**
+   * Whether the connection on `socket` may be served: at the limit, only if one that began
+   * waiting before `before` could be closed for it. If not, it has been told 503.
+   */
+  admit(socket: Socket, before: number): boolean {
+    if (this.open.size < this.limit || this.evictLongest(before)) return true;
+    this.onShed?.('max_connections');
+    this.refusals.refuse(socket);
+    return false;
+  }
+
+  /** Closes the connection that has waited longest, if it began waiting before `before`. */
+  evictLongest(before: number): boolean {
+    const longest = this.line.takeLongest(before);
+    if (!longest) return false;
+    this.onShed?.('idle_evicted');
+    longest.socket.destroy();
+    this.open.delete(longest);
+    return true;
+  }
+
+  /** An admitted connection, waiting for its first request from `now` on. */
+  added(connection: T, now: number): void {
+    this.open.add(connection);
+    this.line.join(connection, now);
+  }
+
+  /** Its answer is done and it waits for the next request, from `now` on. */
+  waiting(connection: T, now: number): void {
+    this.line.join(connection, now);
+  }
+
+  closed(connection: T): void {
+    this.open.delete(connection);
+    this.line.leave(connection);
+  }
+}
+
 /**
  * Tells newcomers over a limit 503, a few at a time (`maxAnswering`): each answer holds a
  * descriptor until the client has it. Beyond, they are closed without an answer.
  */
-export class Refusals {
+class Refusals {
   private answering = 0;
   private readonly maxAnswering: number;
 

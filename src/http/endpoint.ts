@@ -2,7 +2,7 @@
 // the demo backends): whole small bodies, keep-alive, answers in order. Not the data path.
 import { createServer, type Server, type Socket } from 'node:net';
 import { ChunkedDecoder } from './chunked.ts';
-import { LinePlace, Refusals, type Waiter, WaitingLine } from './connection-limit.ts';
+import { ConnectionLimit, LinePlace, type ShedReason, type Waiter } from './connection-limit.ts';
 import { requestFraming } from './framing.ts';
 import { connectionTokens } from './hop-by-hop.ts';
 import { HttpError, type RequestHead } from './message.ts';
@@ -40,7 +40,7 @@ export interface EndpointOptions {
    */
   maxConnections?: number;
   /** A connection closed or refused at the limit: `idle_evicted` or `max_connections`. */
-  onShed?: (reason: 'idle_evicted' | 'max_connections') => void;
+  onShed?: (reason: ShedReason) => void;
   /**
    * A request must arrive whole within this of its first byte, or it gets 408 and the connection
    * closes: a slow trickle holds no connection (default 10 s).
@@ -65,32 +65,19 @@ class EndpointConnection implements Waiter<EndpointConnection> {
 }
 
 export function createEndpointServer(handler: EndpointHandler, options: EndpointOptions = {}): Server {
-  const { maxConnections = Number.POSITIVE_INFINITY, onShed } = options;
-  const open = new Set<EndpointConnection>();
-  const line = new WaitingLine<EndpointConnection>();
   // Each 503 holds a descriptor for up to a second: a few at a time, the rest are closed.
-  const refusals = new Refusals(4);
+  const connections = new ConnectionLimit<EndpointConnection>(
+    options.maxConnections ?? Number.POSITIVE_INFINITY,
+    4,
+    options.onShed,
+  );
   const server = createServer((socket) => {
     socket.on('error', () => socket.destroy());
-    if (open.size >= maxConnections) {
-      const longest = line.takeLongest(performance.now() - newConnectionGraceMs);
-      if (!longest) {
-        onShed?.('max_connections');
-        refusals.refuse(socket);
-        return;
-      }
-      onShed?.('idle_evicted');
-      longest.socket.destroy();
-      open.delete(longest);
-    }
+    if (!connections.admit(socket, performance.now() - newConnectionGraceMs)) return;
     const connection = new EndpointConnection(socket);
-    serveConnection(connection, handler, options, () => line.join(connection, performance.now()));
-    open.add(connection);
-    line.join(connection, performance.now());
-    socket.once('close', () => {
-      open.delete(connection);
-      line.leave(connection);
-    });
+    serveConnection(connection, handler, options, () => connections.waiting(connection, performance.now()));
+    connections.added(connection, performance.now());
+    socket.once('close', () => connections.closed(connection));
   });
   // accept() failing (EMFILE …) while listening must not end the process; listen errors go to
   // whoever called listen().

@@ -4,7 +4,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import type { Logger } from 'winston';
 import type { ProxyCache } from '../cache/proxy-cache.ts';
 import type { Config } from '../config/types.ts';
-import { Refusals, WaitingLine } from '../http/connection-limit.ts';
+import { ConnectionLimit } from '../http/connection-limit.ts';
 import { localErrorCode } from '../http/failure-kinds.ts';
 import { viaValue } from '../http/response-heads.ts';
 import type { Metrics } from '../observe/metrics.ts';
@@ -30,22 +30,15 @@ const drainSweepMs = 50;
 export class ProxyServer {
   readonly context: ProxyContext;
   private readonly server: Server;
-  private readonly connections = new Set<ClientConnection>();
-  /** At the limit, the connection that has waited longest is closed to make room (evictIdle). */
-  private readonly waitingLine = new WaitingLine<ClientConnection>();
-  /** Up to 16 newcomers over the limit told 503 at once. */
-  private readonly refusals = new Refusals(16);
+  /** The client connections, at most limits.maxConnections (lowered to fit descriptors). */
+  private readonly clients: ConnectionLimit<ClientConnection>;
   private readonly connectionEvents: ConnectionEvents = {
-    waiting: (connection) => this.waitingLine.join(connection, this.clock.now),
-    closed: (connection) => {
-      this.connections.delete(connection);
-      this.waitingLine.leave(connection);
-    },
+    waiting: (connection) => this.clients.waiting(connection, this.clock.now),
+    closed: (connection) => this.clients.closed(connection),
   };
   private readonly poolSweep: NodeJS.Timeout;
   private drainSweep: NodeJS.Timeout | undefined;
   private readonly clock: Clock;
-  private limit: number;
   /** Accept sheds new connections until then (clock ms), after EMFILE/ENFILE. */
   private backoffUntil = 0;
   private backoffMs = 25;
@@ -72,7 +65,12 @@ export class ProxyServer {
       via: `${viaValue}-${randomBytes(4).toString('hex')}`,
       draining: false,
     };
-    this.limit = clientConnectionLimit(config.limits.maxConnections, backendCount(pools));
+    // Up to 16 newcomers over the limit are told 503 at once.
+    this.clients = new ConnectionLimit(
+      clientConnectionLimit(config.limits.maxConnections, backendCount(pools)),
+      16,
+      (reason) => metrics?.rejected(reason),
+    );
     // allowHalfOpen: a client that shuts down its sending side still gets its answer.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     this.server.on('error', (error) => {
@@ -89,44 +87,24 @@ export class ProxyServer {
 
   /** The most client connections open at once (limits.maxConnections, lowered to fit descriptors). */
   get connectionLimit(): number {
-    return this.limit;
+    return this.clients.limit;
   }
 
   private accept(socket: Socket): void {
     socket.on('error', () => socket.destroy());
-    const { metrics } = this.context;
     if (this.clock.now < this.backoffUntil) {
       // Descriptors ran out a moment ago: shed new connections until some are free again.
-      metrics?.rejected('accept_backoff');
+      this.context.metrics?.rejected('accept_backoff');
       socket.destroy();
       return;
     }
-    if (this.connections.size >= this.limit && !this.evictIdle()) {
-      metrics?.rejected('max_connections');
-      this.refusals.refuse(socket);
-      return;
-    }
-    const connection = new ClientConnection(socket, this.context, this.connectionEvents);
-    this.connections.add(connection);
-    this.waitingLine.join(connection, this.clock.now);
-  }
-
-  /**
-   * Closes the connection that has waited longest for a request (an idle keep-alive, or one that
-   * never sent a byte), as nginx reuses idle connections at its limit; one with a request in
-   * progress is never closed. One that began waiting since the clock's last tick (at most 100 ms)
-   * is spared, and so is every one after it: Node accepts a whole burst before it reads from any
-   * of them, so a new one's request may be waiting unread. A longer grace would let a flood that
-   * opens the limit's worth of connections within it keep every new client out. False if none
-   * can be closed.
-   */
-  private evictIdle(): boolean {
-    const longest = this.waitingLine.takeLongest(this.clock.now);
-    if (!longest) return false;
-    this.context.metrics?.rejected('idle_evicted');
-    longest.socket.destroy();
-    this.connections.delete(longest);
-    return true;
+    // At the limit, the connection that has waited longest for a request is closed for this one,
+    // as nginx reuses idle connections, however young it is, except one that began waiting in the
+    // clock's current tick (at most 100 ms), and every one after it: Node accepts a whole burst
+    // before it reads from any of them, so their requests may be waiting unread. A longer grace
+    // would let a flood that opens the limit's worth of connections within it keep clients out.
+    if (!this.clients.admit(socket, this.clock.now)) return;
+    this.clients.added(new ClientConnection(socket, this.context, this.connectionEvents), this.clock.now);
   }
 
   /** accept() failed with EMFILE/ENFILE: back off, and free what can be freed. */
@@ -139,17 +117,17 @@ export class ProxyServer {
     this.context.logger.warn('out of file descriptors: accept backs off', {
       error: code,
       backoffMs: this.backoffMs,
-      openConnections: this.connections.size,
-      limit: this.limit,
+      openConnections: this.clients.open.size,
+      limit: this.clients.limit,
     });
     for (const pool of this.context.pools.values())
       for (const backend of pool.backends) backend.connections.closeIdle();
-    for (let freed = 0; freed < 16 && this.evictIdle(); freed++);
+    for (let freed = 0; freed < 16 && this.clients.evictLongest(this.clock.now); freed++);
   }
 
   /** Takes a reloaded config: new connections and requests use it, running ones finish as they are. */
   update(config: Config, pools: ReadonlyMap<string, BackendPool>): void {
-    this.limit = clientConnectionLimit(config.limits.maxConnections, backendCount(pools));
+    this.clients.limit = clientConnectionLimit(config.limits.maxConnections, backendCount(pools));
     const context = this.context;
     context.config = config;
     context.router = new Router(config.routes);
@@ -158,7 +136,7 @@ export class ProxyServer {
   }
 
   get openConnections(): number {
-    return this.connections.size;
+    return this.clients.open.size;
   }
 
   /**
@@ -170,7 +148,7 @@ export class ProxyServer {
    * the descriptors does not shorten it.
    */
   listen(host: string, port: number, reusePort = false): Promise<AddressInfo> {
-    return listenOn(this.server, host, port, reusePort, Math.max(this.limit, minBacklog));
+    return listenOn(this.server, host, port, reusePort, Math.max(this.clients.limit, minBacklog));
   }
 
   /**
@@ -191,7 +169,7 @@ export class ProxyServer {
 
   private closeSilentConnections(): void {
     const now = this.clock.now;
-    for (const connection of this.connections)
+    for (const connection of this.clients.open)
       if (connection.silentFor(now, drainIdleCloseMs)) connection.closeWhenIdle();
   }
 
@@ -206,14 +184,14 @@ export class ProxyServer {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const deadline = Date.now() + deadlineMs;
     const graceEnd = Date.now() + Math.min(idleGraceMs, deadlineMs);
-    while (this.connections.size > 0 && Date.now() < graceEnd)
+    while (this.clients.open.size > 0 && Date.now() < graceEnd)
       await new Promise((resolve) => setTimeout(resolve, 50));
-    for (const connection of this.connections) connection.closeWhenIdle();
-    while (this.connections.size > 0 && Date.now() < deadline) {
+    for (const connection of this.clients.open) connection.closeWhenIdle();
+    while (this.clients.open.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
-      for (const connection of this.connections) connection.closeWhenIdle();
+      for (const connection of this.clients.open) connection.closeWhenIdle();
     }
-    for (const connection of this.connections) connection.socket.destroy();
+    for (const connection of this.clients.open) connection.socket.destroy();
     for (const pool of this.context.pools.values())
       for (const backend of pool.backends) backend.connections.closeIdle();
     clearInterval(this.poolSweep);

@@ -49,7 +49,8 @@ function countIn(socket: Socket, marker: string): { count: number } {
  * what Sluice keeps in memory for clients that do not read.
  */
 async function peakBacklog(sluice: RunningSluice, ms: number): Promise<number> {
-  const { connections } = sluice.proxy as unknown as { connections: Set<{ socket: Socket }> };
+  const connections = (sluice.proxy as unknown as { clients: { open: Set<{ socket: Socket }> } }).clients
+    .open;
   let peak = 0;
   for (const end = Date.now() + ms; Date.now() < end; await sleep(25))
     for (const connection of connections) peak = Math.max(peak, connection.socket.writableLength);
