@@ -15,7 +15,10 @@ import { parseResponseHead } from '../http/parser.ts';
 import { parsePlainResponse } from '../http/plain-response.ts';
 import type { Backend, TimeSource } from './backend.ts';
 import type { UpstreamConnection, UpstreamUser } from './connection.ts';
-import { badResponse, classify, type Failure } from './failure.ts';
+import { badResponse, classify, type Failure, tooManyInterimAnswers } from './failure.ts';
+
+/** More interim answers than 100 Continue, 102 and 103 Early Hints ever need: 502. */
+const maxInterimAnswers = 8;
 
 /** What an attempt reports to whoever runs it. */
 export interface AttemptUser {
@@ -61,14 +64,11 @@ export class UpstreamAttempt implements UpstreamUser {
     return this.received;
   }
   private staleRetried = false;
+  /** Interim (1xx) answers so far. */
+  private interims = 0;
   private connectStartedAt = 0;
   /** The final head lets the connection carry another request. */
   reusable = false;
-  /**
-   * The answer had no body by the rules (HEAD, 204, 304): a backend that thought otherwise sends
-   * bytes after it, so the connection settles a loop turn before it is offered again.
-   */
-  private bodiless = false;
 
   constructor(backend: Backend, head: string, method: string, user: AttemptUser, clock: TimeSource) {
     this.backend = backend;
@@ -135,7 +135,7 @@ export class UpstreamAttempt implements UpstreamUser {
       connection.user = undefined;
       if (reuse && this.reusable && !connection.closed) {
         if (connection.socket.isPaused()) connection.socket.resume();
-        this.backend.connections.release(connection, this.clock.now, this.bodiless);
+        this.backend.connections.release(connection, this.clock.now);
       } else connection.destroy();
     }
     this.backend.inFlight--;
@@ -208,8 +208,12 @@ export class UpstreamAttempt implements UpstreamUser {
 
   /** The 1xx loop: interim answers go to the user, the final head starts the response. */
   private readHead(chunk: Buffer): void {
-    this.received = true;
-    this.user.onReceiving();
+    // The first bytes start the time for the head; more of it does not restart it, so a head
+    // trickled in a byte at a time cannot hold the client past responseHeaders.
+    if (!this.received) {
+      this.received = true;
+      this.user.onReceiving();
+    }
     let buffer = this.partial === undefined ? chunk : Buffer.concat([this.partial, chunk]);
     for (;;) {
       // Most final heads take the plain lane (plain-response.ts): read in their bytes, no strings.
@@ -237,17 +241,24 @@ export class UpstreamAttempt implements UpstreamUser {
         const tokens = plain?.head.tokens ?? connectionTokens(head.headers);
         // Reused only when the response ends exactly at its framing: nothing ambiguous, and no
         // bytes after a bodiless answer (they would become the next request's response).
-        this.bodiless = framing.kind === 'none';
+        const bodiless = framing.kind === 'none';
         this.reusable =
           head.status !== 101 &&
           framing.kind !== 'close' &&
           (head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive')) &&
-          !(framing.kind === 'none' && buffer.length > 0) &&
+          !(bodiless && buffer.length > 0) &&
           // A plain head has one plain Content-Length and no Transfer-Encoding: never ambiguous.
-          !(plain === undefined && ambiguousResponseFraming(head, this.bodiless));
+          !(plain === undefined && ambiguousResponseFraming(head, bodiless));
         this.user.onHead(head, framing, buffer, tokens);
         return;
       }
+      // An interim answer says the backend is working on it: the time for the final head starts
+      // anew, a bounded number of times.
+      if (++this.interims > maxInterimAnswers) {
+        this.fail(tooManyInterimAnswers);
+        return;
+      }
+      this.user.onReceiving();
       this.user.onInterim(head);
       if (buffer.length === 0 || this.stage !== 'sent') return;
     }

@@ -4,6 +4,7 @@
 import { UpstreamConnection } from './connection.ts';
 import type { ConnectionBudget } from './connection-budget.ts';
 import { IdleConnections } from './idle-connections.ts';
+import { closeSettling, type SettlingPool, settle } from './settling.ts';
 
 export interface ConnectionPoolOptions {
   maxIdle: number;
@@ -18,12 +19,12 @@ interface Endpoint {
   readonly port: number;
 }
 
-export class ConnectionPool {
+export class ConnectionPool implements SettlingPool {
   private readonly endpoint: Endpoint;
   private readonly options: ConnectionPoolOptions;
   private readonly idle = new IdleConnections<UpstreamConnection>();
-  /** Released a moment ago, offered again on the next turn of the event loop. */
-  private readonly settling = new Set<UpstreamConnection>();
+  /** Released a moment ago and not offered again yet (see settling.ts). */
+  private settling = 0;
   /** Connections open to this backend, idle or busy. */
   open = 0;
   /** Connections ever opened: HAProxy's connection attempts (reuse means this stays low). */
@@ -39,7 +40,7 @@ export class ConnectionPool {
   }
 
   get idleCount(): number {
-    return this.idle.size + this.settling.size;
+    return this.idle.size + this.settling;
   }
 
   /** An idle connection, or undefined when a new one must be opened. */
@@ -62,8 +63,11 @@ export class ConnectionPool {
     return connection;
   }
 
-  /** Returns a healthy connection after a complete exchange. */
-  release(connection: UpstreamConnection, now: number, settle = false): void {
+  /**
+   * Returns a healthy connection after a complete exchange. It is offered again once a whole poll
+   * phase has gone by (settling.ts): bytes the backend sent past its answer retire it first.
+   */
+  release(connection: UpstreamConnection, now: number): void {
     if (connection.closed) return;
     const { maxIdle, budget } = this.options;
     if (this.retired || this.idleCount >= maxIdle || !budget.roomForIdle) {
@@ -72,18 +76,15 @@ export class ConnectionPool {
     }
     connection.user = undefined;
     connection.idleSince = now;
-    if (!settle) {
-      this.idle.push(connection);
-      return;
-    }
-    // Offered again only after one turn of the event loop: bytes the backend sent past a
-    // bodiless answer that are already on their way arrive first, and retire the connection
-    // (see UpstreamConnection) instead of becoming the next request's answer.
-    this.settling.add(connection);
-    setImmediate(() => {
-      if (!this.settling.delete(connection)) return;
-      if (!connection.closed && connection.user === undefined) this.idle.push(connection);
-    });
+    this.settling++;
+    settle(this, connection);
+  }
+
+  settled(connection: UpstreamConnection): void {
+    this.settling--;
+    if (connection.closed) return;
+    if (this.retired) connection.destroy();
+    else this.idle.push(connection);
   }
 
   /** Closes connections idle for longer than the idle timeout. */
@@ -97,8 +98,8 @@ export class ConnectionPool {
   }
 
   closeIdle(): void {
-    for (const connection of [...this.idle.toArray(), ...this.settling]) connection.destroy();
-    this.settling.clear();
+    for (const connection of this.idle.toArray()) connection.destroy();
+    closeSettling(this);
   }
 
   /** Closes idle connections now and every busy one when its exchange ends. */
@@ -110,7 +111,6 @@ export class ConnectionPool {
   private forget(connection: UpstreamConnection): void {
     this.open--;
     this.options.budget.open--;
-    this.settling.delete(connection);
     this.idle.remove(connection);
   }
 }

@@ -82,6 +82,14 @@ export const responseTimeout: Failure = {
   retry: 'never',
 };
 
+/** A backend that keeps sending 1xx answers and no final one (it would hold the client forever). */
+export const tooManyInterimAnswers: Failure = {
+  kind: 'bad_response',
+  status: 502,
+  message: 'backend sent too many interim responses',
+  retry: 'never',
+};
+
 /** The backend's answer is not HTTP Sluice can pass on. */
 export const badResponse: Failure = {
   kind: 'bad_response',

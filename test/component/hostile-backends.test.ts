@@ -123,6 +123,9 @@ const cases: [string, string][] = [
   ['204, the extra response in a write of its own', 'GET /later/204'],
   ['HEAD, the body in a write of its own', 'HEAD /later/head'],
   ['304, the extra response in a write of its own', 'GET /later/304'],
+  ['Content-Length, the extra response in a write of its own', 'GET /later/short'],
+  ['chunked, the extra response in a write of its own', 'GET /later/chunked-extra'],
+  ['103 and a 200, the extra response in a write of its own', 'GET /later/103'],
 ];
 let n = 0;
 for (const [what, request] of cases) {
