@@ -188,7 +188,19 @@ export class ClientConnection implements Expirable, Downstream, Waiter<ClientCon
       this.deadline = this.context.clock.now + this.context.config.timeouts.clientIdle;
       this.server.waiting(this);
     }
-    if (!this.backlogged()) this.resume();
+    if (!this.backlogged() && !this.pipelineFull()) this.resume();
+  }
+
+  /**
+   * True (and reading paused) while a running exchange has a whole head's worth of pipelined
+   * input waiting behind it: a client that pipelines and never reads holds at most that and one
+   * read, however much it sends.
+   */
+  private pipelineFull(): boolean {
+    if (this.state !== 'busy' || (this.buffer?.length ?? 0) <= this.context.config.limits.maxHead)
+      return false;
+    this.pause();
+    return true;
   }
 
   /** Closes the connection if it is between requests; otherwise after the current answer. */
@@ -236,9 +248,9 @@ export class ClientConnection implements Expirable, Downstream, Waiter<ClientCon
           if (used === chunk.length) return;
           chunk = chunk.subarray(used);
         }
-        // A pipelined request waits; stop reading once a whole head's worth is waiting.
+        // A pipelined request waits.
         this.append(chunk);
-        if ((this.buffer?.length ?? 0) > this.context.config.limits.maxHead) this.pause();
+        this.pipelineFull();
         return;
       }
       case 'idle':
@@ -246,10 +258,12 @@ export class ClientConnection implements Expirable, Downstream, Waiter<ClientCon
         this.deadline = this.context.clock.now + this.context.config.timeouts.clientHeader;
         this.append(chunk);
         this.readRequests();
+        this.pipelineFull();
         return;
       case 'head':
         this.append(chunk);
         this.readRequests();
+        this.pipelineFull();
         return;
     }
   }

@@ -230,12 +230,13 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
   }
 
   /**
-   * Whether an unfinished body is the client's to send now: not while the backend is not taking
-   * it, nor while a client that sent `Expect: 100-continue` still waits for the backend's word.
+   * Whether an unfinished body was the client's to send when a deadline passed: yes unless the
+   * backend stopped taking it. Also when the client sent `Expect: 100-continue` and the backend
+   * never said Continue: a client must not wait for it indefinitely (RFC 9110 10.1.1), and many
+   * servers wait for the body without one, so that silence is not counted against the backend.
    */
   protected awaitingClient(attempt: UpstreamAttempt): boolean {
-    if (attempt.backlogged) return false;
-    return attempt.answering || !this.expectsContinue;
+    return !attempt.backlogged;
   }
 
   /** The client waits for a 100 Continue before it sends its body. */

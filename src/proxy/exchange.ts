@@ -120,7 +120,9 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     }
     this.error = failure.kind;
     this.backendError(failure.kind);
-    this.reportOutcome(false);
+    // A backend that gave up on a body the client was still sending (its own body timeout being
+    // shorter than Sluice's rule for slow clients) did not fail: its passive check is not charged.
+    if (this.body.complete || !this.sentToBackend) this.reportOutcome(false);
     this.failWith(failure.status, failure.message);
   }
 

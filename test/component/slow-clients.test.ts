@@ -1,10 +1,11 @@
 // Clients that do not read, or send their body slowly (issue 10): memory stays bounded, and a
 // client's slowness is never a backend's fault.
-import type { Socket } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import test from 'ava';
 import type { RunningSluice } from '../../src/sluice.ts';
 import { type NodeBackend, startNodeBackend } from '../support/node-backend.ts';
 import { openSocket, rawExchange, statuses } from '../support/raw-http.ts';
+import { reply, startScriptedBackend } from '../support/scripted-backend.ts';
 import { quietYaml, startProxy } from '../support/sluice.ts';
 import { until } from '../support/wait.ts';
 
@@ -12,6 +13,7 @@ const waitFor = (check: () => boolean, timeoutMs: number) =>
   until('condition', timeoutMs, async () => (check() ? true : undefined), 20);
 
 const page = Buffer.alloc(60 * 1024, 'x');
+const small = Buffer.alloc(100, 'x');
 let backend: NodeBackend;
 let requests = 0;
 
@@ -20,8 +22,9 @@ test.before(async () => {
     if (request.method === 'GET') requests++;
     request.resume();
     request.on('end', () => {
-      response.setHeader('content-length', page.length);
-      response.end(page);
+      const body = request.url === '/page/small' ? small : page;
+      response.setHeader('content-length', body.length);
+      response.end(body);
     });
   });
 });
@@ -99,6 +102,37 @@ test.serial(
 );
 
 test.serial(
+  'a client that pipelines small requests without reading has at most a head and a read of its input kept',
+  async (t) => {
+    const sluice = await proxy();
+    t.teardown(() => sluice.stop());
+    const connections = (sluice.proxy as unknown as { clients: { open: Set<{ buffer?: Buffer }> } }).clients
+      .open;
+    const socket = await openSocket(sluice.address.port);
+    t.teardown(() => socket.destroy());
+    socket.pause();
+    // 100-byte answers: thousands of them fit in the socket buffers before reading stops for
+    // them, while the requests behind keep coming (16 MiB of them).
+    const requests = Buffer.from('GET /page/small HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(25_000));
+    let sent = 0;
+    const send = () => {
+      while (sent < 16) {
+        sent++;
+        if (!socket.write(requests)) return;
+      }
+    };
+    socket.on('drain', send);
+    send();
+    let peak = 0;
+    for (const end = Date.now() + 3000; Date.now() < end; await sleep(10))
+      for (const connection of connections) peak = Math.max(peak, connection.buffer?.length ?? 0);
+    t.log(`at most ${peak} bytes of pipelined input kept for a client that did not read`);
+    // maxHead (16 KiB) and one read (64 KiB) at the most; reading on grew it with every answer.
+    t.true(peak <= 16 * 1024 + 64 * 1024, `${peak} bytes of input kept`);
+  },
+);
+
+test.serial(
   '100,000 pipelined requests for 404s are answered as the client reads, not all at once',
   async (t) => {
     const sluice = await proxy();
@@ -130,6 +164,77 @@ test.serial('uploads that stop short get 408 and never mark the backend', async 
   t.notRegex(rendered, /sluice_backend_errors_total\{[^}]*type="response_timeout"\} [1-9]/);
   t.regex(rendered, /sluice_requests_rejected_total\{reason="client_body_timeout"\} 12/);
 });
+
+test.serial(
+  'Expect: 100-continue and no body, to a backend that waits for the body without a 100: 408, never the backend marked',
+  async (t) => {
+    // Many servers read the body without saying Continue (RFC 9110 lets a client send it after a
+    // wait): a client that never sends it must not get such a backend ejected.
+    const waitsForBody = await startScriptedBackend((_request, socket) => socket.write(reply('got it')));
+    t.teardown(() => waitsForBody.close());
+    const sluice = await startProxy(
+      quietYaml(
+        { web: [waitsForBody.port] },
+        { extra: 'timeouts: { clientBody: 300ms, responseHeaders: 500ms }' },
+      ),
+    );
+    t.teardown(() => sluice.stop());
+    const request = 'POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n';
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => rawExchange(sluice.address.port, request, { idleMs: 2000 })),
+    );
+    for (const result of results) t.deepEqual(statuses(result.text), [408]);
+    t.is(sluice.pools.get('web')?.backends[0]?.health.state, 'up');
+    const rendered = (await sluice.metrics.render()).body;
+    t.notRegex(rendered, /sluice_backend_errors_total\{[^}]*\} [1-9]/);
+    t.regex(rendered, /sluice_requests_rejected_total\{reason="client_body_timeout"\} 12/);
+    // The same request with its body is answered.
+    const whole = await rawExchange(sluice.address.port, `${request}0123456789`, { idleMs: 1000 });
+    t.true(whole.text.endsWith('got it'), whole.text);
+  },
+);
+
+test.serial(
+  'a slow upload that a backend gives up on gets a 502 and never ejects that backend',
+  async (t) => {
+    // Like nginx with a short client_body_timeout: it closes the connection, no answer.
+    const impatient = createServer((socket) => {
+      socket.on('error', () => socket.destroy());
+      socket.once('data', () => setTimeout(() => socket.destroy(), 150));
+    });
+    await new Promise<void>((resolve) => impatient.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => impatient.close());
+    const port = (impatient.address() as AddressInfo).port;
+    const sluice = await startProxy(
+      quietYaml({ web: [port] }, { extra: 'timeouts: { clientBody: 2s, responseHeaders: 2s }' }).replace(
+        'timeout: 1s }',
+        'timeout: 1s, ejectAfter: 2, maxEjectedPercent: 100 }',
+      ),
+    );
+    t.teardown(() => sluice.stop());
+    const results = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const socket = await openSocket(sluice.address.port);
+        let text = '';
+        socket.on('data', (chunk: Buffer) => {
+          text += chunk.toString('latin1');
+        });
+        socket.write('POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n');
+        // Well within Sluice's rule (a read every 2 s), slower than the backend allows.
+        const trickle = setInterval(() => socket.write('x'.repeat(100)), 100);
+        await waitFor(() => socket.destroyed || text.includes('\r\n\r\n'), 5000);
+        clearInterval(trickle);
+        socket.destroy();
+        return text;
+      }),
+    );
+    for (const text of results) t.deepEqual(statuses(text), [502]);
+    const state = sluice.pools.get('web')?.backends[0]?.health;
+    t.is(state?.state, 'up');
+    t.is(state?.ejections, 0);
+    t.regex((await sluice.metrics.render()).body, /type="closed_before_response"\} 6/);
+  },
+);
 
 test.serial('a body trickled one byte at a time, each just inside the timeout, still gets 408', async (t) => {
   const sluice = await proxy('timeouts: { clientBody: 400ms, responseHeaders: 400ms }');
