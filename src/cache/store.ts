@@ -17,13 +17,14 @@
 //   store.purgePrefix(prefix, accept?)  removes every variant of keys starting with prefix (and,
 //                                  given `accept`, for which it returns true); the count
 //   store.resize(limits)           new maxBytes / maxObjectBytes (a reload); evicts down to them
-//   store.bytes / store.count      bytes accounted / entries (variants) held
+//   store.bytes / store.count      bytes accounted (stored and being written) / entries held
 //   store.limit / store.evictions  the byte bound / entries evicted to stay under it, ever
 //
 // Accounting: an entry's size is its body bytes + its fields (name + value + 4 each) + key,
 // reason and Vary strings + ENTRY_OVERHEAD. `bytes` never exceeds maxBytes: a put evicts least
-// recently used entries first. Bodies in flight in a CacheWriter are not counted (each is at
-// most maxObjectBytes); they count from commit on.
+// recently used entries first. Bodies being written count too, from their first chunk: room is
+// made for each chunk as a put makes it, and a write that cannot fit even so (other writes hold
+// the rest) is abandoned, so many slow fills of distinct objects stay within maxBytes.
 //
 // Variants: a put replaces the variant with the same Vary names and selecting values, and drops
 // the variants stored under a different Vary (the origin changed what it varies on, as Squid
@@ -74,7 +75,10 @@ export class CacheStore {
   private readonly lru = new Set<CacheEntry>();
   /** The last entry of `lru`: a hot entry hit again is already there, and is not moved. */
   private newest: CacheEntry | undefined;
+  /** Bytes of stored entries. */
   private total = 0;
+  /** Bytes of bodies (and their heads) being written, not stored yet. */
+  private writing = 0;
   /** Entries removed to make room (least recently used first), since the start. */
   evictions = 0;
 
@@ -85,7 +89,7 @@ export class CacheStore {
   }
 
   get bytes(): number {
-    return this.total;
+    return this.total + this.writing;
   }
 
   get count(): number {
@@ -136,31 +140,35 @@ export class CacheStore {
     const limit = Math.min(this.maxObjectBytes, this.maxBytes);
     const base = headSize(key, meta);
     let chunks: Buffer[] = [];
-    let bytes = 0;
+    /** What this write holds in `writing`: its head and body so far. */
+    let held = 0;
     let open = base <= limit;
+    const close = () => {
+      open = false;
+      chunks = [];
+      this.writing -= held;
+      held = 0;
+    };
     return {
       write: (chunk: Buffer): boolean => {
         if (!open) return false;
-        if (base + bytes + chunk.length > limit) {
-          open = false;
-          chunks = [];
+        const more = (held === 0 ? base : 0) + chunk.length;
+        if (held + more > limit || !this.makeRoom(more)) {
+          close();
           return false;
         }
         chunks.push(Buffer.from(chunk));
-        bytes += chunk.length;
+        held += more;
+        this.writing += more;
         return true;
       },
       commit: (): CacheEntry | undefined => {
         if (!open) return undefined;
-        open = false;
         const body = chunks;
-        chunks = [];
+        close();
         return this.put(key, meta, body);
       },
-      abort: (): void => {
-        open = false;
-        chunks = [];
-      },
+      abort: close,
     };
   }
 
@@ -245,8 +253,15 @@ export class CacheStore {
   /** Evicts least recently used entries (never `keep`) until `extra` more bytes fit. */
   private evictUntil(extra: number, keep?: CacheEntry): void {
     for (const victim of this.lru) {
-      if (this.total + extra <= this.maxBytes) return;
+      if (this.total + this.writing + extra <= this.maxBytes) return;
       if (victim !== keep && this.delete(victim)) this.evictions++;
     }
+  }
+
+  /** Room for `extra` more bytes being written, evicting as a put would; false if none can be made. */
+  private makeRoom(extra: number): boolean {
+    if (this.writing + extra > this.maxBytes) return false;
+    this.evictUntil(extra);
+    return true;
   }
 }

@@ -255,6 +255,46 @@ test('a committed writer evicts like a put', (t) => {
   t.true(store.bytes <= 2 * one);
 });
 
+test('bodies being written count against maxBytes: many open writers of distinct objects stay within it', (t) => {
+  const maxBytes = 10_000;
+  const store = new CacheStore({ maxBytes, maxObjectBytes: 8_000 });
+  const writers = Array.from({ length: 40 }, (_, i) => ({
+    writer: store.beginWrite(`k${i}`, bare()),
+    held: 0,
+    abandoned: false,
+  }));
+  // 1,000 bytes to each in turn, as slow clients' fills of distinct objects would come (seven
+  // rounds: an eighth would pass maxObjectBytes with the head).
+  for (let round = 0; round < 7; round++)
+    for (const fill of writers) {
+      if (fill.writer.write(Buffer.alloc(1000))) fill.held += 1000;
+      else fill.abandoned = true;
+      t.true(store.bytes <= maxBytes, `${store.bytes} bytes held`);
+    }
+  const kept = writers.filter((fill) => !fill.abandoned);
+  const bodies = kept.reduce((sum, fill) => sum + fill.held, 0);
+  t.true(bodies <= maxBytes, `${bodies} bytes of bodies kept by ${kept.length} open writers`);
+  t.true(kept.length > 0 && kept.length < writers.length);
+  t.true(store.bytes >= bodies);
+  for (const fill of writers) fill.writer.abort();
+  t.is(store.bytes, 0, 'an aborted write gives its bytes back');
+});
+
+test('a write in flight makes room as a put would, and its bytes move to the entry on commit', (t) => {
+  const one = ENTRY_OVERHEAD + 2 + 2 + 50;
+  const store = new CacheStore({ maxBytes: 2 * one, maxObjectBytes: one });
+  store.put('k1', bare(), body(50));
+  store.put('k2', bare(), body(50));
+  const writer = store.beginWrite('k3', bare());
+  t.true(writer.write(Buffer.alloc(50)));
+  t.false(has(store, 'k1'), 'the least recently used entry made room while the body streamed');
+  t.true(has(store, 'k2'));
+  t.is(store.bytes, 2 * one);
+  t.truthy(writer.commit());
+  t.is(store.bytes, 2 * one);
+  t.true(has(store, 'k3'));
+});
+
 test('update applies freshened fields and re-accounts bytes', (t) => {
   const store = new CacheStore({ maxBytes: 100_000, maxObjectBytes: 10_000 });
   const entry = store.put('k', bare(), body(10));
