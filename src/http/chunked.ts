@@ -3,7 +3,7 @@
 // handed out as subarrays of the input, and only the short size and trailer lines are copied.
 
 import type { HeaderField } from './message.ts';
-import { HttpError, noBytes } from './message.ts';
+import { HttpError } from './message.ts';
 import { parseFieldLine } from './parser.ts';
 
 const CR = 0x0d;
@@ -193,15 +193,16 @@ export function encodeChunk(data: Buffer): Buffer {
 }
 
 /**
- * Passes a chunked body on as it came, except its trailer section, which is rebuilt from the
+ * Passes a chunked body on in framing of its own: each piece of data as it arrives becomes a chunk
+ * sized in plain hex, so leading zeros, chunk extensions and whatever else a peer wrote in its
+ * size lines never reach the other side (a parser that reads sizes differently, say as 32 bits,
+ * would otherwise see other messages in the body). The trailer section is rebuilt from the
  * trailer fields `keep` lets through: a trailer must not smuggle framing, routing or identity
  * fields past the rules that filter the head (RFC 9110 6.5.1).
  */
 export class ChunkedRelay {
   readonly decoder: ChunkedDecoder;
   readonly #keep: (field: HeaderField) => boolean;
-  /** The start of a size line not validated yet, forwarded once it is. */
-  #held: Buffer = noBytes;
 
   constructor(options: ChunkedDecoderOptions, keep: (field: HeaderField) => boolean) {
     this.decoder = new ChunkedDecoder(options);
@@ -214,27 +215,21 @@ export class ChunkedRelay {
 
   /**
    * Feeds bytes (onData as for ChunkedDecoder.feed). `used`: bytes of `chunk` that belong to this
-   * body; `out`: the bytes to forward for them (empty while inside the trailer section).
+   * body; `out`: the chunked bytes to forward for them.
    */
   relay(chunk: Buffer, onData?: (data: Buffer) => void): { used: number; out: Buffer } {
     const decoder = this.decoder;
-    const before = decoder.inTrailers;
-    const used = decoder.feed(chunk, onData);
-    let out: Buffer = noBytes;
-    if (!before) {
-      out = chunk.subarray(0, decoder.trailerStart !== -1 ? decoder.trailerStart : used);
-      if (this.#held.length > 0) out = Buffer.concat([this.#held, out]);
-      // A size line still open is held back until it is known to be valid.
-      const pending = decoder.pendingLength;
-      this.#held = pending > 0 ? Buffer.from(out.subarray(out.length - pending)) : noBytes;
-      if (pending > 0) out = out.subarray(0, out.length - pending);
-    }
+    const pieces: Buffer[] = [];
+    const used = decoder.feed(chunk, (data) => {
+      onData?.(data);
+      pieces.push(encodeChunk(data));
+    });
     if (decoder.done) {
       let trailers = '';
       for (const field of decoder.trailers)
         if (this.#keep(field)) trailers += `${field.name}: ${field.value}\r\n`;
-      out = Buffer.concat([out, Buffer.from(`${trailers}\r\n`, 'latin1')]);
+      pieces.push(Buffer.from(`0\r\n${trailers}\r\n`, 'latin1'));
     }
-    return { used, out };
+    return { used, out: pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces) };
   }
 }

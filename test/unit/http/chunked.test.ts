@@ -260,11 +260,33 @@ test('encodeChunk and lastChunk round-trip through the decoder', (t) => {
   t.deepEqual(result.consumed, [wire.length]);
 });
 
-test('ChunkedRelay passes data as it came, rebuilds the trailer section from what keep allows', async (t) => {
+/** The size lines, data and trailer section of chunked bytes, read strictly by the test. */
+function chunkedParts(wire: string): { sizes: string[]; body: string; trailers: string } {
+  const sizes: string[] = [];
+  let body = '';
+  let at = 0;
+  for (;;) {
+    const lineEnd = wire.indexOf('\r\n', at);
+    const size = wire.slice(at, lineEnd);
+    sizes.push(size);
+    const n = Number.parseInt(size, 16);
+    if (n === 0) return { sizes, body, trailers: wire.slice(lineEnd + 2) };
+    body += wire.slice(lineEnd + 2, lineEnd + 2 + n);
+    assertCrlf(wire, lineEnd + 2 + n);
+    at = lineEnd + 2 + n + 2;
+  }
+}
+function assertCrlf(wire: string, at: number): void {
+  if (wire.slice(at, at + 2) !== '\r\n') throw new Error(`no CRLF after chunk data at ${at}`);
+}
+
+test('ChunkedRelay re-frames the data in plain hex sizes, rebuilds the trailers from what keep allows', async (t) => {
   const { ChunkedRelay } = await import('../../../src/http/chunked.ts');
   const keep = (field: { lower: string }) => field.lower !== 'content-length';
-  const input = Buffer.from('5\r\nhello\r\n0\r\nContent-Length: 9\r\nX-Sum: 1\r\n\r\nNEXT');
-  // Every split point gives the same output and the same end.
+  const input = Buffer.from(
+    '05;ext="a;b"\r\nhello\r\n000000010\r\n, sixteen bytes!\r\n0;last\r\nContent-Length: 9\r\nX-Sum: 1\r\n\r\nNEXT',
+  );
+  // Every split point gives the same data, trailers and end, in sizes with no zeros or extensions.
   for (let cut = 0; cut <= input.length; cut++) {
     const relay = new ChunkedRelay({}, keep);
     const parts: Buffer[] = [];
@@ -275,12 +297,26 @@ test('ChunkedRelay passes data as it came, rebuilds the trailer section from wha
       used += result.used;
       parts.push(result.out);
     }
-    t.is(Buffer.concat(parts).toString(), '5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n', `cut at ${cut}`);
+    const { sizes, body, trailers } = chunkedParts(Buffer.concat(parts).toString('latin1'));
+    t.is(body, 'hello, sixteen bytes!', `cut at ${cut}`);
+    t.is(trailers, 'X-Sum: 1\r\n\r\n');
+    for (const size of sizes) t.regex(size, /^(0|[1-9a-f][0-9a-f]*)$/, `cut at ${cut}`);
     t.is(used, input.length - 'NEXT'.length);
   }
 });
 
-test('ChunkedRelay holds back a size line until it is known to be valid', async (t) => {
+test('ChunkedRelay: a size line read as 32 bits by a backend cannot hide a request in the body', async (t) => {
+  const { ChunkedRelay } = await import('../../../src/http/chunked.ts');
+  const relay = new ChunkedRelay({}, () => true);
+  // 2^32 + 5: a parser that keeps 32 bits of it would read 5, then a request.
+  const data = 'hello\r\nGET /smuggled HTTP/1.1\r\n\r\n';
+  const { out } = relay.relay(Buffer.from(`0000000100000005\r\n${data}`));
+  // Forwarded as what it is to Sluice: data of the one chunk, sized as it arrived.
+  t.is(out.toString('latin1'), `${data.length.toString(16)}\r\n${data}\r\n`);
+  t.false(relay.done);
+});
+
+test('ChunkedRelay forwards nothing of a size line until it is known to be valid', async (t) => {
   const { ChunkedRelay } = await import('../../../src/http/chunked.ts');
   const relay = new ChunkedRelay({}, () => true);
   t.is(relay.relay(Buffer.from('5\r\nhello\r\nGET /k HTTP/1')).out.toString(), '5\r\nhello\r\n');
