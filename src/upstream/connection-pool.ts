@@ -64,8 +64,9 @@ export class ConnectionPool implements SettlingPool {
   }
 
   /**
-   * Returns a healthy connection after a complete exchange. It is offered again once a whole poll
-   * phase has gone by (settling.ts): bytes the backend sent past its answer retire it first.
+   * Returns a healthy connection after a complete exchange. It is offered again once a millisecond
+   * and a whole poll phase have gone by (settling.ts): bytes the backend sent past its answer
+   * retire it first.
    */
   release(connection: UpstreamConnection, now: number): void {
     if (connection.closed) return;
