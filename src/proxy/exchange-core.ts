@@ -264,7 +264,10 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     if (this.current === 'done') return;
     this.current = 'done';
     this.retries?.cancel();
-    this.attempt?.close(success && !(this.relay?.overrun ?? false) && this.body.complete);
+    const overrun = this.relay?.overrun ?? false;
+    // Bytes past the answer's framing: nobody asked for them (see settling.ts).
+    if (overrun && this.attempt) this.attempt.backend.connections.unasked = true;
+    this.attempt?.close(success && !overrun && this.body.complete);
     this.body.release();
     this.cache?.done(success);
     report(this, this.context);

@@ -242,6 +242,7 @@ export class UpstreamAttempt implements UpstreamUser {
         // Reused only when the response ends exactly at its framing: nothing ambiguous, and no
         // bytes after a bodiless answer (they would become the next request's response).
         const bodiless = framing.kind === 'none';
+        if (bodiless && buffer.length > 0) this.backend.connections.unasked = true;
         this.reusable =
           head.status !== 101 &&
           framing.kind !== 'close' &&

@@ -19,6 +19,9 @@ interface Endpoint {
   readonly port: number;
 }
 
+/** How long a backend's connections are not reused after it sent bytes nobody asked for. */
+export const noReuseAfterUnaskedMs = 60_000;
+
 export class ConnectionPool implements SettlingPool {
   private readonly endpoint: Endpoint;
   private readonly options: ConnectionPoolOptions;
@@ -33,6 +36,13 @@ export class ConnectionPool implements SettlingPool {
   reused = 0;
   /** The backend left the configuration: connections close as their last exchange ends. */
   private retired = false;
+  /**
+   * The backend has sent bytes nobody asked for (past an answer, or to an idle connection): set by
+   * whoever saw them, turned into `reuseAfter` at the next release.
+   */
+  unasked = false;
+  /** Clock time until which connections are not reused (closed after their exchange). */
+  private reuseAfter = 0;
 
   constructor(endpoint: Endpoint, options: ConnectionPoolOptions) {
     this.endpoint = endpoint;
@@ -64,14 +74,20 @@ export class ConnectionPool implements SettlingPool {
   }
 
   /**
-   * Returns a healthy connection after a complete exchange. It is offered again once a millisecond
-   * and a whole poll phase have gone by (settling.ts): bytes the backend sent past its answer
-   * retire it first.
+   * Returns a healthy connection after a complete exchange. It is offered again once the callback
+   * that released it has ended (settling.ts). A backend that has sent bytes nobody asked for gets
+   * no reuse for a while: HTTP/1.1 cannot tell its unasked answers from answers, and one taken
+   * for the next request shifts every later answer on that connection to the wrong request.
    */
   release(connection: UpstreamConnection, now: number): void {
     if (connection.closed) return;
+    if (this.unasked) {
+      this.unasked = false;
+      this.reuseAfter = now + noReuseAfterUnaskedMs;
+      this.closeIdle();
+    }
     const { maxIdle, budget } = this.options;
-    if (this.retired || this.idleCount >= maxIdle || !budget.roomForIdle) {
+    if (this.retired || now < this.reuseAfter || this.idleCount >= maxIdle || !budget.roomForIdle) {
       connection.destroy();
       return;
     }
@@ -110,6 +126,7 @@ export class ConnectionPool implements SettlingPool {
   }
 
   private forget(connection: UpstreamConnection): void {
+    if (connection.unasked) this.unasked = true;
     this.open--;
     this.options.budget.open--;
     this.idle.remove(connection);

@@ -27,6 +27,8 @@ export class UpstreamConnection implements IdleLinks<UpstreamConnection> {
   /** Clock time it went idle in the pool. */
   idleSince = 0;
   closed = false;
+  /** It was closed for bytes that arrived while nobody held it. */
+  unasked = false;
   idleNewer: UpstreamConnection | undefined;
   idleOlder: UpstreamConnection | undefined;
   idleListed = false;
@@ -67,8 +69,11 @@ export class UpstreamConnection implements IdleLinks<UpstreamConnection> {
     const fault = () => this.destroy();
     this.received = contain('backend_connection', fault, (chunk: Buffer) => {
       if (this.user) this.user.onUpstreamData(chunk);
-      // Bytes from a backend nobody asked: the connection is out of step, drop it.
-      else this.destroy();
+      else {
+        // Bytes from a backend nobody asked: the connection is out of step, drop it.
+        this.unasked = true;
+        this.destroy();
+      }
     });
     socket.on(
       'drain',
