@@ -20,7 +20,7 @@ interface Endpoint {
 }
 
 /** How long a backend's connections are not reused after it sent bytes nobody asked for. */
-export const noReuseAfterUnaskedMs = 60_000;
+const noReuseAfterUnaskedMs = 60_000;
 
 export class ConnectionPool implements SettlingPool {
   private readonly endpoint: Endpoint;
