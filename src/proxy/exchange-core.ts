@@ -266,7 +266,7 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     this.retries?.cancel();
     const overrun = this.relay?.overrun ?? false;
     // Bytes past the answer's framing: nobody asked for them (see settling.ts).
-    if (overrun && this.attempt) this.attempt.backend.connections.unasked = true;
+    if (overrun) this.attempt?.backend.connections.sawUnasked();
     this.attempt?.close(success && !overrun && this.body.complete);
     this.body.release();
     this.cache?.done(success);

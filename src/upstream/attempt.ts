@@ -242,7 +242,7 @@ export class UpstreamAttempt implements UpstreamUser {
         // Reused only when the response ends exactly at its framing: nothing ambiguous, and no
         // bytes after a bodiless answer (they would become the next request's response).
         const bodiless = framing.kind === 'none';
-        if (bodiless && buffer.length > 0) this.backend.connections.unasked = true;
+        if (bodiless && buffer.length > 0 && head.status !== 101) this.backend.connections.sawUnasked();
         this.reusable =
           head.status !== 101 &&
           framing.kind !== 'close' &&

@@ -64,7 +64,10 @@ export class Backend implements Candidate {
     this.weight = server.server.weight;
     this.configuredAddress = server.server.address;
     this.clock = clock;
-    this.connections = new ConnectionPool(this, options.connections);
+    this.connections = new ConnectionPool(this, {
+      ...options.connections,
+      onUnasked: () => this.metrics.error('unasked_bytes'),
+    });
     const health = options.health;
     const healthOptions: BackendHealthOptions = {
       rise: health.rise,

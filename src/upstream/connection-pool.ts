@@ -12,6 +12,8 @@ export interface ConnectionPoolOptions {
   idleTimeout: number;
   /** Shared by every pool of the process. */
   budget: ConnectionBudget;
+  /** The backend sent bytes nobody asked for (counted, see `sawUnasked`). */
+  onUnasked?: () => void;
 }
 
 interface Endpoint {
@@ -36,11 +38,8 @@ export class ConnectionPool implements SettlingPool {
   reused = 0;
   /** The backend left the configuration: connections close as their last exchange ends. */
   private retired = false;
-  /**
-   * The backend has sent bytes nobody asked for (past an answer, or to an idle connection): set by
-   * whoever saw them, turned into `reuseAfter` at the next release.
-   */
-  unasked = false;
+  /** Bytes nobody asked for were seen since the last release: `reuseAfter` starts at the next. */
+  private unasked = false;
   /** Clock time until which connections are not reused (closed after their exchange). */
   private reuseAfter = 0;
 
@@ -104,6 +103,15 @@ export class ConnectionPool implements SettlingPool {
     else this.idle.push(connection);
   }
 
+  /**
+   * The backend sent bytes nobody asked for: past an answer's framing, after a bodiless answer, or
+   * to a connection nobody held. Its connections are not reused for a while (see `release`).
+   */
+  sawUnasked(): void {
+    this.unasked = true;
+    this.options.onUnasked?.();
+  }
+
   /** Closes connections idle for longer than the idle timeout. */
   sweep(now: number): void {
     const limit = now - this.options.idleTimeout;
@@ -126,7 +134,7 @@ export class ConnectionPool implements SettlingPool {
   }
 
   private forget(connection: UpstreamConnection): void {
-    if (connection.unasked) this.unasked = true;
+    if (connection.unasked) this.sawUnasked();
     this.open--;
     this.options.budget.open--;
     this.idle.remove(connection);

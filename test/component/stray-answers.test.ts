@@ -84,5 +84,10 @@ for (const [what, first] of [
     t.log(`${answered} answers to other clients, ${wrong.length} wrong`);
     t.true(answered > 100);
     t.deepEqual(wrong.slice(0, 5), []);
+    t.regex(
+      (await sluice.metrics.render()).body,
+      /sluice_backend_errors_total\{[^}]*type="unasked_bytes"\} [1-9]/,
+      'counted, for whoever watches the backend',
+    );
   });
 }

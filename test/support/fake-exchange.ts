@@ -187,7 +187,12 @@ export class FakeBackend {
       connection.user = undefined;
       this.released.push(connection);
     },
+    sawUnasked: (): void => {
+      this.unasked++;
+    },
   };
+  /** Times the backend was seen sending bytes nobody asked for. */
+  unasked = 0;
 
   constructor(name: string) {
     this.name = name;

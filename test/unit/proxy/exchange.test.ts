@@ -279,6 +279,7 @@ test('tunnel: a 101 switches both ways; the deadline ends it, a backend close ha
   t.true(h.client.tunnel);
   t.is(h.client.armed, 'idle');
   t.true(h.client.text.endsWith('\r\n\r\nfrom-backend'));
+  t.is(b1.unasked, 0, 'bytes after a 101 are the tunnel, not bytes nobody asked for');
   t.true(exchange.consumesClientBytes);
   exchange.onClientBody(Buffer.from('from-client'));
   t.true(b1.upstream.received.endsWith('from-client'));
@@ -295,6 +296,23 @@ test('tunnel: a 101 switches both ways; the deadline ends it, a backend close ha
   other.expire();
   t.true(idle.client.destroyed);
   t.is(other.error, 'tunnel_idle');
+});
+
+test('bytes after a bodiless answer or past Content-Length: the backend is told it sent what nobody asked for', (t) => {
+  for (const [answer, unasked] of [
+    ['HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n', 1],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA', 1],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', 0],
+  ] as const) {
+    const h = harness();
+    const b1 = h.backend(0);
+    const exchange = h.start('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    b1.upstream.connect();
+    b1.upstream.reply(answer);
+    t.is(exchange.state, 'done', answer);
+    t.is(b1.unasked, unasked, answer);
+    t.is(b1.released.length, 1 - unasked, 'the connection is kept only after a clean answer');
+  }
 });
 
 test('client gone while connecting: the attempt ends and its connection closes', (t) => {
