@@ -407,7 +407,8 @@ function isPlain(request: RequestHead): boolean {
 }
 
 /**
- * Request fields that take a request off the fast path of a hit (directives, preconditions). A
+ * Request fields that take a request off the fast path of a hit (directives, preconditions, a
+ * method override that isCacheableRequest refuses). A
  * switch on the length, not a Set: a name parsed a moment ago has no hash yet.
  */
 function isDirectiveField(lower: string): boolean {
@@ -417,9 +418,15 @@ function isDirectiveField(lower: string): boolean {
     case 8:
       return lower === 'if-match';
     case 13:
-      return lower === 'cache-control';
+      return lower === 'cache-control' || lower === 'x-http-method';
+    case 17:
+      return lower === 'x-method-override' || lower === 'x-original-method';
+    case 18:
+      return lower === 'x-forwarded-method';
     case 19:
       return lower === 'if-unmodified-since';
+    case 22:
+      return lower === 'x-http-method-override';
     default:
       return false;
   }

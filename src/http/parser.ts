@@ -33,8 +33,10 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const FIELD_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9]{2})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
 
-// uri-host: IP-literal or reg-name (IPv4 is a subset of reg-name's characters).
-const HOST = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)`;
+// uri-host: IP-literal or reg-name (IPv4 is a subset of reg-name's characters), without the
+// sub-delims RFC 3986 lets a reg-name have: no host name has them, and `,` or `;` would make
+// Host one name to Sluice's router and a list to a backend reading X-Forwarded-Host.
+const HOST = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%]+)`;
 const HOST_FIELD = new RegExp(`^${HOST}(?::[0-9]{1,5})?$`);
 const AUTHORITY_FORM = new RegExp(`^${HOST}:[0-9]{1,5}$`);
 // No userinfo: RFC 9110 4.2.4 says to treat it as an error.

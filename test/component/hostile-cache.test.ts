@@ -99,3 +99,33 @@ test.serial('answers to requests with Cookie are not stored unless public or s-m
   await get(shared, 'GET /mine HTTP/1.1\r\nHost: c.test\r\nCookie: session=alice\r\n\r\n');
   t.is((await get(shared, 'GET /mine HTTP/1.1\r\nHost: c.test\r\n\r\n')).cache, 'HIT');
 });
+
+for (const field of [
+  'X-HTTP-Method-Override',
+  'X-HTTP-Method',
+  'X-Method-Override',
+  'X-Original-Method',
+  'X-Forwarded-Method',
+]) {
+  test.serial(`a GET with ${field} neither fills nor reads the cache`, async (t) => {
+    // Some frameworks act on the override: its answer is not the GET's.
+    answer = (request, socket) =>
+      socket.write(
+        reply(fieldOf(request, field) === undefined ? 'item page' : 'item deleted', {
+          'Cache-Control': 'max-age=600',
+        }),
+      );
+    const sluice = await cachingSluice();
+    t.teardown(() => sluice.stop());
+    const overridden = await get(
+      sluice,
+      `GET /item HTTP/1.1\r\nHost: cache.test\r\n${field}: DELETE\r\n\r\n`,
+    );
+    t.is(overridden.body, 'item deleted');
+    const victim = await get(sluice, 'GET /item HTTP/1.1\r\nHost: cache.test\r\n\r\n');
+    t.is(victim.cache, 'MISS');
+    t.is(victim.body, 'item page');
+    const again = await get(sluice, `GET /item HTTP/1.1\r\nHost: cache.test\r\n${field}: DELETE\r\n\r\n`);
+    t.is(again.body, 'item deleted', 'an override is not answered from the stored GET either');
+  });
+}

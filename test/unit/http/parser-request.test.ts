@@ -271,6 +271,13 @@ const bad: [string, string, number][] = [
   ['Host with fragment', 'GET / HTTP/1.1\r\nHost: a#b\r\n\r\n', 400],
   ['Host with a non-numeric port', 'GET / HTTP/1.1\r\nHost: a:8o\r\n\r\n', 400],
   ['invalid Host in HTTP/1.0', 'GET / HTTP/1.0\r\nHost: a b\r\n\r\n', 400],
+  // One name to Sluice's router, a list to a backend reading X-Forwarded-Host's first or last.
+  ...[...",;!$&'()*+="].map((c): [string, string, number] => [
+    `Host with the sub-delim ${c}`,
+    `GET / HTTP/1.1\r\nHost: admin.test${c}x\r\n\r\n`,
+    400,
+  ]),
+  ['absolute-form authority with a comma', 'GET http://admin.test,x/ HTTP/1.1\r\nHost: a\r\n\r\n', 400],
 ];
 
 for (const [title, input, status] of bad) {
