@@ -15,6 +15,7 @@ import type { CacheResult, Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { Coalescer, FlightOutcome } from './coalesce.ts';
 import { requestCacheControl } from './directives.ts';
+import { hasMethodOverride } from './method-override.ts';
 import {
   invalidatedKeys,
   isCacheableRequest,
@@ -150,7 +151,8 @@ export class CacheFlow {
     const { client, host } = this.source;
     // Without header rules, forwarding adds no directive: the client's fields tell.
     const plain = host !== undefined ? isPlain(client) : isPlain(this.request);
-    if (!plain && !isCacheableRequest(this.request)) return FORWARD;
+    if (!plain && (!isCacheableRequest(this.request) || hasMethodOverride(this.request.headers)))
+      return FORWARD;
     const cache = this.cache;
     const now = cache.now();
     if (this.key === '')
@@ -408,7 +410,7 @@ function isPlain(request: RequestHead): boolean {
 
 /**
  * Request fields that take a request off the fast path of a hit (directives, preconditions, a
- * method override that isCacheableRequest refuses). A
+ * method override, which bypasses the cache). A
  * switch on the length, not a Set: a name parsed a moment ago has no hash yet.
  */
 function isDirectiveField(lower: string): boolean {

@@ -157,25 +157,9 @@ function dateField(headers: readonly HeaderField[], lower: string, now?: number)
 
 // --- requests and storage ----------------------------------------------------------------
 
-/**
- * Fields some frameworks read as the method instead of the request line's: a GET carrying one may
- * do what another method does, so its answer is not the GET's to store or to serve.
- */
-const methodOverrideFields = new Set([
-  'x-http-method-override',
-  'x-http-method',
-  'x-method-override',
-  'x-original-method',
-  'x-forwarded-method',
-]);
-
-/**
- * GET or HEAD without `Cache-Control: no-store` (RFC 9111 3, 5.2.1.5) and without a method
- * override: may use the cache.
- */
+/** GET or HEAD without `Cache-Control: no-store` (RFC 9111 3, 5.2.1.5): may use the cache. */
 export function isCacheableRequest(req: RequestHead): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-  if (req.headers.some((field) => methodOverrideFields.has(field.lower))) return false;
   return !requestCacheControl(req.headers).noStore;
 }
 
