@@ -12,7 +12,7 @@ import type { BackendPool } from '../upstream/pool.ts';
 import type { ProxyContext } from './context.ts';
 import type { Downstream } from './downstream.ts';
 import { CacheSubject, upstreamRequestHead } from './heads.ts';
-import { normalizeTarget } from './normalize.ts';
+import { backendReading, normalizeTarget } from './normalize.ts';
 import type { UpstreamRequest } from './upstream-request.ts';
 
 /** A request Sluice answers itself; `reason` labels sluice_requests_rejected_total. */
@@ -63,6 +63,11 @@ export function admit(
     target = normalized.target;
   }
   const match = context.router.match(authority, target);
+  // `/admin;x/users` or `/%2Fadmin/users` is /admin/users to some backends: its route must not
+  // depend on who reads it.
+  const reading = target === '*' ? undefined : backendReading(target);
+  if (reading !== undefined && context.router.match(authority, reading)?.route !== match?.route)
+    return refuse(400, 'path routes elsewhere as a backend may read it', 'bad_path');
   if (!match) return refuse(404, 'no route for this host and path', 'no_route');
   const pool = context.pools.get(match.route.pool);
   if (!pool) return refuse(503, 'no backend available', 'no_pool');

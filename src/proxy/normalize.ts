@@ -9,6 +9,9 @@
 // - A segment that is a dot segment only in a backend's eyes (`..%2f`, `..\`, `..;x`, `%2e%2e%5c`)
 //   is 400: there is no safe way to forward it.
 // The query is kept as sent.
+// - A path that a backend may read as another path (`;params` dropped per segment as Tomcat and
+//   Spring do, `\`, `%2F` and `%5C` as `/` as IIS and many frameworks do) has that reading in
+//   `backendReading`: admission refuses it when that reading takes another route.
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const HEX = /^[0-9A-Fa-f]{2}$/;
@@ -68,4 +71,19 @@ function hiddenDotSegment(segment: string): boolean {
     String.fromCharCode(Number.parseInt(hex, 16)),
   );
   return decoded.split(/[/\\;]/).some((piece) => piece === '.' || piece === '..');
+}
+
+/**
+ * The normalized origin-form `target` as a backend that drops `;params` from segments and reads
+ * `\`, `%2F` and `%5C` as `/` would see it; undefined when that is the same target (or cannot be
+ * normalized, which normalizeTarget already refused).
+ */
+export function backendReading(target: string): string | undefined {
+  const mark = target.indexOf('?');
+  const path = mark === -1 ? target : target.slice(0, mark);
+  if (!/[;\\]|%2F|%5C/i.test(path)) return undefined;
+  const read = path.replace(/\\|%2F|%5C/gi, '/').replace(/;[^/]*/g, '');
+  const normalized = normalizeTarget(read === '' ? '/' : read);
+  if (!normalized.ok || normalized.target === path) return undefined;
+  return `${normalized.target}${mark === -1 ? '' : target.slice(mark)}`;
 }

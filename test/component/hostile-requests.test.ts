@@ -170,6 +170,17 @@ const paths: [string, string, string | number][] = [
   ['/a/%zz', 'none', 400],
   ['/a/%00', 'none', 400],
   ['/a/%4', 'none', 400],
+  // Another route as a backend may read the path (`;params` dropped, `\`, %2F, %5C as `/`): 400.
+  ['/api;x/users', 'none', 400],
+  ['/api;jsessionid=1/users', 'none', 400],
+  ['/;/api/users', 'none', 400],
+  ['/\\api/users', 'none', 400],
+  ['/%2Fapi/users', 'none', 400],
+  ['/%5capi/users', 'none', 400],
+  // The same route either way: forwarded as sent.
+  ['/page;jsessionid=1', 'web', '/page;jsessionid=1'],
+  ['/api/users;v=1', 'api', '/users;v=1'],
+  ['/api/group%2Fproject', 'api', '/group%2Fproject'],
 ];
 for (const [sent, pool, expected] of paths) {
   test.serial(
