@@ -46,7 +46,12 @@ export function varyKey(req: { headers: readonly HeaderField[] }, vary: string):
 /** The authority normalized last: a site's requests repeat one Host value. */
 let lastAuthority = { authority: '', scheme: '', normalized: '' };
 
-function normalizeAuthority(authority: string, scheme: string): string {
+/**
+ * One spelling of an authority: host in lower case, no trailing dot, no default port. The proxy
+ * routes and forwards this spelling, and the cache keys on it, so an entry is filled and served
+ * under one Host whatever a client spelled.
+ */
+export function normalizeAuthority(authority: string, scheme = 'http'): string {
   const last = lastAuthority;
   if (authority === last.authority && scheme === last.scheme) return last.normalized;
   const normalized = normalizedAuthority(authority, scheme);

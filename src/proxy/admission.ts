@@ -3,6 +3,8 @@
 // upstream: the effective authority, the normalized and stripped path, the Upgrade offered, the
 // forwarding context, and the head for the backend, or the cache flow that makes it later
 // (routes with `cache: true`; it keys and matches Vary on the fields as forwarded).
+
+import { normalizeAuthority } from '../cache/keys.ts';
 import type { CacheFlow } from '../cache/proxy-cache.ts';
 import type { RouteConfig } from '../config/types.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
@@ -55,7 +57,9 @@ export function admit(
     if (entry === own || entry.startsWith(`${own} `))
       return refuse(508, 'loop detected: this request already passed through this Sluice', 'loop');
   const absolute = splitAbsolute(request.target);
-  const authority = absolute?.authority ?? headerValue(request.headers, 'host') ?? client.localAuthority;
+  const authority = normalizeAuthority(
+    absolute?.authority ?? headerValue(request.headers, 'host') ?? client.localAuthority,
+  );
   let target = absolute?.path ?? request.target;
   if (target !== '*') {
     const normalized = normalizeTarget(target);

@@ -129,3 +129,21 @@ for (const field of [
     t.is(again.body, 'item deleted', 'an override is not answered from the stored GET either');
   });
 }
+
+test.serial(
+  'the backend sees the Host spelling the cache keys on: one client spelling cannot set every client’s links',
+  async (t) => {
+    answer = (request, socket) =>
+      socket.write(
+        reply(`link to http://${fieldOf(request, 'host')}/login`, { 'Cache-Control': 'max-age=600' }),
+      );
+    const sluice = await cachingSluice();
+    t.teardown(() => sluice.stop());
+    const odd = await get(sluice, 'GET /home HTTP/1.1\r\nHost: Spelled.Cache.Test.:80\r\n\r\n');
+    t.is(odd.cache, 'MISS');
+    t.is(odd.body, 'link to http://spelled.cache.test/login');
+    const victim = await get(sluice, 'GET /home HTTP/1.1\r\nHost: spelled.cache.test\r\n\r\n');
+    t.is(victim.cache, 'HIT');
+    t.is(victim.body, 'link to http://spelled.cache.test/login');
+  },
+);
