@@ -87,6 +87,9 @@ export function createEndpointServer(handler: EndpointHandler, options: Endpoint
   return server;
 }
 
+/** Input kept beyond the request being answered (the largest request fits): reading pauses past it. */
+const maxPipelined = maxBody + 64 * 1024;
+
 /** Serves requests on `socket` in order; `waiting` is called when an answer is done and no request is buffered. */
 function serveConnection(
   connection: EndpointConnection,
@@ -141,19 +144,39 @@ function serveConnection(
       const bytes = serialize(request.head.method, response, keepAlive);
       if (keepAlive) socket.write(bytes);
       else socket.end(bytes);
+      if (!keepAlive) {
+        connection.busy = false;
+        return;
+      }
+      // Pipelined requests: the next waits until the client reads this answer ('drain'), and one
+      // turn of the event loop, so a connection full of them neither piles answers up in memory
+      // nor keeps the process (its health checks, the proxy) from everything else.
+      if (socket.writableNeedDrain) {
+        socket.pause();
+        connection.busy = false;
+        return;
+      }
+      if (connection.buffer.length > 0) await new Promise((resolve) => setImmediate(resolve));
       connection.busy = false;
-      if (!keepAlive) return;
       if (connection.buffer.length === 0) waiting();
+      if (connection.buffer.length <= maxPipelined) socket.resume();
     }
   };
-  socket.on('data', (chunk: Buffer) => {
-    const { buffer } = connection;
-    connection.buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
-    // Whatever goes wrong costs this connection only.
+  // Whatever goes wrong costs this connection only.
+  const serve = () =>
     next().catch((error: unknown) => {
       onError?.(error);
       socket.destroy();
     });
+  socket.on('data', (chunk: Buffer) => {
+    const { buffer } = connection;
+    connection.buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+    if (connection.buffer.length > maxPipelined) socket.pause();
+    serve();
+  });
+  socket.on('drain', () => {
+    if (connection.buffer.length <= maxPipelined) socket.resume();
+    serve();
   });
 }
 

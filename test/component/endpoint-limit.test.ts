@@ -160,3 +160,35 @@ test('a request that trickles in gets 408 within the request timeout; a silent k
   // Silent the whole time, then a whole request: answered.
   t.is(await keptRequest(silent), 'HTTP/1.1 200 OK');
 });
+
+test('pipelined requests on a connection that does not read: answered only as it reads, never holding the loop', async (t) => {
+  let answered = 0;
+  const page = 'x'.repeat(20_000);
+  const server: Server = createEndpointServer(async (request) => {
+    if (request.path === '/metrics') answered++;
+    return { status: 200, body: page };
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as AddressInfo).port;
+  const all = socketsOf(t);
+  const greedy = await openSocket(port);
+  all.push(greedy);
+  greedy.pause();
+  greedy.write('GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(3000));
+  // The event loop stays free for others meanwhile: a second connection is answered at once.
+  await sleep(50);
+  const started = Date.now();
+  const { text } = await rawExchange(port, 'GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  const ms = Date.now() - started;
+  t.true(text.startsWith('HTTP/1.1 200'), text.slice(0, 40));
+  t.true(ms < 200, `another connection waited ${ms} ms`);
+  await sleep(300);
+  // 60 MB of answers in all: only what the socket buffers hold was made.
+  t.log(`${answered} of 3000 answered while the client did not read`);
+  t.true(answered < 600, `${answered} answered`);
+  // Once it reads, every answer is made.
+  greedy.resume();
+  await until('every answer', 20_000, async () => (answered === 3000 ? true : undefined), 50);
+  t.is(answered, 3000);
+});
