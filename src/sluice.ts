@@ -214,7 +214,7 @@ export async function startSluice(
     });
   };
   const dnsTimer = setInterval(() => {
-    topology.refresh(config).then(
+    topology.refresh().then(
       (change) => change && changed(change, 'dns'),
       (error: Error) =>
         logger.warn('dns refresh failed; keeping the backends as they are', { error: error.message }),

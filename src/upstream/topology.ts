@@ -32,15 +32,48 @@ export class Topology {
   private readonly options: TopologyOptions;
   /** What the last resolution returned, to skip rebuilding when DNS says nothing new. */
   private signature = '';
+  /** The config applied last: what a refresh resolves again. */
+  private applied: Config | undefined;
+  /** Applies and refreshes, one at a time in the order asked (each awaits DNS): the last asked wins. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: TopologyOptions) {
     this.options = options;
   }
 
-  /** Resolves every server and rebuilds what changed. Throws if a name does not resolve. */
-  async apply(config: Config): Promise<TopologyChange> {
+  /**
+   * Resolves every server and rebuilds what changed. Throws if a name does not resolve. Runs after
+   * any apply or refresh asked before it has finished, so two reloads close together end on the
+   * later file, not on whichever resolved last.
+   */
+  apply(config: Config): Promise<TopologyChange> {
+    return this.serially(() => this.applyNow(config));
+  }
+
+  /**
+   * Resolves the config applied last again; rebuilds and returns what changed, or undefined when
+   * DNS says nothing new. Queued like apply, so it never brings back a config a reload replaced.
+   */
+  refresh(): Promise<TopologyChange | undefined> {
+    return this.serially(async () => {
+      const config = this.applied;
+      if (config === undefined) return undefined;
+      const resolved = await this.resolve(config);
+      if (signatureOf(config, resolved) === this.signature) return undefined;
+      return this.applyNow(config);
+    });
+  }
+
+  private serially<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async applyNow(config: Config): Promise<TopologyChange> {
     const resolved = await this.resolve(config);
     this.signature = signatureOf(config, resolved);
+    this.applied = config;
     const previous = new Map<string, Backend>();
     for (const pool of this.pools.values())
       for (const backend of pool.backends) previous.set(backend.identity, backend);
@@ -80,11 +113,6 @@ export class Topology {
   }
 
   /** Re-resolves DNS names; rebuilds only when an answer changed. */
-  async refresh(config: Config): Promise<TopologyChange | undefined> {
-    const resolved = await this.resolve(config);
-    if (signatureOf(config, resolved) === this.signature) return undefined;
-    return this.apply(config);
-  }
 
   private async resolve(config: Config): Promise<Map<string, ResolvedServer[]>> {
     const entries = await Promise.all(

@@ -53,9 +53,9 @@ test('DNS refresh rebuilds only when an answer changed', async (t) => {
   const settings = config(['web.internal:80']);
   await topology.apply(settings);
   t.deepEqual(names(topology), ['web.internal:80/10.0.0.1', 'web.internal:80/10.0.0.2']);
-  t.is(await topology.refresh(settings), undefined);
+  t.is(await topology.refresh(), undefined);
   answer = ['10.0.0.2', '10.0.0.3'];
-  const change = await topology.refresh(settings);
+  const change = await topology.refresh();
   t.deepEqual(
     change?.added.map((backend) => backend.name),
     ['web.internal:80/10.0.0.3'],
@@ -80,6 +80,28 @@ test('a DNS failure on refresh rejects and leaves the backends as they were', as
   const settings = config(['web.internal:80']);
   await topology.apply(settings);
   fail = true;
-  await t.throwsAsync(topology.refresh(settings), { message: /EAI_AGAIN web\.internal/ });
+  await t.throwsAsync(topology.refresh(), { message: /EAI_AGAIN web\.internal/ });
   t.deepEqual(names(topology), ['web.internal:80/10.0.0.1']);
+});
+
+test('two applies close together end on the later one, however long each takes to resolve', async (t) => {
+  // The first config's name resolves slowly (a DNS lookup), the second's at once.
+  const topology = new Topology({
+    clock,
+    metrics,
+    resolver: async (name) => {
+      if (name === 'slow.internal') await new Promise((resolve) => setTimeout(resolve, 50));
+      return ['10.0.0.9'];
+    },
+  });
+  await topology.apply(config(['127.0.0.1:1']));
+  const first = topology.apply(config(['slow.internal:80']));
+  const second = topology.apply(config(['127.0.0.1:2']));
+  await Promise.all([first, second]);
+  t.deepEqual(names(topology), ['127.0.0.1:2']);
+  // A refresh asked meanwhile resolves what was applied last, never an older config.
+  const third = topology.apply(config(['slow.internal:80']));
+  const refresh = topology.refresh();
+  await Promise.all([third, refresh]);
+  t.deepEqual(names(topology), ['slow.internal:80/10.0.0.9']);
 });
