@@ -114,6 +114,7 @@ export async function startCluster(config: Config, count: number): Promise<Runni
     ...startedFields({ ...sluice.address, port }, sluice.adminAddress, sluice.pools),
     workers: running.list().map((worker) => worker.pid),
   });
+  let reloading: Promise<unknown> = Promise.resolve();
   return {
     logger,
     reloads: sluice.reloads,
@@ -130,27 +131,35 @@ export async function startCluster(config: Config, count: number): Promise<Runni
       await running.stop(shutdown - shutdownDelay);
       await sluice.stop(0, 0);
     },
-    async reload(file) {
-      const fixed = {
-        listen: config.listen,
-        admin: config.admin,
-        logFormat: config.logFormat,
-        workers: config.workers,
-      };
-      const needRestart = Object.entries(fixed).filter(
-        ([key, value]) => JSON.stringify(file[key as keyof Config]) !== JSON.stringify(value),
-      );
-      if (needRestart.length > 0)
-        logger.warn('these settings need a restart; kept as they are', {
-          keys: needRestart.map(([key]) => key),
-        });
-      const next: Config = { ...file, ...fixed };
-      await sluice.reload(next);
-      const problems = await running.reload(next);
-      if (problems.length > 0) logger.error('config reloaded, but not in every worker', { problems });
-      else logger.info('config reloaded', { workers: count });
+    reload(file) {
+      // One reload at a time, its workers told before the next begins: they apply in the order
+      // the supervisor did, with the states of the topology each message carries.
+      const run = reloading.then(() => reloadNow(file));
+      reloading = run.catch(() => {});
+      return run;
     },
     restart: () => running.restart(),
     reopenLogs: () => running.signal('SIGUSR1'),
   };
+
+  async function reloadNow(file: Config): Promise<void> {
+    const fixed = {
+      listen: config.listen,
+      admin: config.admin,
+      logFormat: config.logFormat,
+      workers: config.workers,
+    };
+    const needRestart = Object.entries(fixed).filter(
+      ([key, value]) => JSON.stringify(file[key as keyof Config]) !== JSON.stringify(value),
+    );
+    if (needRestart.length > 0)
+      logger.warn('these settings need a restart; kept as they are', {
+        keys: needRestart.map(([key]) => key),
+      });
+    const next: Config = { ...file, ...fixed };
+    await sluice.reload(next);
+    const problems = await running.reload(next);
+    if (problems.length > 0) logger.error('config reloaded, but not in every worker', { problems });
+    else logger.info('config reloaded', { workers: count });
+  }
 }

@@ -217,6 +217,39 @@ test.serial('SIGHUP changes routing in every worker', async (t) => {
   t.is((await status()).pools[0]?.backends.length, 2);
 });
 
+test.serial(
+  'two SIGHUPs a moment apart: the supervisor and every worker end on the later file',
+  async (t) => {
+    const [first, second] = backends as [NginxBackend, NginxBackend];
+    const count = (text: string) => sluice.output().split(text).length;
+    const reloads = count('"config reloaded"');
+    // The older file's server needs a DNS lookup, so it resolves after the later one's.
+    writeFileSync(sluice.configPath, yaml([{ ...first, address: `localhost:${first.port}` }]));
+    const signals = count('"signal":"SIGHUP"');
+    sluice.process.kill('SIGHUP');
+    await until('the first file read', 5_000, async () =>
+      count('"signal":"SIGHUP"') > signals ? true : undefined,
+    );
+    writeFileSync(sluice.configPath, yaml([second]));
+    sluice.process.kill('SIGHUP');
+    await until('both reloads', 10_000, async () =>
+      count('"config reloaded"') >= reloads + 2 ? true : undefined,
+    );
+    const seen = await spread(60);
+    t.deepEqual([...seen.keys()], [second.name]);
+    t.deepEqual(
+      (await status()).pools[0]?.backends.map((backend) => backend.name),
+      [second.name],
+    );
+    // As the later tests expect it.
+    writeFileSync(sluice.configPath, yaml(backends.slice(0, 2)));
+    sluice.process.kill('SIGHUP');
+    await until('restored', 10_000, async () =>
+      count('"config reloaded"') >= reloads + 3 ? true : undefined,
+    );
+  },
+);
+
 test.serial('a backend killed is marked down once, for all workers', async (t) => {
   const victim = backends[1] as NginxBackend;
   await victim.stop();
