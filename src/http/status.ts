@@ -2,10 +2,14 @@
 
 const reasons: Record<number, string> = {
   200: 'OK',
+  202: 'Accepted',
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
+  409: 'Conflict',
   413: 'Content Too Large',
   414: 'URI Too Long',
   431: 'Request Header Fields Too Large',
@@ -15,6 +19,7 @@ const reasons: Record<number, string> = {
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
   505: 'HTTP Version Not Supported',
+  508: 'Loop Detected',
 };
 
 export function reasonPhrase(status: number): string {
