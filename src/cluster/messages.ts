@@ -45,6 +45,9 @@ export type FromWorker =
   /** A stopping worker's last counts, sent after its last request ended. */
   | { type: 'final'; metrics: MetricsJson };
 
+/** Why a worker was started in place of another: it died, was killed for its silence, or a rolling restart. */
+export type RestartReason = 'crashed' | 'hung' | 'rolling';
+
 /** A worker's answer to `status`. */
 export interface WorkerStatus {
   pid: number;

@@ -11,6 +11,7 @@
 // against about 0.5 ms for this (bench/cluster-costs.ts).
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { MetricsJson, RenderedMetrics } from '../observe/metrics.ts';
+import type { RestartReason } from './messages.ts';
 import { type Snapshot, SnapshotReader, seriesKey } from './snapshot.ts';
 
 /**
@@ -234,6 +235,8 @@ function labelledByWorker(workers: readonly WorkerMetrics[]): Family[] {
   });
 }
 
+const restartReasons: readonly RestartReason[] = ['crashed', 'hung', 'rolling'];
+
 /** The supervisor's own series about its workers. */
 export class ClusterMetrics {
   private readonly restarts: Counter<'reason'>;
@@ -241,12 +244,11 @@ export class ClusterMetrics {
   constructor(registry: Registry, running: () => number) {
     this.restarts = new Counter({
       name: 'sluice_worker_restarts_total',
-      help: 'Workers started in place of another: one that died (crashed) or a rolling restart (rolling).',
+      help: 'Workers started in place of another: one that died (crashed), one killed for not answering (hung), or a rolling restart (rolling).',
       labelNames: ['reason'],
       registers: [registry],
     });
-    this.restarts.inc({ reason: 'crashed' }, 0);
-    this.restarts.inc({ reason: 'rolling' }, 0);
+    for (const reason of restartReasons) this.restarts.inc({ reason }, 0);
     new Gauge({
       name: 'sluice_workers',
       help: 'Worker processes listening now.',
@@ -257,7 +259,7 @@ export class ClusterMetrics {
     });
   }
 
-  restarted(reason: 'crashed' | 'rolling'): void {
+  restarted(reason: RestartReason): void {
     this.restarts.inc({ reason });
   }
 }

@@ -7,13 +7,22 @@
 // spare process is kept booted (modules loaded, nothing bound): a dead worker's slot is taken
 // by the spare, which only has to build its pools and listen (tens of ms), and a new spare
 // boots behind it. A rolling restart does not use the spare: it must run the code on disk now.
-import { type ChildProcess, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'winston';
 import type { Config } from '../config/types.ts';
-import type { FromWorker, MetricsJson, Question, Resolved, StateUpdate, ToWorker } from './messages.ts';
+import type {
+  FromWorker,
+  MetricsJson,
+  Question,
+  Resolved,
+  RestartReason,
+  StateUpdate,
+  ToWorker,
+} from './messages.ts';
 import { restartDelay, stableAfterMs, workerConfig } from './plan.ts';
 import type { Snapshot } from './snapshot.ts';
+import { Worker } from './worker-process.ts';
 
 export interface SupervisorOptions {
   config: Config;
@@ -30,53 +39,28 @@ export interface SupervisorOptions {
   /** A stopping worker's last metrics (`pid`); then `onGone` when its process ended. */
   onFinal?(pid: number, metrics: MetricsJson): void;
   onGone?(pid: number): void;
-  /** A worker was started in place of another: `crashed` or `rolling`. */
-  onRestart?(reason: 'crashed' | 'rolling'): void;
+  /** A worker was started in place of another: `crashed`, `hung` or `rolling`. */
+  onRestart?(reason: RestartReason): void;
   /** The worker module (default ./worker.ts). */
   entry?: string;
+  /** A listening worker silent this long is killed and replaced (default `heartbeatTimeoutMs`). */
+  heartbeatTimeoutMs?: number;
 }
 
 /** How long a new worker may take to listen. */
 const readyTimeoutMs = 10_000;
+/**
+ * A listening worker pushes its metrics every second (messages.ts `pushIntervalMs`). One silent
+ * for this long is stuck (a busy loop, SIGSTOP, a swap storm) while the kernel still hands it
+ * its share of new connections: it is killed and replaced. Long enough for any GC pause.
+ */
+export const heartbeatTimeoutMs = 10_000;
+/** How often the supervisor looks for silent workers. */
+const watchIntervalMs = 1_000;
+/** A worker asked to stop is killed this long after the shutdown timeout it was given. */
+const killMarginMs = 1_000;
 /** How long a question to the workers waits for an answer. */
 const answerTimeoutMs = 2_000;
-
-/** One worker process: its slot (`index`, 1..count; 0 for the spare), and where it is in its life. */
-class Worker {
-  index: number;
-  readonly child: ChildProcess;
-  startedAt = Date.now();
-  /** It said hello: its modules are loaded. */
-  booted = false;
-  /** The `start` message was sent (a reload before that is carried by `start` itself). */
-  started = false;
-  listening = false;
-  /** Asked to stop: its end is not a crash. */
-  retiring = false;
-  /** A rolling restart's new worker: if it dies before it listens, the roll stops instead. */
-  trial: boolean;
-  readonly ready: Promise<number>;
-  readonly exited: Promise<void>;
-  settleReady!: (port: number | Error) => void;
-  settleExit!: () => void;
-
-  constructor(index: number, child: ChildProcess, trial: boolean) {
-    this.index = index;
-    this.child = child;
-    this.trial = trial;
-    this.ready = new Promise<number>((resolve, reject) => {
-      this.settleReady = (port) => (port instanceof Error ? reject(port) : resolve(port));
-    });
-    this.ready.catch(() => {});
-    this.exited = new Promise<void>((resolve) => {
-      this.settleExit = resolve;
-    });
-  }
-
-  send(message: ToWorker): void {
-    if (this.child.connected) this.child.send(message, (error) => error && undefined);
-  }
-}
 
 export class Supervisor {
   private readonly options: SupervisorOptions;
@@ -94,12 +78,16 @@ export class Supervisor {
   private stopping = false;
   private rolling: Promise<void> | undefined;
   private spare: Worker | undefined;
+  private readonly heartbeatTimeoutMs: number;
+  private watchdog: NodeJS.Timeout | undefined;
+  private lastWatch = Date.now();
 
   constructor(options: SupervisorOptions) {
     this.options = options;
     this.logger = options.logger;
     this.config = options.config;
     this.port = options.config.listen.port;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? heartbeatTimeoutMs;
   }
 
   get count(): number {
@@ -113,6 +101,8 @@ export class Supervisor {
     await Promise.all(others);
     this.running = true;
     this.prepareSpare();
+    this.lastWatch = Date.now();
+    this.watchdog = setInterval(() => this.watch(), watchIntervalMs).unref();
     return this.port;
   }
 
@@ -211,11 +201,10 @@ export class Supervisor {
   /** Every worker finishes its in-flight requests and exits; those still there after `graceMs` are killed. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    clearInterval(this.watchdog);
     const workers = [...this.workers];
-    for (const worker of workers) this.retire(worker);
-    const timer = setTimeout(() => this.kill(), graceMs + 1000);
+    for (const worker of workers) this.retire(worker, graceMs);
     await Promise.all(workers.map((worker) => worker.exited));
-    clearTimeout(timer);
   }
 
   /** SIGKILL to every worker (the supervisor is exiting at once). */
@@ -263,6 +252,7 @@ export class Supervisor {
   }
 
   private received(worker: Worker, message: FromWorker): void {
+    worker.lastHeard = Date.now();
     switch (message.type) {
       case 'hello':
         worker.booted = true;
@@ -326,13 +316,62 @@ export class Supervisor {
     });
   }
 
-  private retire(worker: Worker): void {
+  /**
+   * Asks `worker` to stop within `graceMs` (its in-flight requests finish); one still there a
+   * second later is killed, so a stuck worker never keeps its share of the port.
+   */
+  private retire(worker: Worker, graceMs: number): void {
     worker.retiring = true;
     worker.send({ type: 'stop' });
+    worker.killTimer ??= setTimeout(() => {
+      this.logger.error('worker did not stop in time: killed', {
+        worker: worker.index,
+        pid: worker.child.pid,
+        graceMs,
+      });
+      worker.child.kill('SIGKILL');
+    }, graceMs + killMarginMs).unref();
+  }
+
+  /** What a retired worker is given: the shutdown timeout, as SIGTERM gives. */
+  private get retireGraceMs(): number {
+    return this.config.timeouts.shutdown;
+  }
+
+  /**
+   * Kills every listening worker silent for the heartbeat timeout; `ended` replaces it. Judged
+   * after this turn's poll phase has read the mail waiting, and not at all on a tick that comes
+   * late: the supervisor itself was stalled, and its workers' pushes are still unread.
+   */
+  private watch(): void {
+    const now = Date.now();
+    const stalled = now - this.lastWatch > 1.5 * watchIntervalMs;
+    this.lastWatch = now;
+    if (stalled) {
+      for (const worker of this.workers) worker.lastHeard = now;
+      return;
+    }
+    setImmediate(() => {
+      const judged = Date.now();
+      for (const worker of this.workers)
+        if (worker.owesHeartbeat && judged - worker.lastHeard > this.heartbeatTimeoutMs)
+          this.killHung(worker, judged - worker.lastHeard);
+    });
+  }
+
+  private killHung(worker: Worker, silentMs: number): void {
+    worker.hung = true;
+    this.logger.error('worker not responding: killed', {
+      worker: worker.index,
+      pid: worker.child.pid,
+      silentMs,
+    });
+    worker.child.kill('SIGKILL');
   }
 
   private ended(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
     this.workers.delete(worker);
+    clearTimeout(worker.killTimer);
     worker.settleExit();
     if (worker.child.pid !== undefined) this.options.onGone?.(worker.child.pid);
     for (const [id, waiting] of this.pending)
@@ -367,10 +406,11 @@ export class Supervisor {
     const deaths = lived < stableAfterMs ? (this.youngDeaths.get(worker.index) ?? 0) + 1 : 1;
     this.youngDeaths.set(worker.index, deaths);
     const delayMs = restartDelay(deaths);
-    this.logger.error('worker ended', { ...fields, reason: 'crashed', replacingInMs: delayMs });
+    const reason = worker.hung ? 'hung' : 'crashed';
+    this.logger.error('worker ended', { ...fields, reason, replacingInMs: delayMs });
     const replace = () => {
       if (this.stopping) return;
-      this.options.onRestart?.('crashed');
+      this.options.onRestart?.(reason);
       this.spawn(worker.index);
     };
     if (delayMs === 0) replace();
@@ -380,7 +420,7 @@ export class Supervisor {
   /** One slot at a time: a new worker listens beside the old one, then the old one drains and exits. */
   private async roll(): Promise<void> {
     // The spare runs the code that was on disk when it booted: a deploy must not get it.
-    if (this.spare) this.retire(this.spare);
+    if (this.spare) this.retire(this.spare, this.retireGraceMs);
     this.spare = undefined;
     const old = [...this.workers]
       .filter((worker) => !worker.retiring && worker.index > 0)
@@ -401,14 +441,14 @@ export class Supervisor {
           worker: previous.index,
           error: (error as Error).message,
         });
-        this.retire(fresh);
+        this.retire(fresh, this.retireGraceMs);
         return;
       } finally {
         clearTimeout(timeout);
       }
       fresh.trial = false;
       this.options.onRestart?.('rolling');
-      this.retire(previous);
+      this.retire(previous, this.retireGraceMs);
     }
     this.logger.info('rolling restart done', { workers: this.list().map((worker) => worker.pid) });
   }

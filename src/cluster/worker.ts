@@ -109,12 +109,17 @@ async function answer(running: RunningSluice, question: Question): Promise<unkno
 /** Sends this worker's metrics now and every `pushIntervalMs` until it stops. */
 function pushMetrics(running: RunningSluice): void {
   const writer = new SnapshotWriter();
+  // The push is also the supervisor's heartbeat: a failed one must not end the next.
   const push = async () => {
-    const metrics = await running.metrics.json();
-    // Once stopping, its `final` counts are the last word.
-    if (stopping) return;
-    send({ type: 'metrics', ...writer.write(metrics) });
-    setTimeout(push, pushIntervalMs).unref();
+    try {
+      const metrics = await running.metrics.json();
+      // Once stopping, its `final` counts are the last word.
+      if (stopping) return;
+      send({ type: 'metrics', ...writer.write(metrics) });
+    } catch (error) {
+      running.logger.error('metrics not collected', { error: (error as Error).message });
+    }
+    if (!stopping) setTimeout(push, pushIntervalMs).unref();
   };
   void push();
 }

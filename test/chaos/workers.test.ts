@@ -1,10 +1,12 @@
 // Chaos with two workers on one port, under bounded load from keep-alive clients whose every
 // request is recorded with its connection: a worker killed with SIGKILL (only its own in-flight
 // requests may fail, a new worker listens within a second, the other worker's clients see
-// nothing), a rolling restart (no request fails), and SIGTERM (in-flight requests finish).
+// nothing), a rolling restart (no request fails), a worker stopped with SIGSTOP (killed and
+// replaced after the heartbeat timeout), and SIGTERM (in-flight requests finish).
 import http from 'node:http';
 import test from 'ava';
 import { pushIntervalMs } from '../../src/cluster/messages.ts';
+import { heartbeatTimeoutMs } from '../../src/cluster/supervisor.ts';
 import { type ChildSluice, startChildSluice } from '../support/child-sluice.ts';
 import { httpRequest } from '../support/http.ts';
 import { defaultServerConf, HTML_ROOT } from '../support/nginx.ts';
@@ -248,6 +250,69 @@ test.serial('a rolling restart under load: no request fails', async (t) => {
   // The old workers' counts stay in the sum: every request of the run is counted once.
   t.is((await settledSum('sluice_http_requests_total')) - countedBefore, records.length);
 });
+
+/** A new connection's GET: its status, or `timeout` when no answer came within `ms`. */
+function freshGet(ms: number): Promise<number | 'timeout'> {
+  return new Promise((resolve) => {
+    const req = http.get(
+      {
+        host: '127.0.0.1',
+        port: sluice.port,
+        path: '/1k.txt',
+        agent: false,
+        headers: { host: 'chaos.test' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.setTimeout(ms, () => {
+      req.destroy();
+      resolve('timeout');
+    });
+    req.on('error', () => resolve('timeout'));
+  });
+}
+
+test.serial(
+  'a stopped worker (SIGSTOP) is killed after the heartbeat timeout; new connections reach the others',
+  async (t) => {
+    const [victim, survivor] = (await workers()) as [WorkerView, WorkerView];
+    const stoppedAt = now();
+    process.kill(victim.pid, 'SIGSTOP');
+    t.teardown(() => {
+      try {
+        process.kill(victim.pid, 'SIGCONT');
+      } catch {}
+    });
+    // While it is stopped, the kernel still queues about half of the new connections for it.
+    const meanwhile = await Promise.all(Array.from({ length: 20 }, () => freshGet(1_000)));
+    t.true(meanwhile.includes('timeout'), 'no connection went to the stopped worker');
+    const fresh = await until(
+      'its replacement',
+      heartbeatTimeoutMs + 5_000,
+      async () => {
+        const listed = await workers();
+        return listed.find((w) => w.listening && w.pid !== victim.pid && w.pid !== survivor.pid);
+      },
+      100,
+    );
+    const replacedAfter = now() - stoppedAt;
+    t.log(`replaced ${ms(replacedAfter)} ms after SIGSTOP`);
+    t.true(replacedAfter >= heartbeatTimeoutMs, `replaced after ${ms(replacedAfter)} ms`);
+    t.true(replacedAfter < heartbeatTimeoutMs + 3_000, `replaced after ${ms(replacedAfter)} ms`);
+    t.regex(
+      sluice.output(),
+      new RegExp(`"message":"worker not responding: killed"[^\\n]*"pid":${victim.pid}`),
+    );
+    t.regex(sluice.output(), new RegExp(`"pid":${victim.pid},"reason":"hung"`));
+    t.is(await metric('sluice_worker_restarts_total{reason="hung"}'), 1);
+    t.deepEqual((await workers()).map((w) => w.pid).sort(), [survivor.pid, fresh.pid].sort());
+    const after = await Promise.all(Array.from({ length: 40 }, () => freshGet(3_000)));
+    t.deepEqual(after, Array(40).fill(200));
+  },
+);
 
 test.serial('SIGTERM: in-flight requests finish, then every process exits', async (t) => {
   const pids = (await workers()).map((w) => w.pid);
