@@ -10,7 +10,8 @@ import { headerValue, type RequestHead } from '../http/message.ts';
 
 export type AdminRefusal = { status: 401 | 403; reason: string; message: string };
 
-const open = new Set(['/healthz', '/readyz']);
+/** Liveness and readiness: open without the token, and answered even at the connection limit. */
+export const probePaths: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
 
 export function adminRefusal(
   head: RequestHead,
@@ -18,7 +19,7 @@ export function adminRefusal(
   token: string | undefined,
 ): AdminRefusal | undefined {
   const authorized = token !== undefined && bearerMatches(headerValue(head.headers, 'authorization'), token);
-  if (token !== undefined && !authorized && !open.has(path))
+  if (token !== undefined && !authorized && !probePaths.has(path))
     return { status: 401, reason: 'admin_unauthorized', message: 'bearer token required' };
   if (head.method === 'GET' || head.method === 'HEAD') return undefined;
   if (fromBrowser(head))

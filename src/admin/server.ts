@@ -5,7 +5,7 @@ import type { Server } from 'node:net';
 import { createEndpointServer, type EndpointRequest, type EndpointResponse } from '../http/endpoint.ts';
 import type { RenderedMetrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
-import { adminRefusal } from './guard.ts';
+import { adminRefusal, probePaths } from './guard.ts';
 import { backendStatus, type LoadView, localLoad, poolsStatus } from './status.ts';
 
 export interface AdminState {
@@ -27,7 +27,10 @@ export interface AdminState {
   onRefused?: (reason: string) => void;
   /** A bug in a handler (the request got 500; the process goes on). */
   onError?: (error: unknown) => void;
-  /** A connection closed or refused at the admin port's limit: `admin_idle_evicted`, `admin_max_connections`. */
+  /**
+   * A connection closed or refused at the admin port's limit: `admin_idle_evicted`,
+   * `admin_max_connections` (a probe answered over the limit is neither).
+   */
   onShed?: (reason: string) => void;
 }
 
@@ -51,7 +54,8 @@ export interface ClusterAdmin {
 /**
  * Admin connections at once, within the descriptors kept back from client connections
  * (proxy/descriptors.ts): a flood of them cannot take the descriptors the proxy and its health
- * checks need. Prometheus and probes hold one or two each; an idle one makes room for a newcomer.
+ * checks need. Prometheus and probes hold one or two each; an idle one makes room for a newcomer,
+ * and a probe is answered over the limit (on a connection that then closes).
  */
 const maxAdminConnections = 16;
 
@@ -90,6 +94,8 @@ export function createAdminServer(state: AdminState): Server {
     {
       onError: state.onError,
       maxConnections: maxAdminConnections,
+      // A full port must not fail the container's healthcheck or move keepalived's VIP.
+      exempt: (path) => probePaths.has(path),
       onShed: (reason) => state.onShed?.(`admin_${reason}`),
     },
   );

@@ -1,6 +1,7 @@
 // What a server does at its connection limit, for the proxy and the admin port alike: close the
 // connection that has waited longest for a request to make room (nginx's reusable-connection
-// queue), and when none may be closed, tell the newcomer 503.
+// queue), and when none may be closed, tell the newcomer 503 (or let the server answer it itself:
+// the admin port's health probes).
 import type { Socket } from 'node:net';
 import { plainResponse } from './responses.ts';
 
@@ -79,6 +80,16 @@ export class WaitingLine<T extends Waiter<T>> {
 
 export type ShedReason = 'idle_evicted' | 'max_connections';
 
+/** How long a newcomer over the limit may hold its descriptor. */
+export const overLimitMs = 1000;
+
+/**
+ * A server's own answer to a newcomer over the limit, in one of the few places kept for them: it
+ * reads the first request (within `overLimitMs`) and resolves true once it has answered it,
+ * false if the newcomer is to be told 503 (or was closed, when nothing is written). Never rejects.
+ */
+export type OverLimitAnswer = (socket: Socket) => Promise<boolean>;
+
 /**
  * The connections a server holds, at most `limit`. At the limit a newcomer takes the place of
  * the connection that has waited longest for a request (`idle_evicted`); if none may be closed,
@@ -91,20 +102,27 @@ export class ConnectionLimit<T extends Waiter<T> & { readonly socket: Socket }> 
   private readonly refusals: Refusals;
   private readonly onShed: ((reason: ShedReason) => void) | undefined;
 
-  /** `maxAnswering`: newcomers told 503 at once; beyond, they are closed without an answer. */
-  constructor(limit: number, maxAnswering: number, onShed?: (reason: ShedReason) => void) {
+  /**
+   * `maxAnswering`: newcomers answered over the limit at once; beyond, they are closed without an
+   * answer. `answer`: the server's own answer to them, instead of 503 for all.
+   */
+  constructor(
+    limit: number,
+    maxAnswering: number,
+    onShed?: (reason: ShedReason) => void,
+    answer?: OverLimitAnswer,
+  ) {
     this.limit = limit;
-    this.refusals = new Refusals(maxAnswering);
+    this.refusals = new Refusals(maxAnswering, onShed, answer);
     this.onShed = onShed;
   }
 
   /**
    * Whether the connection on `socket` may be served: at the limit, only if one that began
-   * waiting before `before` could be closed for it. If not, it has been told 503.
+   * waiting before `before` could be closed for it. If not, Refusals has it.
    */
   admit(socket: Socket, before: number): boolean {
     if (this.open.size < this.limit || this.evictLongest(before)) return true;
-    this.onShed?.('max_connections');
     this.refusals.refuse(socket);
     return false;
   }
@@ -137,27 +155,43 @@ export class ConnectionLimit<T extends Waiter<T> & { readonly socket: Socket }> 
 }
 
 /**
- * Tells newcomers over a limit 503, a few at a time (`maxAnswering`): each answer holds a
- * descriptor until the client has it. Beyond, they are closed without an answer.
+ * Answers newcomers over a limit, a few at a time (`maxAnswering`): each answer holds a descriptor
+ * until the client has it. Beyond, they are closed without an answer. Each is a `max_connections`
+ * shed unless the server's own `answer` served it.
  */
 class Refusals {
   private answering = 0;
   private readonly maxAnswering: number;
+  private readonly onShed: ((reason: ShedReason) => void) | undefined;
+  private readonly answer: OverLimitAnswer | undefined;
 
-  constructor(maxAnswering: number) {
+  constructor(maxAnswering: number, onShed?: (reason: ShedReason) => void, answer?: OverLimitAnswer) {
     this.maxAnswering = maxAnswering;
+    this.onShed = onShed;
+    this.answer = answer;
   }
 
   refuse(socket: Socket): void {
     if (this.answering >= this.maxAnswering) {
+      this.onShed?.('max_connections');
       socket.destroy();
       return;
     }
     this.answering++;
     socket.once('close', () => this.answering--);
+    socket.setTimeout(overLimitMs, () => socket.destroy());
+    if (!this.answer) this.tooMany(socket);
+    else
+      this.answer(socket).then((served) => {
+        if (!served) this.tooMany(socket);
+      });
+  }
+
+  private tooMany(socket: Socket): void {
+    this.onShed?.('max_connections');
+    if (socket.destroyed) return;
     // Read and drop what the client sends, so closing does not reset the answer away.
     socket.resume();
-    socket.setTimeout(1000, () => socket.destroy());
     socket.end(plainResponse(503, 'too many connections', { close: true }), 'latin1');
   }
 }

@@ -2,10 +2,10 @@
 // the demo backends): whole small bodies, keep-alive, answers in order. Not the data path.
 import { createServer, type Server, type Socket } from 'node:net';
 import { ChunkedDecoder } from './chunked.ts';
-import { ConnectionLimit, LinePlace, type ShedReason, type Waiter } from './connection-limit.ts';
+import { ConnectionLimit, LinePlace, overLimitMs, type ShedReason, type Waiter } from './connection-limit.ts';
 import { requestFraming } from './framing.ts';
 import { connectionTokens } from './hop-by-hop.ts';
-import { HttpError, type RequestHead } from './message.ts';
+import { type HeadLimits, HttpError, type RequestHead } from './message.ts';
 import { parseRequestHead } from './parser.ts';
 import { reasonPhrase } from './status.ts';
 
@@ -39,7 +39,16 @@ export interface EndpointOptions {
    * for a newcomer; if none may be, the newcomer gets 503.
    */
   maxConnections?: number;
-  /** A connection closed or refused at the limit: `idle_evicted` or `max_connections`. */
+  /**
+   * Paths (no query) answered even over the limit, for health probes: a newcomer the limit would
+   * refuse whose first request is a `GET` or `HEAD` of one, without a body, gets the handler's
+   * answer with `Connection: close`. Anything else over the limit still gets 503.
+   */
+  exempt?: (path: string) => boolean;
+  /**
+   * A connection closed or refused at the limit: `idle_evicted` or `max_connections` (not an
+   * exempt request answered over it).
+   */
   onShed?: (reason: ShedReason) => void;
   /**
    * A request must arrive whole within this of its first byte, or it gets 408 and the connection
@@ -65,11 +74,14 @@ class EndpointConnection implements Waiter<EndpointConnection> {
 }
 
 export function createEndpointServer(handler: EndpointHandler, options: EndpointOptions = {}): Server {
-  // Each 503 holds a descriptor for up to a second: a few at a time, the rest are closed.
+  // Each answer over the limit holds a descriptor for up to a second: a few at a time, the rest
+  // are closed.
+  const { exempt, onError } = options;
   const connections = new ConnectionLimit<EndpointConnection>(
     options.maxConnections ?? Number.POSITIVE_INFINITY,
     4,
     options.onShed,
+    exempt && ((socket) => answerExempt(socket, handler, exempt, onError)),
   );
   const server = createServer((socket) => {
     socket.on('error', () => socket.destroy());
@@ -130,16 +142,10 @@ function serveConnection(
       const keepAlive =
         request.head.versionMinor === 1 ? !tokens.includes('close') : tokens.includes('keep-alive');
       const target = splitTarget(request.head.target);
-      let response: EndpointResponse;
-      if (target === undefined) response = { status: 400, body: 'invalid request-target\n' };
-      else {
-        try {
-          response = await handler({ head: request.head, ...target, body: request.body });
-        } catch (error) {
-          onError?.(error);
-          response = { status: 500, body: 'internal error\n' };
-        }
-      }
+      const response =
+        target === undefined
+          ? { status: 400, body: 'invalid request-target\n' }
+          : await respond(handler, { head: request.head, ...target, body: request.body }, onError);
       if (socket.destroyed) return;
       const bytes = serialize(request.head.method, response, keepAlive);
       if (keepAlive) socket.write(bytes);
@@ -177,6 +183,89 @@ function serveConnection(
   socket.on('drain', () => {
     if (connection.buffer.length <= maxPipelined) socket.resume();
     serve();
+  });
+}
+
+/** The handler's answer to `request`, or 500 if it threw. */
+async function respond(
+  handler: EndpointHandler,
+  request: EndpointRequest,
+  onError: EndpointOptions['onError'],
+): Promise<EndpointResponse> {
+  try {
+    return await handler(request);
+  } catch (error) {
+    onError?.(error);
+    return { status: 500, body: 'internal error\n' };
+  }
+}
+
+/** The one request head a newcomer over the limit may send: a probe's is a few short lines. */
+const overLimitHead: HeadLimits = { maxRequestLine: 1024, maxHead: 4096 };
+
+/**
+ * A newcomer over the limit (connection-limit.ts OverLimitAnswer): an exempt request gets the
+ * handler's answer and the connection closes. The connection lives `overLimitMs` at most, so a
+ * head that trickles, or an answer the client does not read, holds no descriptor longer.
+ */
+function answerExempt(
+  socket: Socket,
+  handler: EndpointHandler,
+  exempt: (path: string) => boolean,
+  onError: EndpointOptions['onError'],
+): Promise<boolean> {
+  const deadline = setTimeout(() => socket.destroy(), overLimitMs);
+  socket.once('close', () => clearTimeout(deadline));
+  return firstHead(socket)
+    .then(async (head) => {
+      const target = head && splitTarget(head.target);
+      if (!head || !target || !isExempt(head, target.path, exempt)) return false;
+      const response = await respond(handler, { head, ...target, body: Buffer.alloc(0) }, onError);
+      if (socket.destroyed) return false;
+      socket.end(serialize(head.method, response, false));
+      return true;
+    })
+    .catch((error: unknown) => {
+      onError?.(error);
+      socket.destroy();
+      return false;
+    });
+}
+
+/** A GET or HEAD of an exempt path, without a body (one with a body, or a broken framing, gets 503). */
+function isExempt(head: RequestHead, path: string, exempt: (path: string) => boolean): boolean {
+  if ((head.method !== 'GET' && head.method !== 'HEAD') || !exempt(path)) return false;
+  try {
+    return requestFraming(head).kind === 'none';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The first request head on `socket` (within `overLimitHead`), or undefined once the socket
+ * closed first; a malformed or too large head closes it. What follows the head is not kept.
+ */
+function firstHead(socket: Socket): Promise<RequestHead | undefined> {
+  return new Promise((resolve) => {
+    let buffer: Buffer = Buffer.alloc(0);
+    const done = (head: RequestHead | undefined) => {
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      resolve(head);
+    };
+    const onClose = () => done(undefined);
+    const onData = (chunk: Buffer) => {
+      buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+      try {
+        const parsed = parseRequestHead(buffer, overLimitHead);
+        if (parsed) done(parsed.head);
+      } catch {
+        socket.destroy();
+      }
+    };
+    socket.on('data', onData);
+    socket.once('close', onClose);
   });
 }
 

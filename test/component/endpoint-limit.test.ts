@@ -1,11 +1,11 @@
 // Sluice's own small HTTP server (the admin port) at its connection limit: the connection that has
 // waited longest for a request makes room for a newcomer, one with a request in progress never
-// does (the newcomer gets 503), and a request that trickles in gets 408 instead of holding a
-// connection.
+// does (the newcomer gets 503, or the handler's answer to a health probe on an exempt path), and a
+// request that trickles in gets 408 instead of holding a connection.
 import type { AddressInfo, Server, Socket } from 'node:net';
 import test from 'ava';
-import { createEndpointServer, type EndpointOptions } from '../../src/http/endpoint.ts';
-import { openSocket, rawExchange, readUntil } from '../support/raw-http.ts';
+import { createEndpointServer, type EndpointHandler, type EndpointOptions } from '../../src/http/endpoint.ts';
+import { openSocket, rawExchange, readUntil, tricklingRequests, untilClosed } from '../support/raw-http.ts';
 import { until } from '../support/wait.ts';
 
 const limit = 4;
@@ -14,9 +14,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function endpoint(
   t: import('ava').ExecutionContext,
   options: EndpointOptions = {},
+  handler: EndpointHandler = () => ({ status: 200, body: 'ok\n' }),
 ): Promise<{ port: number; shed: string[] }> {
   const shed: string[] = [];
-  const server: Server = createEndpointServer(() => ({ status: 200, body: 'ok\n' }), {
+  const server: Server = createEndpointServer(handler, {
     maxConnections: limit,
     onShed: (reason) => shed.push(reason),
     ...options,
@@ -191,4 +192,146 @@ test('pipelined requests on a connection that does not read: answered only as it
   greedy.resume();
   await until('every answer', 20_000, async () => (answered === 3000 ? true : undefined), 50);
   t.is(answered, 3000);
+});
+
+const exempt = (path: string) => path === '/healthz' || path === '/readyz';
+
+/** Answers as the admin port's probes do: `/readyz` says what `state.ready` says. */
+function probes(state: { ready: boolean }): EndpointHandler {
+  return (request) => {
+    if (request.path !== '/readyz') return { status: 200, body: 'ok\n' };
+    return state.ready ? { status: 200, body: 'ready\n' } : { status: 503, body: 'shutting down\n' };
+  };
+}
+
+/** The limit full of connections that each have a request in progress, ended with the test. */
+async function fullOfTrickles(t: import('ava').ExecutionContext, port: number) {
+  const full = await tricklingRequests(port, limit);
+  t.teardown(() => {
+    full.stop();
+    for (const socket of full.sockets) socket.destroy();
+  });
+  await sleep(150);
+  return full;
+}
+
+const tooMany =
+  'HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\nconnection: close\r\n\r\ntoo many connections\n';
+
+test('over the limit, a GET or HEAD of an exempt path gets its real answer and is closed; anything else gets 503', async (t) => {
+  const { port, shed } = await endpoint(t, { exempt }, probes({ ready: true }));
+  const full = await fullOfTrickles(t, port);
+  for (let i = 0; i < 10; i++) {
+    const healthz = await untilClosed(port, 'GET /healthz?from=docker HTTP/1.1\r\nHost: a\r\n\r\n');
+    t.is(
+      healthz.text,
+      'HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n',
+    );
+    const readyz = await untilClosed(port, 'HEAD /readyz HTTP/1.1\r\nHost: a\r\n\r\n');
+    t.is(
+      readyz.text,
+      'HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 6\r\nconnection: close\r\n\r\n',
+    );
+  }
+  t.deepEqual(shed, [], 'a probe answered over the limit is not shed');
+  const others = [
+    'GET /status HTTP/1.1\r\nHost: a\r\n\r\n',
+    'GET /healthz/x HTTP/1.1\r\nHost: a\r\n\r\n',
+    'POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n',
+    'GET /readyz HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi',
+  ];
+  for (const request of others) t.is((await untilClosed(port, request)).text, tooMany, request);
+  t.deepEqual(shed, Array(others.length).fill('max_connections'));
+  // None of the requests in progress was closed: each is answered once whole.
+  const answers = full.sockets.map((socket) => readUntil(socket, (text) => text.endsWith('ok\n')));
+  full.finish();
+  t.deepEqual((await Promise.all(answers)).map(statusLine), Array(limit).fill('HTTP/1.1 200 OK'));
+});
+
+test('over the limit, /readyz says what the handler says: its own 503, not the limit’s', async (t) => {
+  const state = { ready: false };
+  const { port, shed } = await endpoint(t, { exempt }, probes(state));
+  await fullOfTrickles(t, port);
+  t.is(
+    (await untilClosed(port, 'GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n')).text,
+    'HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 14\r\nconnection: close\r\n\r\nshutting down\n',
+  );
+  state.ready = true;
+  t.regex(
+    (await untilClosed(port, 'GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n')).text,
+    /^HTTP\/1\.1 200 OK\r\n/,
+  );
+  t.deepEqual(shed, []);
+});
+
+test('a newcomer over the limit that is silent, sends half a head or trickles one is closed unanswered within a second', async (t) => {
+  const { port, shed } = await endpoint(t, { exempt }, probes({ ready: true }));
+  await fullOfTrickles(t, port);
+  const trickle = (async () => {
+    const socket = await openSocket(port);
+    const started = performance.now();
+    let text = '';
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+    });
+    socket.on('error', () => {});
+    const head = 'GET /healthz HTTP/1.1\r\nHost: a\r\nX-Slow: abcdefghijklmnopqrstuvwxyz';
+    let sent = 0;
+    const timer = setInterval(() => socket.write(head[sent++ % head.length] ?? ''), 100);
+    await new Promise((resolve) => socket.once('close', resolve));
+    clearInterval(timer);
+    return { text, ms: performance.now() - started };
+  })();
+  const results = await Promise.all([
+    untilClosed(port, ''),
+    untilClosed(port, 'GET /healthz HTTP/1.1\r\nHo'),
+    trickle,
+  ]);
+  for (const [i, { text, ms }] of results.entries()) {
+    t.is(text, '', `newcomer ${i}`);
+    t.true(ms > 800 && ms < 1500, `newcomer ${i} closed after ${Math.round(ms)} ms`);
+  }
+  // Each is counted once the server has closed it.
+  await until('three are shed', 1000, async () => (shed.length === 3 ? true : undefined), 10);
+  t.deepEqual(shed, Array(3).fill('max_connections'));
+});
+
+test('a newcomer over the limit sending a huge head is closed at once, unanswered', async (t) => {
+  const { port } = await endpoint(t, { exempt }, probes({ ready: true }));
+  await fullOfTrickles(t, port);
+  const huge = await untilClosed(
+    port,
+    `GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: ${'b'.repeat(64 * 1024)}\r\n\r\n`,
+  );
+  t.is(huge.text, '');
+  t.true(huge.ms < 300, `closed after ${Math.round(huge.ms)} ms`);
+  // Its place is free again at once.
+  t.regex(
+    (await untilClosed(port, 'GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n')).text,
+    /^HTTP\/1\.1 200 OK\r\n/,
+  );
+});
+
+test('at most four newcomers over the limit at a time: a fifth, probe or not, is closed unanswered', async (t) => {
+  const { port, shed } = await endpoint(t, { exempt }, probes({ ready: true }));
+  await fullOfTrickles(t, port);
+  const all = socketsOf(t);
+  const silent: Watched[] = [];
+  for (let i = 0; i < 4; i++) silent.push(await watched(port, all));
+  await sleep(50);
+  const fifth = await untilClosed(port, 'GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n');
+  t.is(fifth.text, '');
+  t.true(fifth.ms < 300, `closed after ${Math.round(fifth.ms)} ms`);
+  await until(
+    'the four are closed',
+    2000,
+    async () => (silent.every((s) => s.closed) ? true : undefined),
+    10,
+  );
+  t.regex(
+    (await untilClosed(port, 'GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n')).text,
+    /^HTTP\/1\.1 200 OK\r\n/,
+  );
+  await until('five are shed', 1000, async () => (shed.length === 5 ? true : undefined), 10);
+  t.deepEqual(shed, Array(5).fill('max_connections'));
 });

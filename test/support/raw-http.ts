@@ -79,3 +79,60 @@ export function readUntil(
 export function statuses(text: string): number[] {
   return [...text.matchAll(/HTTP\/1\.[01] (\d{3})/g)].map((match) => Number(match[1]));
 }
+
+/**
+ * `count` connections to `port`, each with a request in progress that never ends (a header line
+ * every `everyMs`): a connection limit full of connections none may close. `finish()` ends their
+ * requests; `stop()` their trickle.
+ */
+export async function tricklingRequests(
+  port: number,
+  count: number,
+  everyMs = 100,
+): Promise<{ sockets: Socket[]; finish(): void; stop(): void }> {
+  const sockets: Socket[] = [];
+  for (let i = 0; i < count; i++) {
+    const socket = await openSocket(port);
+    socket.on('error', () => {});
+    socket.write('GET /healthz HTTP/1.1\r\nHost: a\r\n');
+    sockets.push(socket);
+  }
+  const timer = setInterval(() => {
+    for (const socket of sockets) socket.write('X-Slow: y\r\n');
+  }, everyMs);
+  const stop = () => clearInterval(timer);
+  return {
+    sockets,
+    stop,
+    finish() {
+      stop();
+      for (const socket of sockets) socket.write('\r\n');
+    },
+  };
+}
+
+/**
+ * Opens a connection, writes `request` (nothing if empty), and resolves once the server closed
+ * it (an end or a reset), or after `giveUpMs`: what came back, and after how many ms.
+ */
+export function untilClosed(
+  port: number,
+  request: string | Buffer,
+  giveUpMs = 5000,
+): Promise<{ text: string; ms: number }> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const chunks: Buffer[] = [];
+    const socket = connect({ host: '127.0.0.1', port }, () => {
+      if (request.length > 0) socket.write(request);
+    });
+    const giveUp = setTimeout(() => socket.destroy(), giveUpMs);
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      clearTimeout(giveUp);
+      resolve({ text: Buffer.concat(chunks).toString('latin1'), ms: performance.now() - started });
+    });
+    socket.once('end', () => socket.destroy());
+  });
+}
