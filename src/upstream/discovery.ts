@@ -2,7 +2,8 @@
 // name becomes one backend per address it resolves to.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Config, ServerConfig } from '../config/types.ts';
+import { formatPath } from '../config/issues.ts';
+import type { Config, PoolConfig, ServerConfig } from '../config/types.ts';
 
 export interface ResolvedServer {
   server: ServerConfig;
@@ -17,15 +18,22 @@ export type Resolver = (hostname: string) => Promise<string[]>;
 export const systemResolver: Resolver = async (hostname) =>
   (await lookup(hostname, { all: true, order: 'ipv4first' })).map((entry) => entry.address);
 
+/**
+ * The backends of `pool`'s servers. A name that does not resolve fails it all, with the key of
+ * the server that named it (`pools.web.servers[2].address: "gone.test" does not resolve
+ * (ENOTFOUND)`), as `sluice check --resolve` says it.
+ */
 export async function resolveServers(
-  servers: readonly ServerConfig[],
+  pool: Pick<PoolConfig, 'name' | 'servers'>,
   resolve: Resolver = systemResolver,
 ): Promise<ResolvedServer[]> {
   const resolved = await Promise.all(
-    servers.map(async (server): Promise<ResolvedServer[]> => {
+    pool.servers.map(async (server, i): Promise<ResolvedServer[]> => {
       if (isIP(server.host)) return [{ server, name: server.name, host: server.host, port: server.port }];
-      const addresses = [...new Set(await resolve(server.host))];
-      return addresses.map((address) => ({
+      const addresses = await resolve(server.host).catch((error: NodeJS.ErrnoException) => {
+        throw new Error(`${formatPath(addressPath(pool.name, i))}: "${server.host}" ${notResolving(error)}`);
+      });
+      return [...new Set(addresses)].map((address) => ({
         server,
         name: `${server.name}/${address}`,
         host: address,
@@ -35,6 +43,9 @@ export async function resolveServers(
   );
   return resolved.flat();
 }
+
+const addressPath = (pool: string, i: number) => ['pools', pool, 'servers', i, 'address'];
+const notResolving = (error: NodeJS.ErrnoException) => `does not resolve (${error.code ?? error.message})`;
 
 /**
  * Servers given by a DNS name that does not resolve (or resolves to nothing), each at its key path
@@ -50,7 +61,7 @@ export async function unresolvedNames(
     if (pending === undefined) {
       pending = resolve(host).then(
         (addresses) => (addresses.length > 0 ? undefined : 'resolves to no address'),
-        (error: NodeJS.ErrnoException) => `does not resolve (${error.code ?? error.message})`,
+        notResolving,
       );
       lookups.set(host, pending);
     }
@@ -63,7 +74,7 @@ export async function unresolvedNames(
         const why = await failure(server.host);
         return why === undefined
           ? undefined
-          : { path: ['pools', pool.name, 'servers', i, 'address'], message: `"${server.host}" ${why}` };
+          : { path: addressPath(pool.name, i), message: `"${server.host}" ${why}` };
       }),
     ),
   );

@@ -117,7 +117,7 @@ export class Topology {
   private async resolve(config: Config): Promise<Map<string, ResolvedServer[]>> {
     const entries = await Promise.all(
       config.pools.map(
-        async (pool) => [pool.name, await resolveServers(pool.servers, this.options.resolver)] as const,
+        async (pool) => [pool.name, await resolveServers(pool, this.options.resolver)] as const,
       ),
     );
     return new Map(entries);

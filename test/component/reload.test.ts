@@ -76,6 +76,21 @@ test('SIGHUP swaps the backend while a client keeps its connection; a bad file c
     );
     t.is(await ask(), 'new');
     t.deepEqual(await reloadMetrics(), { ...reloaded, failure: 1, lastOk: 0 });
+
+    // A valid file whose name does not resolve: rejected with the key that names it.
+    writeFileSync(
+      sluice.configPath,
+      yaml(port, fresh.port).replace(`127.0.0.1:${fresh.port}`, 'nowhere.invalid:80'),
+    );
+    sluice.process.kill('SIGHUP');
+    // (A lookup that fails can take seconds here.)
+    await readUntil(stdout, (out) => /nowhere[^\n]*config not reloaded/.test(out), 20_000);
+    t.regex(
+      sluice.output(),
+      /"error":"pools\.web\.servers\[0\]\.address: \\"nowhere\.invalid\\" does not resolve \([A-Z_]+\)"[^\n]*"message":"config not reloaded"/,
+    );
+    t.is(await ask(), 'new');
+    t.deepEqual(await reloadMetrics(), { ...reloaded, failure: 2, lastOk: 0 });
   } finally {
     socket.destroy();
     await sluice.stop();

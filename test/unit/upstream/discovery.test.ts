@@ -13,10 +13,12 @@ function server(address: string, weight = 1): ServerConfig {
   };
 }
 
+const pool = (...servers: ServerConfig[]) => ({ name: 'web', servers });
+
 test('an IP address stays one backend; a DNS name becomes one backend per address', async (t) => {
   const lookups: string[] = [];
   const resolved = await resolveServers(
-    [server('127.0.0.1:9001'), server('web.internal:80', 2)],
+    pool(server('127.0.0.1:9001'), server('web.internal:80', 2)),
     async (name) => {
       lookups.push(name);
       return ['10.0.0.5', '10.0.0.6', '10.0.0.5'];
@@ -34,7 +36,7 @@ test('an IP address stays one backend; a DNS name becomes one backend per addres
 });
 
 test('IPv6 literals are not looked up', async (t) => {
-  const resolved = await resolveServers([{ ...server('[::1]:80'), host: '::1' }], async () => {
+  const resolved = await resolveServers(pool({ ...server('[::1]:80'), host: '::1' }), async () => {
     throw new Error('no lookup expected');
   });
   t.deepEqual(
@@ -43,11 +45,11 @@ test('IPv6 literals are not looked up', async (t) => {
   );
 });
 
-test('a name that does not resolve fails startup with the name in the error', async (t) => {
+test('a name that does not resolve fails with the key of its server, as check --resolve says it', async (t) => {
   await t.throwsAsync(
-    resolveServers([server('nowhere.invalid:80')], async (name) => {
+    resolveServers(pool(server('127.0.0.1:80'), server('nowhere.invalid:80')), async (name) => {
       throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
     }),
-    { message: /nowhere\.invalid/ },
+    { message: 'pools.web.servers[1].address: "nowhere.invalid" does not resolve (ENOTFOUND)' },
   );
 });
