@@ -61,15 +61,17 @@ export function admit(
     absolute?.authority ?? headerValue(request.headers, 'host') ?? client.localAuthority,
   );
   let target = absolute?.path ?? request.target;
+  let plain = true;
   if (target !== '*') {
     const normalized = normalizeTarget(target);
     if (!normalized.ok) return refuse(400, normalized.message, 'bad_path');
     target = normalized.target;
+    plain = normalized.plain;
   }
   const match = context.router.match(authority, target);
   // `/admin;x/users` or `/%2Fadmin/users` is /admin/users to some backends: its route must not
   // depend on who reads it.
-  const reading = target === '*' ? undefined : backendReading(target);
+  const reading = plain ? undefined : backendReading(target);
   if (reading !== undefined && context.router.match(authority, reading)?.route !== match?.route)
     return refuse(400, 'path routes elsewhere as a backend may read it', 'bad_path');
   if (!match) return refuse(404, 'no route for this host and path', 'no_route');

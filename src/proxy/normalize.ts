@@ -16,7 +16,11 @@
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const HEX = /^[0-9A-Fa-f]{2}$/;
 
-export type Normalized = { ok: true; target: string } | { ok: false; message: string };
+/**
+ * `plain`: the path has nothing to normalize (no `%`, `\`, `;`, dot or empty segment), so no
+ * backend reads it otherwise either (`backendReading` is undefined): the common case, one scan.
+ */
+export type Normalized = { ok: true; target: string; plain: boolean } | { ok: false; message: string };
 
 /** Normalizes an origin-form target (`/path?query`). */
 export function normalizeTarget(target: string): Normalized {
@@ -24,7 +28,7 @@ export function normalizeTarget(target: string): Normalized {
   const path = mark === -1 ? target : target.slice(0, mark);
   const query = mark === -1 ? '' : target.slice(mark);
   // The common case: nothing to do (no escapes, dots after a slash, doubled slashes, backslashes).
-  if (!/%|\/\.|\/\/|\\|;/.test(path)) return { ok: true, target };
+  if (!/%|\/\.|\/\/|\\|;/.test(path)) return { ok: true, target, plain: true };
   const out: string[] = [];
   const segments = path.split('/');
   let trailing = false;
@@ -42,7 +46,7 @@ export function normalizeTarget(target: string): Normalized {
     out.push(segment);
   }
   const joined = `/${out.join('/')}${trailing && out.length > 0 ? '/' : ''}`;
-  return { ok: true, target: `${joined}${query}` };
+  return { ok: true, target: `${joined}${query}`, plain: false };
 }
 
 /** The segment with unreserved escapes decoded and the others in upper case; undefined if malformed. */
