@@ -80,8 +80,8 @@ export class WaitingLine<T extends Waiter<T>> {
 
 export type ShedReason = 'idle_evicted' | 'max_connections';
 
-/** How long a newcomer over the limit may hold its descriptor. */
-export const overLimitMs = 1000;
+/** How long a newcomer over the limit may hold its descriptor, from accept. */
+const overLimitMs = 1000;
 
 /**
  * A server's own answer to a newcomer over the limit, in one of the few places kept for them: it
@@ -178,8 +178,12 @@ class Refusals {
       return;
     }
     this.answering++;
-    socket.once('close', () => this.answering--);
-    socket.setTimeout(overLimitMs, () => socket.destroy());
+    // From accept, however the client trickles: a refused connection holds its place briefly.
+    const deadline = setTimeout(() => socket.destroy(), overLimitMs);
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      this.answering--;
+    });
     if (!this.answer) this.tooMany(socket);
     else
       this.answer(socket).then((served) => {

@@ -2,7 +2,7 @@
 // the demo backends): whole small bodies, keep-alive, answers in order. Not the data path.
 import { createServer, type Server, type Socket } from 'node:net';
 import { ChunkedDecoder } from './chunked.ts';
-import { ConnectionLimit, LinePlace, overLimitMs, type ShedReason, type Waiter } from './connection-limit.ts';
+import { ConnectionLimit, LinePlace, type ShedReason, type Waiter } from './connection-limit.ts';
 import { requestFraming } from './framing.ts';
 import { connectionTokens } from './hop-by-hop.ts';
 import { type HeadLimits, HttpError, type RequestHead } from './message.ts';
@@ -205,7 +205,7 @@ const overLimitHead: HeadLimits = { maxRequestLine: 1024, maxHead: 4096 };
 
 /**
  * A newcomer over the limit (connection-limit.ts OverLimitAnswer): an exempt request gets the
- * handler's answer and the connection closes. The connection lives `overLimitMs` at most, so a
+ * handler's answer and the connection closes. The connection lives 1 s from accept at most (Refusals), so a
  * head that trickles, or an answer the client does not read, holds no descriptor longer.
  */
 function answerExempt(
@@ -214,8 +214,6 @@ function answerExempt(
   exempt: (path: string) => boolean,
   onError: EndpointOptions['onError'],
 ): Promise<boolean> {
-  const deadline = setTimeout(() => socket.destroy(), overLimitMs);
-  socket.once('close', () => clearTimeout(deadline));
   return firstHead(socket)
     .then(async (head) => {
       const target = head && splitTarget(head.target);

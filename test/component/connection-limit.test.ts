@@ -2,7 +2,7 @@
 // for a request (one that never sent a byte, or a kept-alive one between requests) is closed to
 // make room, as nginx reuses idle connections. One with a request in progress never is, and a
 // flood of idle connections cannot keep other clients out.
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import test from 'ava';
 import type { RunningSluice } from '../../src/sluice.ts';
 import { type NodeBackend, startNodeBackend } from '../support/node-backend.ts';
@@ -157,6 +157,36 @@ test.serial(
       answers.every((text) => text.startsWith('HTTP/1.1 200 OK')),
       'the slow requests are answered',
     );
+  },
+);
+
+test.serial(
+  'a refused newcomer that keeps sending is closed 1 s after it came, not kept by its bytes',
+  async (t) => {
+    const sockets: Watched[] = [];
+    t.teardown(() => closeAll(sockets));
+    for (let i = 0; i < limit; i++) {
+      const watched = await watchedSocket(i + 1, sockets);
+      watched.socket.write('GET / HTTP/1.1\r\nHost: limit.test\r\n');
+    }
+    await tickPassed();
+    // Half-open: it keeps its side after the 503's FIN, as a hostile client does.
+    const refused = connect({ port: port(), host: '127.0.0.1', allowHalfOpen: true });
+    const came = Date.now();
+    const state = { closedAfter: 0, text: '' };
+    refused.on('data', (chunk: Buffer) => {
+      state.text += chunk.toString('latin1');
+    });
+    refused.on('error', () => {});
+    refused.on('close', () => {
+      state.closedAfter = Math.max(1, Date.now() - came);
+    });
+    // A byte every 100 ms: an idle timeout would never fire.
+    const trickle = setInterval(() => refused.destroyed || refused.write('x'), 100);
+    t.teardown(() => clearInterval(trickle));
+    await until('the refused one closes', 4000, async () => (state.closedAfter > 0 ? true : undefined), 10);
+    t.regex(state.text, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    t.true(state.closedAfter >= 900 && state.closedAfter < 1600, `closed after ${state.closedAfter} ms`);
   },
 );
 
