@@ -100,6 +100,11 @@ class Refresh implements AttemptUser {
 
   onDrain(): void {}
 
+  /** No tunnel here: a half-close ends the refresh's connection. */
+  onEnd(): boolean {
+    return false;
+  }
+
   onHead(head: ResponseHead, framing: BodyFraming, rest: Buffer): void {
     this.received = true;
     this.reusable = this.attempt?.reusable ?? false;

@@ -3,7 +3,7 @@
 // Shared by the proxy and the cache, which renders stored answers the same way.
 import { endToEndFields, isHopByHop } from './hop-by-hop.ts';
 import { type BodyFraming, type HeaderField, headerValue, type ResponseHead } from './message.ts';
-import { serializeHead } from './serialize.ts';
+import { headerTokens, serializeHead } from './serialize.ts';
 
 /** Sluice's entry in Via, on requests and responses (RFC 9110 7.6.3). */
 export const viaValue = '1.1 sluice';
@@ -87,4 +87,11 @@ function endToEndLinesWithVia(headers: readonly HeaderField[], connectionTokens:
     else lines += `${header.name}: ${header.value}\r\n`;
   }
   return `${lines}Via: ${via === undefined ? viaValue : `${via}, ${viaValue}`}\r\n`;
+}
+
+/** A 101 is followed only to a protocol Sluice offered (the allowed ones the client asked for). */
+export function switchedAsOffered(head: ResponseHead, offered: string | undefined): boolean {
+  if (offered === undefined) return false;
+  const to = headerTokens(head.headers, 'upgrade')[0]?.split('/')[0];
+  return to !== undefined && offered.split(', ').some((protocol) => protocol.split('/')[0] === to);
 }

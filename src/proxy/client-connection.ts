@@ -166,6 +166,10 @@ export class ClientConnection implements Expirable, Downstream, Waiter<ClientCon
     this.socket.destroy();
   }
 
+  reset(): void {
+    this.socket.resetAndDestroy();
+  }
+
   /** The exchange's answer is complete (or failed). */
   done(keepAlive: boolean): void {
     this.exchange = undefined;

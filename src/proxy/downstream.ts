@@ -42,6 +42,11 @@ export interface Downstream {
   end(): void;
   /** Closes the connection at once (an answer cut short). */
   destroy(): void;
+  /**
+   * Closes it with a reset: the only sign of a cut that an answer delimited by the close has (a
+   * FIN would end it as a whole one ends), and of a tunnel's backend failing.
+   */
+  reset(): void;
   /** The exchange is over; the connection reads the next request only when `keepAlive`. */
   done(keepAlive: boolean): void;
 }

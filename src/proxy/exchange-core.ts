@@ -65,6 +65,10 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
   protected relay: ResponseRelay | undefined;
   /** An answer of Sluice's own or from the cache went out. */
   protected answered = false;
+  /** A backend's 1xx went to the client: another backend's answer must not follow it. */
+  protected interimSent = false;
+  /** A backend's answer under way that counts for it in its passive check once it is whole. */
+  protected answering = false;
   status = 0;
   bytesOut = 0;
   error: string | undefined;
@@ -140,12 +144,18 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     this.client.arm('idle');
   }
 
-  /** Writes to the client; a full socket pauses the backend. */
+  /**
+   * Writes to the client; a full socket pauses the backend, and the client's clock runs until it
+   * drains (timeouts.clientIdle, as nginx's send_timeout): the backend is not late while paused.
+   */
   send(data: Buffer | string): void {
     if (this.client.gone) return;
     const flushed = this.client.write(data);
     this.bytesOut += data.length;
-    if (!flushed) this.attempt?.pause();
+    if (!flushed) {
+      this.attempt?.pause();
+      this.client.arm('idle');
+    }
   }
 
   protected mayReplay(): boolean {
@@ -252,12 +262,21 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     this.failWith(408, 'request body not received in time');
   }
 
-  /** Gives up mid-response: the client sees a truncated answer, never a hang. */
+  /** Gives up mid-response: the client sees a truncated answer, never a hang, never a whole-looking one. */
   protected abort(reason: string): void {
     this.error ??= reason;
     this.keepClient = false;
-    this.client.destroy();
+    if (this.relay?.closeDelimited) this.client.reset();
+    else this.client.destroy();
     this.finish(false);
+  }
+
+  /** The backend failed after its head went to the client: counted, told to its passive check, cut. */
+  protected failedMidResponse(kind: string): void {
+    this.answering = false;
+    this.backendError(kind);
+    this.reportOutcome(false);
+    this.abort(kind);
   }
 
   protected finish(success: boolean): void {
@@ -267,6 +286,7 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     const overrun = this.relay?.overrun ?? false;
     // Bytes past the answer's framing: nobody asked for them (see settling.ts).
     if (overrun) this.attempt?.backend.connections.sawUnasked();
+    if (success && this.answering) this.reportOutcome(true);
     this.attempt?.close(success && !overrun && this.body.complete);
     this.body.release();
     this.cache?.done(success);

@@ -19,9 +19,9 @@ import {
   clientResponseHead,
   interimHead,
   responseMode,
+  switchedAsOffered,
   switchingProtocolsHead,
 } from '../http/response-heads.ts';
-import { headerTokens } from '../http/serialize.ts';
 import { type AttemptUser, UpstreamAttempt } from '../upstream/attempt.ts';
 import { classify, connectTimeout, type Failure, responseTimeout } from '../upstream/failure.ts';
 import { admit } from './admission.ts';
@@ -74,7 +74,9 @@ export class Exchange extends ExchangeCore implements AttemptUser {
         return;
       case 'relay':
         if (this.relay?.held) this.heldHeadFailed(responseTimeout, true);
-        else this.abort('response_timeout');
+        // The client read nothing for clientIdle: the backend was paused for it, not late.
+        else if (this.client.needsDrain) this.abort('client_send_timeout');
+        else this.failedMidResponse('response_timeout');
         return;
       case 'tunnel':
         this.abort('tunnel_idle');
@@ -142,7 +144,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   onBody(chunk: Buffer): void {
     switch (this.current) {
       case 'relay':
-        this.client.arm('response');
+        this.client.arm(this.client.needsDrain ? 'idle' : 'response');
         this.relayed(this.relay?.feed(chunk) ?? 'done');
         return;
       case 'tunnel':
@@ -158,18 +160,16 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   onClose(error: Error | undefined): void {
     switch (this.current) {
       case 'tunnel':
-        this.client.end();
+        // A reset is passed on as one: the client must not take a failure for a clean end.
+        if (error) this.client.reset();
+        else this.client.end();
         this.finish(false);
         return;
       case 'relay': {
         const relay = this.relay;
         if (relay?.held) this.heldHeadFailed(classify(error, 'held'), false);
         else if (error === undefined && relay?.closeEnds()) this.finish(true);
-        else {
-          const { kind } = classify(error, 'body');
-          this.backendError(kind);
-          this.abort(kind);
-        }
+        else this.failedMidResponse(classify(error, 'body').kind);
         return;
       }
       default:
@@ -214,12 +214,26 @@ export class Exchange extends ExchangeCore implements AttemptUser {
 
   onClientDrain(): void {
     if (this.current === 'answer' && this.drainMark !== undefined) this.finish(true);
-    else if (this.current === 'relay' || this.current === 'tunnel') this.attempt?.resume();
+    else if (this.current === 'relay' || this.current === 'tunnel') {
+      this.attempt?.resume();
+      // The backend's clock again: it is its turn.
+      if (this.current === 'relay') this.client.arm('response');
+    }
   }
 
   /** The client half-closed; in a tunnel that is passed on. */
   onClientEnd(): void {
     if (this.current === 'tunnel') this.attempt?.endWrite();
+  }
+
+  /**
+   * The backend half-closed; in a tunnel that is passed on, and the client's bytes still go to
+   * the backend until the client ends too. Elsewhere the connection is over.
+   */
+  onEnd(): boolean {
+    if (this.current !== 'tunnel') return false;
+    this.client.end();
+    return true;
   }
 
   // The backend side (AttemptUser).
@@ -254,7 +268,9 @@ export class Exchange extends ExchangeCore implements AttemptUser {
 
   onInterim(head: ResponseHead): void {
     // 1xx interim answers go on to HTTP/1.1 clients (RFC 9110 15.2).
-    if (this.request.versionMinor === 1) this.send(interimHead(head));
+    if (this.request.versionMinor !== 1) return;
+    this.interimSent = true;
+    this.send(interimHead(head));
   }
 
   onDrain(): void {
@@ -326,8 +342,10 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     tokens: readonly string[],
   ): void {
     const attempt = this.attempt as UpstreamAttempt;
-    // Gateway errors from the backend count against it, as connect failures do (passive checks).
-    this.reportOutcome(head.status < 502 || head.status > 504);
+    // Gateway errors from the backend count against it, as connect failures do (passive checks);
+    // any other answer counts for it once it is whole (finish), as one cut part way counts against.
+    const gatewayError = head.status >= 502 && head.status <= 504;
+    if (gatewayError) this.reportOutcome(false);
     this.retries?.succeeded();
     this.status = head.status;
     let extra: HeaderField[] | undefined;
@@ -335,6 +353,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     if (this.cache) {
       const action = this.cache.onResponse(head, framing);
       if (action.kind !== 'pass') {
+        if (!gatewayError) this.reportOutcome(true);
         if (framing.kind !== 'none' || rest.length > 0) attempt.reusable = false;
         if (action.kind === 'restart') this.restart(action.head);
         else this.answerFromCache();
@@ -343,6 +362,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
       extra = action.extra;
       sink = action.sink;
     }
+    this.answering = !gatewayError;
     const clientMinor = this.request.versionMinor;
     if (
       clientMinor === 0 &&
@@ -382,7 +402,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
 
   private relayed(progress: RelayProgress): void {
     if (progress === 'done') this.finish(true);
-    else if (progress === 'bad') this.abort('bad_chunked_response');
+    else if (progress === 'bad') this.failedMidResponse('bad_chunked_response');
   }
 
   /** A 304 for another representation: the same request again, unconditional, on a fresh attempt. */
@@ -409,6 +429,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   /** The backend stalled or died between a held head and its body: nothing reached the client yet. */
   private heldHeadFailed(failure: Failure, timedOut: boolean): void {
     this.relay = undefined;
+    this.answering = false;
     this.current = 'attempt';
     // A backend that died there (nginx killed between its head and body writes) is like one that
     // died before answering: another backend may answer a request that is safe to send again.
@@ -419,6 +440,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     }
     this.error = failure.kind;
     this.backendError(failure.kind);
+    this.reportOutcome(false);
     this.failWith(failure.status, failure.message);
   }
 
@@ -452,6 +474,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
       (!this.sentToBackend || this.mayReplay()) &&
       this.current !== 'done' &&
       !this.headSent &&
+      !this.interimSent &&
       !this.client.gone
     );
   }
@@ -470,11 +493,4 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     this.error = failure.kind;
     this.failWith(failure.status, failure.message);
   }
-}
-
-/** A 101 is followed only to a protocol Sluice offered (the allowed ones the client asked for). */
-function switchedAsOffered(head: ResponseHead, offered: string | undefined): boolean {
-  if (offered === undefined) return false;
-  const to = headerTokens(head.headers, 'upgrade')[0]?.split('/')[0];
-  return to !== undefined && offered.split(', ').some((protocol) => protocol.split('/')[0] === to);
 }

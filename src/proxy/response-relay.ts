@@ -53,6 +53,11 @@ export class ResponseRelay {
     return this.heldHead !== undefined;
   }
 
+  /** The client's copy of the body ends where the connection closes (an HTTP/1.0 client's). */
+  get closeDelimited(): boolean {
+    return this.mode === 'dechunk' || (this.mode === 'raw' && this.framing.kind === 'close');
+  }
+
   /** Starts with the client's head and the bytes that followed the backend's head. */
   begin(head: string | Buffer, rest: Buffer, oneWriteLimit: number): RelayProgress {
     const framing = this.framing;

@@ -43,6 +43,8 @@ export interface AttemptUser {
   onFailure(failure: Failure): void;
   /** The connection ended after the final head (a close-delimited end, or a failure). */
   onClose(error: Error | undefined): void;
+  /** The backend half-closed after the final head: true to keep writing to it (a tunnel). */
+  onEnd(): boolean;
 }
 
 type Stage = 'connecting' | 'sent' | 'response' | 'ended';
@@ -175,6 +177,10 @@ export class UpstreamAttempt implements UpstreamUser {
 
   onUpstreamDrain(): void {
     this.user.onDrain();
+  }
+
+  onUpstreamEnd(): boolean {
+    return this.stage === 'response' && this.user.onEnd();
   }
 
   onUpstreamClose(error: Error | undefined): void {

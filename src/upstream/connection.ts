@@ -17,6 +17,8 @@ export interface UpstreamUser {
   /** The connection ended, failed or closed; it is unusable from now on. */
   onUpstreamClose(error: Error | undefined): void;
   onUpstreamDrain(): void;
+  /** The backend half-closed: true keeps the connection half-open (a tunnel), else it closes. */
+  onUpstreamEnd(): boolean;
 }
 
 export class UpstreamConnection implements IdleLinks<UpstreamConnection> {
@@ -43,6 +45,8 @@ export class UpstreamConnection implements IdleLinks<UpstreamConnection> {
     const socket = connect({
       host: endpoint.host,
       port: endpoint.port,
+      // A tunnel's backend may half-close and still read (its user decides, on 'end').
+      allowHalfOpen: true,
       onread: {
         buffer: readBuffer,
         callback: (size: number) => {
@@ -85,7 +89,9 @@ export class UpstreamConnection implements IdleLinks<UpstreamConnection> {
       contain(
         'backend_connection',
         () => socket.destroy(),
-        () => closed(),
+        () => {
+          if (!this.user?.onUpstreamEnd()) closed();
+        },
       ),
     );
     socket.on(

@@ -2,7 +2,7 @@
 // status Sluice answers with, and whether the request may go to another backend. As Pingora's
 // `Error::retry` and Caddy's typed dial errors: a failure before the request left is always
 // safe to retry; one after it left only for a request that may be sent twice; one after the
-// response began never (bytes of it may have reached the client).
+// response's body began never (bytes of it may have reached the client).
 import { type FailureKind, localErrorCode, socketFailure } from '../http/failure-kinds.ts';
 
 /**
@@ -32,10 +32,12 @@ const fallbackKind: Record<FailureStage, FailureKind> = {
   body: 'closed_mid_response',
 };
 
+// Part of a head reached Sluice but nothing of it the client (an interim answer that did stops
+// the retry: src/proxy/exchange.ts mayRetry), as nginx retries errors reading a response header.
 const retryOf: Record<FailureStage, Retry> = {
   connect: 'safe',
   sent: 'idempotent',
-  receiving: 'never',
+  receiving: 'idempotent',
   held: 'idempotent',
   body: 'never',
 };

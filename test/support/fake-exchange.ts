@@ -33,6 +33,8 @@ export class FakeClient implements Downstream {
   tunnel = false;
   ended = false;
   destroyed = false;
+  /** Closed with a reset (an answer delimited by the close, cut short). */
+  wasReset = false;
   /** What each done() was called with. */
   readonly dones: boolean[] = [];
 
@@ -81,6 +83,11 @@ export class FakeClient implements Downstream {
   destroy(): void {
     this.destroyed = true;
     this.gone = true;
+  }
+
+  reset(): void {
+    this.wasReset = true;
+    this.destroy();
   }
 
   done(keepAlive: boolean): void {

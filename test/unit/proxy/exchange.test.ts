@@ -266,7 +266,7 @@ test('a full client socket pauses the backend; its drain resumes it', (t) => {
   t.false(b1.upstream.socket.paused);
 });
 
-test('tunnel: a 101 switches both ways; the deadline ends it, a backend close half-closes the client', (t) => {
+test('tunnel: a 101 switches both ways; the deadline ends it; a backend half-close is passed on, a reset as a reset', (t) => {
   const h = harness();
   const b1 = h.backend(0);
   const upgrade = 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n';
@@ -284,8 +284,25 @@ test('tunnel: a 101 switches both ways; the deadline ends it, a backend close ha
   exchange.onClientBody(Buffer.from('from-client'));
   t.true(b1.upstream.received.endsWith('from-client'));
   b1.upstream.close();
-  t.true(h.client.ended);
-  t.is(exchange.state, 'done');
+  t.true(h.client.ended, 'the backend half-close is passed on');
+  t.is(exchange.state, 'tunnel', 'the client may still send');
+  exchange.onClientBody(Buffer.from('after-end'));
+  t.true(b1.upstream.received.endsWith('after-end'));
+  exchange.onClientEnd();
+  t.true(b1.upstream.socket.ended, 'the client half-close is passed on');
+  b1.upstream.socket.destroy();
+  t.is(exchange.state, 'done', 'both sides ended: the tunnel is over');
+  t.false(h.client.wasReset);
+
+  const failing = harness();
+  const broken = failing.start(upgrade);
+  failing.backends[0]?.upstream.connect();
+  failing.backends[0]?.upstream.reply(
+    'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n',
+  );
+  failing.backends[0]?.upstream.fail('ECONNRESET');
+  t.true(failing.client.wasReset, 'a backend reset reaches the client as a reset');
+  t.is(broken.state, 'done');
 
   const idle = harness();
   const other = idle.start(upgrade);
