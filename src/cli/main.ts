@@ -41,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
   // its own modules (the client does not need the proxy, the logger or metrics).
   if (argv[0] === 'client') {
     const { processIO, runClient } = await import('../client/run.ts');
-    return runClient(argv.slice(1), processIO());
+    exitNow(await runClient(argv.slice(1), processIO()));
   }
   const { values, positionals } = parseCommandLine(argv);
   if (values.help) {
@@ -67,9 +67,11 @@ async function main(argv: string[]): Promise<number> {
     workers: values.workers,
   };
   if (command === 'healthcheck') {
-    return (await import('./healthcheck.ts')).healthcheck(
-      values.admin,
-      values.config ?? process.env.SLUICE_CONFIG,
+    exitNow(
+      await (await import('./healthcheck.ts')).healthcheck(
+        values.admin,
+        values.config ?? process.env.SLUICE_CONFIG,
+      ),
     );
   }
   if (command === 'check') {
@@ -94,6 +96,15 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   return (await import('./serve.ts')).serveCommand(configPath, flags);
+}
+
+/**
+ * Ends a one-shot command (client, healthcheck) with its code. Its output is flushed on success;
+ * after a failure, nothing it leaves (a stdout nobody reads, a request body still arriving on
+ * stdin) may keep the process past --max-time.
+ */
+function exitNow(code: number): never {
+  process.exit(code);
 }
 
 function parseCommandLine(argv: string[]) {

@@ -1,7 +1,8 @@
 // Request bodies: a string, a file (streamed, its length from stat) or stdin (read fully, so
 // Content-Length is known and the body can be sent again for --repeat or a 307/308 redirect).
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream, openSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ClientError, exitCodes } from './errors.ts';
@@ -35,13 +36,20 @@ function readError(path: string, error: unknown): ClientError {
   return new ClientError(exitCodes.read, `cannot read the request body from "${path}": ${why}`);
 }
 
-export async function loadBody(source: BodySource, stdin: Readable, cwd: string): Promise<RequestBody> {
+/** All of a stream; when `signal` aborts (--max-time) the stream is destroyed, so it keeps nothing alive. */
+async function readAll(stream: Readable, signal: AbortSignal): Promise<RequestBody> {
+  const parts: (Buffer | string)[] = await stream.toArray({ signal }).finally(() => stream.destroy());
+  return fromBytes(Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part))));
+}
+
+export async function loadBody(
+  source: BodySource,
+  stdin: Readable,
+  cwd: string,
+  signal: AbortSignal,
+): Promise<RequestBody> {
   if (source.kind === 'bytes') return fromBytes(source.bytes);
-  if (source.kind === 'stdin') {
-    const parts: Buffer[] = [];
-    for await (const chunk of stdin) parts.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-    return fromBytes(Buffer.concat(parts));
-  }
+  if (source.kind === 'stdin') return readAll(stdin, signal);
   const path = resolve(cwd, source.path);
   let info: Awaited<ReturnType<typeof stat>>;
   try {
@@ -50,8 +58,19 @@ export async function loadBody(source: BodySource, stdin: Readable, cwd: string)
     throw readError(source.path, error);
   }
   if (info.isDirectory()) throw readError(source.path, Object.assign(new Error(), { code: 'EISDIR' }));
+  if (info.isFIFO()) {
+    // Read as a socket, not with readFile: a thread-pool read of a pipe blocks until its writer
+    // writes or closes, and even process.exit waits for it. O_NONBLOCK: open does not wait either.
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (error) {
+      throw readError(source.path, error);
+    }
+    return readAll(new Socket({ fd, readable: true, writable: false }), signal);
+  }
   if (!info.isFile()) {
-    // A pipe or a device has no length to announce: read it fully.
+    // A device has no length to announce: read it fully.
     try {
       return fromBytes(await readFile(path));
     } catch (error) {

@@ -35,6 +35,7 @@ export async function runClient(argv: readonly string[], io: ClientIO): Promise<
   }
   if (parsed.help) {
     io.stdout.write(`${usage}\n`);
+    await flushed(io.stdout);
     return exitCodes.ok;
   }
   return new ClientRun(parsed.options, io).run();
@@ -209,7 +210,7 @@ class ClientRun {
     const source = this.#options.body;
     if (source === undefined) return undefined;
     this.#phase = () => 'while reading the request body';
-    return loadBody(source, this.#io.stdin, this.#cwd);
+    return loadBody(source, this.#io.stdin, this.#cwd, this.#abort.signal);
   }
 
   async #single(): Promise<number> {
