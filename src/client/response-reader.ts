@@ -21,9 +21,9 @@ function asClientError(error: unknown): unknown {
 
 /** The response reader whose errors are ClientErrors (exit 8 malformed, 52 empty, 18 partial). */
 export class ResponseParser extends ResponseReader {
-  override feed(chunk: Buffer): ResponseEvent[] {
+  override feed(chunk: Buffer, events: ResponseEvent[] = []): ResponseEvent[] {
     try {
-      return super.feed(chunk);
+      return super.feed(chunk, events);
     } catch (error) {
       throw asClientError(error);
     }
@@ -97,7 +97,15 @@ export async function readResponse(
   for (;;) {
     const chunk = await chunks.next();
     if (chunk === null) closed = true;
-    const events = chunk === null ? parser.finish() : parser.feed(chunk);
+    const events: ResponseEvent[] = [];
+    let failure: { error: unknown } | undefined;
+    try {
+      if (chunk === null) events.push(...parser.finish());
+      else parser.feed(chunk, events);
+    } catch (error) {
+      // The body bytes before the error are delivered first (to the partial file), as curl does.
+      failure = { error };
+    }
     for (const event of events) {
       switch (event.type) {
         case 'interim':
@@ -117,5 +125,6 @@ export async function readResponse(
           return { head: head as ResponseHead, framing, bodyBytes, trailers: event.trailers, closed };
       }
     }
+    if (failure) throw failure.error;
   }
 }

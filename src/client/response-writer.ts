@@ -93,8 +93,8 @@ export class ResponseWriter implements ResponseHandler {
   }
 
   /** Stops after a failure; returns the partly written file, if any. */
-  abandon(): FileSink | undefined {
-    this.#sink?.abort();
+  async abandon(): Promise<FileSink | undefined> {
+    await this.#sink?.abort();
     if (this.#progress?.shown) this.#io.stderr.write('\n');
     return this.#file !== undefined && this.#file.bytes > 0 ? this.#file : undefined;
   }

@@ -127,7 +127,7 @@ class ClientRun {
     try {
       return await Promise.race([work, ...failures]);
     } catch (error) {
-      return this.#fail(error);
+      return await this.#fail(error);
     } finally {
       clearTimeout(timer);
       if (onStdoutError) this.#io.stdout.off('error', onStdoutError);
@@ -141,12 +141,12 @@ class ClientRun {
     reject(error);
   }
 
-  #fail(error: unknown): number {
+  async #fail(error: unknown): Promise<number> {
     const failure =
       error instanceof ClientError
         ? error
         : new ClientError(exitCodes.failure, error instanceof Error ? error.message : String(error));
-    const partial = this.#writer?.abandon();
+    const partial = await this.#writer?.abandon();
     let message = `${prefix}${failure.message}\n`;
     if (partial)
       message += `${prefix}the partial body (${formatBytes(partial.bytes)}) is in ${partial.path}\n`;

@@ -13,8 +13,8 @@ export interface BodySink {
   write(chunk: Buffer): Promise<void>;
   /** Flushes and, for a file, closes it. */
   close(): Promise<void>;
-  /** Gives up (an error elsewhere): closes a file without waiting. */
-  abort(): void;
+  /** Gives up (an error elsewhere): a file keeps what was written so far and is closed. */
+  abort(): Promise<void>;
 }
 
 /** Writes and, if the stream's buffer is full, waits until it drains (or `signal` aborts). */
@@ -36,7 +36,7 @@ export function rawSink(stream: Writable, signal?: AbortSignal): BodySink {
   return {
     write: (chunk) => writeAll(stream, chunk, signal),
     close: async () => {},
-    abort: () => {},
+    abort: async () => {},
   };
 }
 
@@ -56,7 +56,7 @@ export function textSink(stream: Writable, encoding: string | undefined, signal?
       const text = decoder.decode();
       if (text !== '') await writeAll(stream, text, signal);
     },
-    abort: () => {},
+    abort: async () => {},
   };
 }
 
@@ -137,8 +137,11 @@ export async function openFileSink(
       }
       if (failure) throw failure;
     },
-    abort: () => {
-      stream.destroy();
+    abort: async () => {
+      // end(), not destroy(): the queued writes reach the file, so it holds the bytes counted.
+      // A file does not stall, so waiting for them keeps the run within --max-time.
+      stream.end();
+      await once(stream, 'close').catch(() => {});
     },
   };
   return sink;

@@ -82,9 +82,11 @@ export class ResponseReader {
     return events;
   }
 
-  /** Feeds the next bytes; throws ResponseParseError for a malformed response. */
-  feed(chunk: Buffer): ResponseEvent[] {
-    const events: ResponseEvent[] = [];
+  /**
+   * Feeds the next bytes; throws ResponseParseError for a malformed response. The events are
+   * pushed onto `events`, so that those read before an error are not lost with it.
+   */
+  feed(chunk: Buffer, events: ResponseEvent[] = []): ResponseEvent[] {
     if (this.#state === DONE) {
       if (chunk.length > 0) throw new Error('ResponseReader: feed after the end');
       return events;
