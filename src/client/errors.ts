@@ -28,7 +28,7 @@ export const exitCodeTable: readonly (readonly [number, string])[] = [
   [exitCodes.malformed, 'malformed response (not HTTP/1.x, bad framing, bad chunks)'],
   [exitCodes.partial, 'the connection closed before the whole body arrived'],
   [exitCodes.httpError, 'with -f: the server answered 400 or more'],
-  [exitCodes.write, 'could not write the output (file, stdout)'],
+  [exitCodes.write, 'could not write the output (file, stdout), or binary refused on a terminal'],
   [exitCodes.read, 'could not read the request body (-d @FILE)'],
   [exitCodes.timeout, 'timed out (--max-time or --connect-timeout)'],
   [exitCodes.redirects, 'too many redirects (-L, --max-redirs)'],

@@ -93,9 +93,11 @@ anything not text/*, JSON, XML or JavaScript) are saved to a file and never dump
   -h, --help                this text
 
 A URL without a scheme is taken as http://; https:// is not supported.
-The body goes to stdout when stdout is a pipe or a file. On a terminal, text is printed and
-binary bodies are saved to a file (as with -O). A saved file never replaces an existing one:
-.1, .2, ... is added (except with -o FILE). Any HTTP status exits 0 unless -f is given.
+The body goes to stdout when stdout is a pipe or a file. On a terminal, text is printed (with
+control characters shown as escapes such as \\x1b) and binary bodies are saved to a file (as
+with -O); text with a NUL byte in it is refused (exit 23) unless -o - is given. A saved file
+never replaces an existing one: .1, .2, ... is added (except with -o FILE). Any HTTP status
+exits 0 unless -f is given.
 
 Exit codes:
 ${exitCodeTable.map(([code, text]) => `  ${String(code).padStart(2)}  ${text}`).join('\n')}`;

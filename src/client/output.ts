@@ -1,6 +1,28 @@
 // Where a response body goes, decided by pure functions: printed as text (charset honoured)
-// or saved to a file (named by -o, Content-Disposition, the URL, or index.bin), and the
-// `> ` / `< ` trace lines of -v.
+// or saved to a file (named by -o, Content-Disposition, the URL, or index.bin), the `> ` / `< `
+// trace lines of -v, and what keeps a server's control characters off the terminal.
+
+/**
+ * C0 and C1 controls, DEL and the bidirectional overrides: a server's text that carries them
+ * can clear the screen, set the title or the clipboard, or show a name backwards.
+ */
+const BIDI = '\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069';
+const CONTROLS = new RegExp(`[\\x00-\\x1f\\x7f-\\x9f${BIDI}]`, 'g');
+const CONTROLS_BUT_TAB = new RegExp(`[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f${BIDI}]`, 'g');
+const CONTROLS_BUT_LAYOUT = new RegExp(`[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f${BIDI}]`, 'g');
+
+/** `text` with each control character shown as an escape (`\x1b`, `\u202e`); TAB stays, and LF and CR with `lines`. */
+export function printable(text: string, lines = false): string {
+  return text.replace(lines ? CONTROLS_BUT_LAYOUT : CONTROLS_BUT_TAB, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+  });
+}
+
+/** One line of a note or an error on stderr: `sluice client: ` and the message, made printable. */
+export function noteLine(message: string): string {
+  return `sluice client: ${printable(message)}\n`;
+}
 
 export interface MediaType {
   /** `type/subtype`, lower case; '' when there is no Content-Type. */
@@ -66,7 +88,7 @@ export function looksBinary(sample: Buffer): boolean {
 
 /**
  * The TextDecoder encoding for a charset: 'utf-8' when absent or unknown-but-harmless (ASCII),
- * undefined when TextDecoder does not know it (the bytes are then shown as they are).
+ * undefined when TextDecoder does not know it (the bytes are then read as UTF-8).
  * Note that TextDecoder, as browsers do, reads latin1 / iso-8859-1 as windows-1252.
  */
 export function textEncoding(charset: string | undefined): string | undefined {
@@ -123,13 +145,8 @@ export function decideOutput(inputs: OutputInputs): OutputDecision {
  * characters, not `.` or `..`, no leading dots (no hidden files); undefined if nothing is left.
  */
 export function sanitizeFilename(name: string): string | undefined {
-  const base = name.split(/[/\\]/).pop() ?? '';
-  let printable = '';
-  for (const c of base) {
-    const code = c.charCodeAt(0);
-    if (code >= 0x20 && code !== 0x7f && !(code >= 0x80 && code < 0xa0)) printable += c;
-  }
-  const clean = printable.replace(/^[.\s]+/, '').trim();
+  const base = (name.split(/[/\\]/).pop() ?? '').replace(CONTROLS, '');
+  const clean = base.replace(/^[.\s]+/, '').trim();
   if (clean === '' || clean.length > 255) return undefined;
   return clean;
 }
@@ -241,5 +258,5 @@ export function traceLines(raw: Buffer, prefix: '> ' | '< ', encoding: 'utf8' | 
   const lines = raw.toString(encoding).split(/\r?\n/);
   // The head ends with an empty line, so the split leaves one more empty string: drop it.
   if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
-  return lines.map((line) => `${prefix}${line}\n`).join('');
+  return lines.map((line) => `${prefix}${printable(line)}\n`).join('');
 }

@@ -4,12 +4,11 @@
 import { type BodyFraming, headerValue, type ResponseHead } from '../http/message.ts';
 import type { ClientIO } from './io.ts';
 import type { ClientOptions } from './options.ts';
-import { decideOutput, traceLines } from './output.ts';
+import { decideOutput, noteLine, traceLines } from './output.ts';
 import { formatBytes, ProgressMeter } from './progress.ts';
 import type { ResponseHandler } from './response-reader.ts';
-import { type BodySink, type FileSink, openFileSink, rawSink, textSink, writeAll } from './sink.ts';
+import { type BodySink, type FileSink, openFileSink, rawSink, terminalSink, writeAll } from './sink.ts';
 
-const prefix = 'sluice client: ';
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 
 export class ResponseWriter implements ResponseHandler {
@@ -87,7 +86,7 @@ export class ResponseWriter implements ResponseHandler {
     if (file !== undefined && !this.#options.silent) {
       const type = headerValue(this.#head?.headers ?? [], 'content-type');
       this.#io.stderr.write(
-        `${prefix}saved ${formatBytes(file.bytes)}${type ? ` (${type})` : ''} to ${file.path}\n`,
+        noteLine(`saved ${formatBytes(file.bytes)}${type ? ` (${type})` : ''} to ${file.path}`),
       );
     }
   }
@@ -113,7 +112,7 @@ export class ResponseWriter implements ResponseHandler {
     });
     let sink: BodySink;
     if (decision.kind === 'stdout') sink = rawSink(this.#io.stdout, this.#signal);
-    else if (decision.kind === 'text') sink = textSink(this.#io.stdout, decision.encoding, this.#signal);
+    else if (decision.kind === 'text') sink = terminalSink(this.#io.stdout, decision.encoding, this.#signal);
     else {
       const file = await openFileSink(
         this.#cwd,

@@ -10,7 +10,7 @@ import { ClientError, exitCodes, formatAddress, statusExitCode } from './errors.
 import { exchange } from './exchange.ts';
 import type { ClientIO } from './io.ts';
 import { type ClientOptions, type HeaderOption, type ParsedArgs, parseClientArgs, usage } from './options.ts';
-import { traceLines } from './output.ts';
+import { noteLine, printable, traceLines } from './output.ts';
 import { formatBytes } from './progress.ts';
 import { buildRequestHead } from './request.ts';
 import type { ResponseHandler } from './response-reader.ts';
@@ -21,8 +21,6 @@ import { renderWriteOut } from './write-out.ts';
 
 export type { ClientIO } from './io.ts';
 
-const prefix = 'sluice client: ';
-
 /** Runs `sluice client` with the arguments after `client`; resolves with the exit code. */
 export async function runClient(argv: readonly string[], io: ClientIO): Promise<number> {
   let parsed: ParsedArgs;
@@ -30,7 +28,7 @@ export async function runClient(argv: readonly string[], io: ClientIO): Promise<
     parsed = parseClientArgs(argv);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    io.stderr.write(`${prefix}${message}\nTry 'sluice client --help' for the options.\n`);
+    io.stderr.write(`${noteLine(message)}Try 'sluice client --help' for the options.\n`);
     return error instanceof ClientError ? error.exitCode : exitCodes.usage;
   }
   if (parsed.help) {
@@ -147,9 +145,9 @@ class ClientRun {
         ? error
         : new ClientError(exitCodes.failure, error instanceof Error ? error.message : String(error));
     const partial = await this.#writer?.abandon();
-    let message = `${prefix}${failure.message}\n`;
+    let message = noteLine(failure.message);
     if (partial)
-      message += `${prefix}the partial body (${formatBytes(partial.bytes)}) is in ${partial.path}\n`;
+      message += noteLine(`the partial body (${formatBytes(partial.bytes)}) is in ${partial.path}`);
     if (!this.#options.silent || this.#options.showError) this.#io.stderr.write(message);
     return failure.exitCode;
   }
@@ -265,7 +263,7 @@ class ClientRun {
       const code = statusExitCode(status, options.fail);
       if (code !== exitCodes.ok && (!options.silent || options.showError)) {
         const reason = result.head.reason ? ` ${result.head.reason}` : '';
-        this.#io.stderr.write(`${prefix}the server answered ${status}${reason}\n`);
+        this.#io.stderr.write(noteLine(`the server answered ${status}${reason}`));
       }
       if (options.writeOut) {
         const seconds = (at: number) => (at - started) / 1000;
@@ -360,7 +358,7 @@ class ClientRun {
         `${result.bodyBytes} bytes`,
         `${ms.toFixed(1)} ms${fresh && i > 1 ? '  (new connection)' : ''}`,
       ].join('  ');
-      await writeAll(this.#io.stdout, `${line}\n`, this.#abort.signal);
+      await writeAll(this.#io.stdout, `${printable(line)}\n`, this.#abort.signal);
       if (result.closed || closesConnection(result.head)) {
         connection?.socket.destroy();
         connection = undefined;

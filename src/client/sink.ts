@@ -1,5 +1,4 @@
-// Where body bytes are written: stdout (as they are, or converted from the response charset to
-// UTF-8) or a file (a free name is found unless -o asked for one). Every write waits for
+// Where body bytes are written: stdout (as they are, or as text on a terminal) or a file (a free name is found unless -o asked for one). Every write waits for
 // 'drain' when the stream is full, so a 1 GB download keeps memory flat.
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
@@ -7,7 +6,7 @@ import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { ClientError, exitCodes } from './errors.ts';
-import { numberedName } from './output.ts';
+import { numberedName, printable } from './output.ts';
 
 export interface BodySink {
   write(chunk: Buffer): Promise<void>;
@@ -41,21 +40,24 @@ export function rawSink(stream: Writable, signal?: AbortSignal): BodySink {
 }
 
 /**
- * Text on `stream`: UTF-8 (or an encoding TextDecoder does not know) passes through byte for
- * byte; other charsets (latin1, utf-16le, ...) are decoded and written as UTF-8.
+ * Text on a terminal: decoded from its charset (UTF-8 if TextDecoder does not know it) and
+ * written as UTF-8, control characters but TAB, LF and CR shown as escapes (`-o -` passes the
+ * bytes as they are). A NUL byte means binary: refused, as curl does, not dumped on the terminal.
  */
-export function textSink(stream: Writable, encoding: string | undefined, signal?: AbortSignal): BodySink {
-  if (encoding === undefined || encoding === 'utf-8') return rawSink(stream, signal);
-  const decoder = new TextDecoder(encoding);
+export function terminalSink(stream: Writable, encoding: string | undefined, signal?: AbortSignal): BodySink {
+  const decoder = new TextDecoder(encoding ?? 'utf-8');
+  const show = async (text: string) => {
+    if (text.includes('\0')) {
+      throw new ClientError(
+        exitCodes.write,
+        'binary output (a NUL byte) is not shown on a terminal: save it with -o FILE or -O, or print it anyway with -o -',
+      );
+    }
+    if (text !== '') await writeAll(stream, printable(text, true), signal);
+  };
   return {
-    write: async (chunk) => {
-      const text = decoder.decode(chunk, { stream: true });
-      if (text !== '') await writeAll(stream, text, signal);
-    },
-    close: async () => {
-      const text = decoder.decode();
-      if (text !== '') await writeAll(stream, text, signal);
-    },
+    write: (chunk) => show(decoder.decode(chunk, { stream: true })),
+    close: () => show(decoder.decode()),
     abort: async () => {},
   };
 }

@@ -35,7 +35,7 @@ test('a UTF-8 page passes byte for byte, BOM and all, through a slow stdout', as
       body,
     ),
   );
-  const c = capture({ highWaterMark: 1024 });
+  const c = capture({ highWaterMark: 1024, stdoutIsTTY: false });
   t.is(await runClient([`http://127.0.0.1:${port}/`], c.io), 0);
   t.deepEqual(c.stdout(), body);
 });
@@ -298,7 +298,7 @@ test('a body from stdin and a missing body file (26)', async (t) => {
     ),
   );
   const body = Buffer.from('from stdin\n\0binary too');
-  const c = capture({ stdin: body });
+  const c = capture({ stdin: body, stdoutIsTTY: false });
   t.is(await runClient(['--data-binary', '@-', `http://127.0.0.1:${port}/echo`], c.io), 0);
   t.deepEqual(requests.at(-1)?.body, body);
   t.regex(requests.at(-1)?.head ?? '', /^POST \/echo HTTP\/1\.1\r\n/);
