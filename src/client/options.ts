@@ -78,9 +78,9 @@ anything not text/*, JSON, XML or JavaScript) are saved to a file and never dump
   -v, --verbose             show the bytes sent ('> ') and the heads received ('< ') on stderr
   -s, --silent              no progress bar, no notes and no error messages on stderr
   -S, --show-error          with -s, still show error messages
-  -f, --fail                a status of 400 or more: no body written, exit 22
-  -w, --write-out FORMAT    print FORMAT after the transfer: %{http_code}, %{time_total},
-                            %{size_download}, %{remote_ip}, %header{name}, ... (as curl)
+  -f, --fail                a status of 400 or more: stop at the head, exit 22
+  -w, --write-out FORMAT    print FORMAT after the transfer or a failure: %{http_code},
+                            %{time_total}, %{size_download}, %{remote_ip}, %header{name}, ...
   -m, --max-time SECONDS    give up after this long in all
       --connect-timeout SECONDS   give up connecting after this long (default ${defaultConnectTimeoutMs / 1000})
       --connect HOST:PORT   connect there, while Host and the target come from URL

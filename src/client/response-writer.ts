@@ -1,7 +1,8 @@
 // Shows or saves one response of `sluice client`: the head on stdout with -i (or for HEAD), the
 // heads on stderr with -v, the body on stdout (a pipe or a file, as curl), printed as text or
-// saved to a file on a terminal; a redirect's body is dropped with -L, a failure's with -f.
+// saved to a file on a terminal; a redirect's body is dropped with -L; -f stops at the head.
 import { type BodyFraming, headerValue, type ResponseHead } from '../http/message.ts';
+import { ClientError, exitCodes } from './errors.ts';
 import type { ClientIO } from './io.ts';
 import type { ClientOptions } from './options.ts';
 import { decideOutput, noteLine, traceLines } from './output.ts';
@@ -25,12 +26,6 @@ export class ResponseWriter implements ResponseHandler {
   #total: number | undefined;
   /** The response is a redirect that -L follows: its body is dropped. */
   redirecting = false;
-  /** -f and a status of 400 or more: nothing is written (as curl --fail). */
-  failed = false;
-  /** When the head arrived (performance.now()), for -w's time_starttransfer. */
-  headAt = 0;
-  /** Bytes of the response head, for -w's size_header. */
-  headBytes = 0;
 
   constructor(
     io: ClientIO,
@@ -54,21 +49,22 @@ export class ResponseWriter implements ResponseHandler {
 
   async head(head: ResponseHead, framing: BodyFraming, raw: Buffer): Promise<void> {
     this.#head = head;
-    this.headAt = performance.now();
-    this.headBytes = raw.length;
     this.#total = framing.kind === 'length' ? framing.length : undefined;
     if (this.#options.verbose) this.#io.stderr.write(traceLines(raw, '< '));
     this.redirecting =
       this.#options.followRedirects &&
       redirectStatuses.has(head.status) &&
       headerValue(head.headers, 'location') !== undefined;
-    this.failed = this.#options.fail && head.status >= 400;
-    if (this.failed) return;
+    if (this.#options.fail && head.status >= 400) {
+      // As curl --fail: stop at the head, whatever the body (endless, cut short) would do.
+      const reason = head.reason ? ` ${head.reason}` : '';
+      throw new ClientError(exitCodes.httpError, `the server answered ${head.status}${reason}`);
+    }
     if (this.#options.include || this.#method === 'HEAD') await writeAll(this.#io.stdout, raw, this.#signal);
   }
 
   async data(chunk: Buffer): Promise<void> {
-    if (this.redirecting || this.failed) return;
+    if (this.redirecting) return;
     const sink = this.#sink ?? (await this.#open(chunk));
     await sink.write(chunk);
     this.#progress?.update(chunk.length);
@@ -78,8 +74,7 @@ export class ResponseWriter implements ResponseHandler {
   async finish(): Promise<void> {
     // -o FILE / -O make a file even for an empty body (as curl does); a HEAD has no body to save.
     const wanted = this.#options.output !== undefined || this.#options.remoteName;
-    if (this.#sink === undefined && wanted && this.#method !== 'HEAD' && !this.failed)
-      await this.#open(Buffer.alloc(0));
+    if (this.#sink === undefined && wanted && this.#method !== 'HEAD') await this.#open(Buffer.alloc(0));
     await this.#sink?.close();
     this.#progress?.finish();
     const file = this.#file;

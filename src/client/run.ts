@@ -9,7 +9,7 @@ import { openConnection } from './connection.ts';
 import { ClientError, exitCodes, formatAddress, statusExitCode } from './errors.ts';
 import { exchange } from './exchange.ts';
 import type { ClientIO } from './io.ts';
-import { type ClientOptions, type HeaderOption, type ParsedArgs, parseClientArgs, usage } from './options.ts';
+import { type ClientOptions, type ParsedArgs, parseClientArgs, usage } from './options.ts';
 import { noteLine, printable, traceLines } from './output.ts';
 import { formatBytes } from './progress.ts';
 import { buildRequestHead } from './request.ts';
@@ -69,6 +69,24 @@ export function redirectMethod(status: number, method: string): string {
   return method;
 }
 
+/** Fields sent with -H that go to the URL's own host only (as curl): a custom Host, credentials. */
+const sameHostOnly = new Set(['host', 'authorization', 'proxy-authorization', 'cookie']);
+
+/** What -w reports, kept up to date as the transfer goes so that a failure can report it too. */
+interface Facts {
+  url: URL;
+  method: string;
+  redirects: number;
+  connectedAt: number;
+  remoteIp: string;
+  remotePort: number;
+  head: ResponseHead | undefined;
+  headAt: number;
+  headBytes: number;
+  bodyBytes: number;
+  sentBodyBytes: number;
+}
+
 interface Connection {
   socket: Socket;
   chunks: SocketChunks;
@@ -85,11 +103,26 @@ class ClientRun {
   #writer: ResponseWriter | undefined;
   /** What is going on, for the --max-time message. */
   #phase: () => string = () => 'before connecting';
+  readonly #started = performance.now();
+  readonly #facts: Facts;
 
   constructor(options: ClientOptions, io: ClientIO) {
     this.#options = options;
     this.#io = io;
     this.#cwd = io.cwd ?? process.cwd();
+    this.#facts = {
+      url: options.url,
+      method: options.method,
+      redirects: 0,
+      connectedAt: 0,
+      remoteIp: '',
+      remotePort: 0,
+      head: undefined,
+      headAt: 0,
+      headBytes: 0,
+      bodyBytes: 0,
+      sentBodyBytes: 0,
+    };
   }
 
   async run(): Promise<number> {
@@ -149,7 +182,34 @@ class ClientRun {
     if (partial)
       message += noteLine(`the partial body (${formatBytes(partial.bytes)}) is in ${partial.path}`);
     if (!this.#options.silent || this.#options.showError) this.#io.stderr.write(message);
+    // -w on a failure too, as curl (%{http_code} 000 if no answer came); not awaited, as stdout
+    // may be what failed.
+    if (this.#options.writeOut && !this.#io.stdout.destroyed)
+      this.#io.stdout.write(this.#writeOut(this.#options.writeOut, failure.exitCode));
     return failure.exitCode;
+  }
+
+  #writeOut(format: NonNullable<ClientOptions['writeOut']>, exitCode: number): string {
+    const facts = this.#facts;
+    const seconds = (at: number) => (at === 0 ? 0 : (at - this.#started) / 1000);
+    const headers = facts.head?.headers ?? [];
+    return renderWriteOut(format, {
+      httpCode: facts.head?.status ?? 0,
+      sizeDownload: facts.bodyBytes,
+      sizeUpload: facts.sentBodyBytes,
+      sizeHeader: facts.headBytes,
+      timeConnect: seconds(facts.connectedAt),
+      timeStartTransfer: seconds(facts.headAt),
+      timeTotal: seconds(performance.now()),
+      remoteIp: facts.remoteIp,
+      remotePort: facts.remotePort,
+      contentType: headerValue(headers, 'content-type') ?? '',
+      urlEffective: facts.url.href,
+      numRedirects: facts.redirects,
+      method: facts.method,
+      exitCode,
+      header: (name) => headerValue(headers, name.toLowerCase()) ?? '',
+    });
   }
 
   #trace(text: string): void {
@@ -182,23 +242,28 @@ class ClientRun {
       signal: this.#abort.signal,
     });
     this.#socket = socket;
+    this.#facts.connectedAt = performance.now();
+    this.#facts.remoteIp = socket.remoteAddress ?? host;
+    this.#facts.remotePort = socket.remotePort ?? port;
     this.#trace(`* connected to ${formatAddress(socket.remoteAddress ?? host, socket.remotePort ?? port)}\n`);
     this.#phase = () => `waiting for the response from ${address}`;
     return { socket, chunks: new SocketChunks(socket), host, port };
   }
 
-  /** The handler, with the --max-time message following the response as it arrives. */
+  /** The handler, with the --max-time message and -w's facts following the response as it arrives. */
   #watch(handler: ResponseHandler, connection: Connection): ResponseHandler {
     const address = formatAddress(connection.host.replace(/^\[(.*)\]$/, '$1'), connection.port);
-    let bytes = 0;
+    const facts = this.#facts;
     return {
       interim: (head, raw) => handler.interim?.(head, raw),
       head: (head, framing, raw) => {
-        this.#phase = () => `while receiving the body from ${address} (${formatBytes(bytes)} so far)`;
+        Object.assign(facts, { head, headAt: performance.now(), headBytes: raw.length, bodyBytes: 0 });
+        this.#phase = () =>
+          `while receiving the body from ${address} (${formatBytes(facts.bodyBytes)} so far)`;
         return handler.head(head, framing, raw);
       },
       data: (chunk) => {
-        bytes += chunk.length;
+        facts.bodyBytes += chunk.length;
         return handler.data(chunk);
       },
     };
@@ -213,14 +278,15 @@ class ClientRun {
 
   async #single(): Promise<number> {
     const options = this.#options;
-    const started = performance.now();
-    let url = options.url;
-    let method = options.method;
-    let headers: readonly HeaderOption[] = options.headers;
+    const facts = this.#facts;
     let body = await this.#loadBody();
-    for (let redirects = 0; ; ) {
+    for (;;) {
+      const { url, method } = facts;
       const connection = await this.#connect(url);
-      const connectedAt = performance.now();
+      const headers =
+        url.host === options.url.host
+          ? options.headers
+          : options.headers.filter((h) => !sameHostOnly.has(h.name.toLowerCase()));
       const head = buildRequestHead({ method, url, headers, bodyLength: body?.length, keepAlive: false });
       this.#trace(traceLines(head, '> ', 'utf8'));
       const writer = new ResponseWriter(this.#io, options, this.#cwd, url, method, this.#abort.signal);
@@ -232,62 +298,34 @@ class ClientRun {
         method,
         handler: this.#watch(writer, connection),
       });
+      facts.sentBodyBytes = result.sentBodyBytes;
       if (result.sentBodyBytes > 0) this.#trace(`* sent ${result.sentBodyBytes} body bytes\n`);
       connection.socket.destroy();
       const { status } = result.head;
       const location = headerValue(result.head.headers, 'location');
       if (writer.redirecting) {
-        if (redirects >= options.maxRedirects) {
+        if (facts.redirects >= options.maxRedirects) {
           throw new ClientError(
             exitCodes.redirects,
-            `too many redirects: stopped after ${redirects} (--max-redirs ${options.maxRedirects}); the next was to ${location}`,
+            `too many redirects: stopped after ${facts.redirects} (--max-redirs ${options.maxRedirects}); the next was to ${location}`,
           );
         }
-        redirects++;
         const next = redirectTarget(url, location as string);
         const nextMethod = redirectMethod(status, method);
         if (nextMethod !== method) body = undefined;
-        // Credentials given with -H go to the host they were meant for only (as curl does).
-        if (next.host !== url.host) {
-          headers = headers.filter((h) => !['authorization', 'cookie'].includes(h.name.toLowerCase()));
-        }
         this.#trace(
           `* following ${status} to ${next.href}${nextMethod !== method ? ` as ${nextMethod}` : ''}\n`,
         );
-        url = next;
-        method = nextMethod;
+        Object.assign(facts, { url: next, method: nextMethod, redirects: facts.redirects + 1 });
         continue;
       }
       await writer.finish();
       this.#writer = undefined;
-      const code = statusExitCode(status, options.fail);
-      if (code !== exitCodes.ok && (!options.silent || options.showError)) {
-        const reason = result.head.reason ? ` ${result.head.reason}` : '';
-        this.#io.stderr.write(noteLine(`the server answered ${status}${reason}`));
-      }
       if (options.writeOut) {
-        const seconds = (at: number) => (at - started) / 1000;
-        const text = renderWriteOut(options.writeOut, {
-          httpCode: status,
-          sizeDownload: result.bodyBytes,
-          sizeUpload: result.sentBodyBytes,
-          sizeHeader: writer.headBytes,
-          timeConnect: seconds(connectedAt),
-          timeStartTransfer: seconds(writer.headAt),
-          timeTotal: seconds(performance.now()),
-          remoteIp: connection.socket.remoteAddress ?? connection.host,
-          remotePort: connection.socket.remotePort ?? connection.port,
-          contentType: headerValue(result.head.headers, 'content-type') ?? '',
-          urlEffective: url.href,
-          numRedirects: redirects,
-          method,
-          exitCode: code,
-          header: (name) => headerValue(result.head.headers, name.toLowerCase()) ?? '',
-        });
-        await writeAll(this.#io.stdout, text, this.#abort.signal);
+        await writeAll(this.#io.stdout, this.#writeOut(options.writeOut, exitCodes.ok), this.#abort.signal);
       }
       await flushed(this.#io.stdout);
-      return code;
+      return exitCodes.ok;
     }
   }
 

@@ -74,3 +74,64 @@ test("the server's controls never reach stderr: the saved note, the file name, -
   t.true(lines.includes('sluice client: saved 4 B (image/png\\x9b2J) to invoicefdp.exe'));
   t.notRegex(c.stderr(), /[\x80-\x9f\u202e]/);
 });
+
+test('-L to another host: -H Host, Authorization, Proxy-Authorization and Cookie stay behind', async (t) => {
+  const b = await serve((_request, socket) =>
+    reply(socket, 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n', 'ok'),
+  );
+  const a = await serve((_request, socket) =>
+    reply(
+      socket,
+      `HTTP/1.1 302 Found\r\nLocation: http://other.test:${b.port}/next\r\nContent-Length: 0\r\n\r\n`,
+    ),
+  );
+  const c = capture({ stdoutIsTTY: false });
+  const headers = ['Host: internal.example', 'Authorization: Bearer A', 'Proxy-Authorization: Basic P'];
+  const args = ['-L', '--resolve', `other.test:${b.port}:127.0.0.1`, '-H', 'Cookie: c=1', '-H', 'X-Keep: 1'];
+  t.is(
+    await runClient([...args, ...headers.flatMap((h) => ['-H', h]), `http://127.0.0.1:${a.port}/`], c.io),
+    0,
+  );
+  t.regex(
+    a.requests[0]?.head ?? '',
+    /\r\nHost: internal\.example\r\n[\s\S]*\r\nProxy-Authorization: Basic P\r\n/,
+  );
+  t.is(
+    b.requests[0]?.head,
+    `GET /next HTTP/1.1\r\nHost: other.test:${b.port}\r\nUser-Agent: ${/User-Agent: (.*)\r\n/.exec(a.requests[0]?.head ?? '')?.[1]}\r\nAccept: */*\r\nConnection: close\r\nX-Keep: 1\r\n\r\n`,
+  );
+});
+
+test('-w is printed on a failure too, with %{exitcode} and 000 when no answer came', async (t) => {
+  const { port, server } = await serve((_request, socket) =>
+    reply(socket, 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', 'short'),
+  );
+  const w = ['-s', '-o', '/dev/null', '-w', '%{http_code} %{exitcode} %{size_download}'];
+  const cut = capture();
+  t.is(await runClient([...w, `http://127.0.0.1:${port}/`], cut.io), 18);
+  t.is(cut.stdout().toString(), '200 18 5');
+  await new Promise((resolve) => server.close(resolve));
+  const refused = capture();
+  t.is(await runClient([...w, `http://127.0.0.1:${port}/`], refused.io), 7);
+  t.is(refused.stdout().toString(), '000 7 0');
+});
+
+test('-f stops at the head of a 400 or more: an endless or cut body still exits 22 at once', async (t) => {
+  const { port } = await serve((request, socket) => {
+    if (request.head.startsWith('GET /endless')) {
+      socket.write('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 1000000\r\n\r\n');
+      const drip = setInterval(() => (socket.destroyed ? clearInterval(drip) : socket.write('x')), 50);
+    } else reply(socket, 'HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100\r\n\r\n', 'cut');
+  });
+  for (const [path, line] of [
+    ['endless', '503 Service Unavailable'],
+    ['cut', '500 Internal Server Error'],
+  ]) {
+    const c = capture();
+    const started = performance.now();
+    t.is(await runClient(['-f', '-m', '5', `http://127.0.0.1:${port}/${path}`], c.io), 22, path);
+    t.true(performance.now() - started < 2000);
+    t.is(c.stderr(), `sluice client: the server answered ${line}\n`);
+    t.is(c.stdout().length, 0);
+  }
+});
