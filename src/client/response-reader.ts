@@ -38,10 +38,9 @@ export class ResponseParser extends ResponseReader {
   }
 }
 
-/** Chunks from a socket, with a slot for bytes read past the end of one response. */
+/** Chunks from a socket, one response after another. */
 export class SocketChunks {
   readonly #iterator: AsyncIterator<Buffer>;
-  #pending: Buffer | undefined;
 
   constructor(socket: Socket) {
     this.#iterator = socket[Symbol.asyncIterator]();
@@ -49,18 +48,8 @@ export class SocketChunks {
 
   /** The next chunk, or null once the peer has closed its side. Rejects on socket errors. */
   async next(): Promise<Buffer | null> {
-    const pending = this.#pending;
-    if (pending !== undefined) {
-      this.#pending = undefined;
-      return pending;
-    }
     const result = await this.#iterator.next();
     return result.done ? null : result.value;
-  }
-
-  /** Puts bytes back to be returned by the next `next()`. */
-  unshift(bytes: Buffer): void {
-    if (bytes.length > 0) this.#pending = bytes;
   }
 }
 
@@ -78,11 +67,16 @@ export interface ResponseSummary {
   trailers: HeaderField[];
   /** The peer closed the connection (a close-delimited body or an early close). */
   closed: boolean;
+  /**
+   * Bytes read past the response's framing (a body longer than its Content-Length, a 204 with
+   * one): never the start of the next response, so the connection is not to be reused.
+   */
+  excess: number;
 }
 
 /**
  * Reads one response from `chunks`, calling the handler for each event in order and awaiting
- * it before reading on. Bytes after the response are put back into `chunks`.
+ * it before reading on. Bytes after the response are counted as excess, not kept.
  */
 export async function readResponse(
   chunks: SocketChunks,
@@ -121,8 +115,14 @@ export async function readResponse(
           await handler.data(event.chunk);
           break;
         default:
-          chunks.unshift(event.rest);
-          return { head: head as ResponseHead, framing, bodyBytes, trailers: event.trailers, closed };
+          return {
+            head: head as ResponseHead,
+            framing,
+            bodyBytes,
+            trailers: event.trailers,
+            closed,
+            excess: event.rest.length,
+          };
       }
     }
     if (failure) throw failure.error;

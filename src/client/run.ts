@@ -69,6 +69,9 @@ export function redirectMethod(status: number, method: string): string {
   return method;
 }
 
+/** Methods that may be sent again when a kept-alive connection turns out closed (RFC 9110 9.2.2). */
+const idempotentMethods = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
+
 /** Fields sent with -H that go to the URL's own host only (as curl): a custom Host, credentials. */
 const sameHostOnly = new Set(['host', 'authorization', 'proxy-authorization', 'cookie']);
 
@@ -380,6 +383,12 @@ class ClientRun {
             error instanceof ClientError &&
             (error.exitCode === exitCodes.emptyReply || error.exitCode === exitCodes.receive);
           if (!stale) throw error;
+          if (!idempotentMethods.has(options.method)) {
+            throw new ClientError(
+              error.exitCode,
+              `${error.message} (the kept-alive connection was closed; ${options.method} is not sent again, as it may not be idempotent)`,
+            );
+          }
           this.#trace('* the kept-alive connection was closed by the server; reconnecting\n');
           return undefined;
         }
@@ -397,7 +406,10 @@ class ClientRun {
         `${ms.toFixed(1)} ms${fresh && i > 1 ? '  (new connection)' : ''}`,
       ].join('  ');
       await writeAll(this.#io.stdout, `${printable(line)}\n`, this.#abort.signal);
-      if (result.closed || closesConnection(result.head)) {
+      // Bytes past the response, now or arriving meanwhile, would be read as the next response.
+      const excess = result.excess + (connection?.socket.readableLength ?? 0);
+      if (excess > 0) this.#trace(`* ${excess} bytes after the response; closing the connection\n`);
+      if (result.closed || excess > 0 || closesConnection(result.head)) {
         connection?.socket.destroy();
         connection = undefined;
       }

@@ -135,3 +135,36 @@ test('-f stops at the head of a 400 or more: an endless or cut body still exits 
     t.is(c.stdout().length, 0);
   }
 });
+
+test('--repeat does not send a POST again when the kept-alive connection turns out closed', async (t) => {
+  const { port, requests } = await serve((_request, socket) => {
+    if (requests.length === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    else socket.end();
+  });
+  const c = capture();
+  t.is(await runClient(['--repeat', '2', '-d', 'x', `http://127.0.0.1:${port}/`], c.io), 52);
+  t.is(requests.length, 2);
+  t.is(
+    c.stderr(),
+    'sluice client: empty reply: the server closed the connection without answering (the kept-alive connection was closed; POST is not sent again, as it may not be idempotent)\n',
+  );
+});
+
+test('--repeat: bytes past a response close the connection, never read as the next response', async (t) => {
+  let connections = 0;
+  const { port, server } = await serve((request, socket) => {
+    const extra = request.head.startsWith('GET') ? 'lo' : '';
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello${extra}`);
+  });
+  server.on('connection', () => connections++);
+  const c = capture();
+  t.is(await runClient(['--repeat', '3', `http://127.0.0.1:${port}/`], c.io), 0, c.stderr());
+  const lines = c.stdout().toString().trimEnd().split('\n');
+  t.is(lines.length, 3);
+  t.regex(lines[0] ?? '', /^\[1\/3\] {2}200 OK {2}X-Backend: - {2}5 bytes {2}[\d.]+ ms$/);
+  t.regex(
+    lines[2] ?? '',
+    /^\[3\/3\] {2}200 OK {2}X-Backend: - {2}5 bytes {2}[\d.]+ ms {2}\(new connection\)$/,
+  );
+  t.is(connections, 3);
+});
