@@ -1,6 +1,7 @@
 // `sluice healthcheck`: GET /healthz on the admin port and exit 0 (healthy) or 1, for container
 // healthchecks in images without a shell or curl (Dockerfile HEALTHCHECK, compose).
 import { existsSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { DEFAULTS } from '../config/defaults.ts';
 import { ConfigError, loadConfigFile, overridesFromEnv } from '../config/load.ts';
 import type { ListenAddress } from '../config/types.ts';
@@ -23,8 +24,19 @@ export async function healthcheck(
   const host = admin.host === '0.0.0.0' || admin.host === '::' ? '127.0.0.1' : admin.host;
   const url = `http://${formatAddress({ host, port: admin.port })}/healthz`;
   const { processIO, runClient } = await import('../client/run.ts');
-  const code = await runClient(['--fail', '--silent', '--show-error', '--max-time', '3', url], processIO());
-  return code === 0 ? 0 : 1;
+  // Healthy is 2xx only: a 3xx (-f lets it pass) is not /healthz answering.
+  let status = '';
+  const stdout = new Writable({
+    write(chunk, _encoding, callback) {
+      status += chunk;
+      callback();
+    },
+  });
+  const args = ['-f', '-sS', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', url];
+  if ((await runClient(args, Object.assign(processIO(), { stdout }))) !== 0) return 1;
+  if (status.startsWith('2')) return 0;
+  console.error(`sluice healthcheck: ${url} answered ${status}, not 2xx`);
+  return 1;
 }
 
 export function adminAddress(

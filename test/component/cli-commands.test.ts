@@ -144,6 +144,10 @@ test('healthcheck: 0 when /healthz answers 200 on the admin address, 1 otherwise
     const unhealthy = await sluice(['healthcheck', '--admin', `127.0.0.1:${admin.port}`]);
     t.is(unhealthy.code, 1);
     t.regex(unhealthy.stderr, /the server answered 503/);
+    status = 302;
+    const moved = await sluice(['healthcheck', '--admin', `127.0.0.1:${admin.port}`]);
+    t.is(moved.code, 1);
+    t.is(moved.stderr, `sluice healthcheck: http://127.0.0.1:${admin.port}/healthz answered 302, not 2xx\n`);
   } finally {
     await admin.close();
   }
