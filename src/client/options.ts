@@ -226,6 +226,15 @@ function parseArgv(argv: readonly string[]) {
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
 
+/** Whether `text` holds a C0 control character or DEL (TAB aside with `tabOk`). */
+function hasControl(text: string, tabOk = false): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if ((code < 0x20 && !(tabOk && code === 0x09)) || code === 0x7f) return true;
+  }
+  return false;
+}
+
 /** An http:// URL; a URL without a scheme is taken as http://. */
 export function parseUrl(raw: string): URL {
   const scheme = SCHEME.exec(raw)?.[1]?.toLowerCase();
@@ -234,6 +243,8 @@ export function parseUrl(raw: string): URL {
   }
   if (scheme !== undefined && scheme !== 'http')
     throw usageError(`unsupported scheme "${scheme}://" (${raw})`);
+  // WHATWG URL drops TAB, CR and LF without a word, changing the request: refuse them (as curl).
+  if (hasControl(raw)) throw usageError(`control character in URL ${JSON.stringify(raw)}`);
   let url: URL;
   try {
     url = new URL(scheme === undefined ? `http://${raw}` : raw);
@@ -241,6 +252,11 @@ export function parseUrl(raw: string): URL {
     throw usageError(`invalid URL "${raw}"`);
   }
   if (url.hostname === '') throw usageError(`no host in URL "${raw}"`);
+  try {
+    for (const part of [url.username, url.password]) decodeURIComponent(part);
+  } catch {
+    throw usageError(`invalid percent-encoding in the user name or password of "${raw}"`);
+  }
   return url;
 }
 
@@ -252,9 +268,6 @@ function parseBody(value: string): BodySource {
   }
   return { kind: 'bytes', bytes: Buffer.from(value, 'utf8') };
 }
-
-// Field values: no CR, LF or NUL (they would end the line or smuggle a header).
-const BAD_VALUE = /[\r\n\0]/;
 
 /** `Name: value` sets, `Name:` removes, `Name;` sends an empty value (as curl does). */
 export function parseHeader(raw: string): HeaderOption {
@@ -269,7 +282,9 @@ export function parseHeader(raw: string): HeaderOption {
   const name = raw.slice(0, colon);
   if (!isToken(name)) throw usageError(`invalid header name "${name}" in "${raw}"`);
   const value = raw.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-  if (BAD_VALUE.test(value)) throw usageError(`header "${name}" contains a line break or NUL`);
+  // Field values: no control character but TAB (RFC 9110 5.5); CR, LF or NUL would end the line
+  // or smuggle a header.
+  if (hasControl(value, true)) throw usageError(`header "${name}" contains a control character`);
   return { name, value: value === '' ? undefined : value };
 }
 

@@ -118,7 +118,11 @@ test('usage errors (exit 2) say what is wrong', (t) => {
   usageError(t, ['--max-redirs', 'x', 'http://a/'], /--max-redirs/);
   usageError(t, ['-H', 'NoColon', 'http://a/'], /has no colon/);
   usageError(t, ['-H', 'Bad Name: x', 'http://a/'], /invalid header name/);
-  usageError(t, ['-H', 'X-A: a\r\nX-Smuggled: 1', 'http://a/'], /line break/);
+  usageError(t, ['-H', 'X-A: a\r\nX-Smuggled: 1', 'http://a/'], /contains a control character/);
+  usageError(t, ['-H', 'X-A: a\x1b[2J\x0b', 'http://a/'], /contains a control character/);
+  usageError(t, ['http://h/a\r\nEvil: 1'], /control character in URL/);
+  usageError(t, ['http://h/a\tb'], /control character in URL/);
+  usageError(t, ['http://a%zz:b@h/'], /invalid percent-encoding in the user name or password/);
 });
 
 test('parseHeader', (t) => {
