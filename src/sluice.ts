@@ -4,19 +4,21 @@ import type { AddressInfo, Server } from 'node:net';
 import type { Logger } from 'winston';
 import { type AdminState, createAdminServer } from './admin/server.ts';
 import { ProxyCache } from './cache/proxy-cache.ts';
+import { ConfigError } from './config/load.ts';
 import type { Config } from './config/types.ts';
 import { HealthScheduler, type HealthTarget } from './health/scheduler.ts';
 import type { Transition } from './health/state.ts';
 import { localErrorCode } from './http/failure-kinds.ts';
-import { AccessLog } from './observe/access-log.ts';
+import { type AccessLog, openAccessLog } from './observe/access-log.ts';
 import { buildInfo } from './observe/build-info.ts';
 import { addFaultReporter, reportFault } from './observe/faults.ts';
 import { createLogger } from './observe/logger.ts';
 import { Metrics } from './observe/metrics.ts';
 import { registerOperatorMetrics } from './observe/operator-metrics.ts';
 import { ReloadHistory } from './observe/reload-history.ts';
+import { ThrottledReport } from './observe/throttled-report.ts';
 import { Clock } from './proxy/clock.ts';
-import { listenOn, ProxyServer } from './proxy/server.ts';
+import { listenError, listenOn, ProxyServer } from './proxy/server.ts';
 import type { Backend } from './upstream/backend.ts';
 import type { BackendPool } from './upstream/pool.ts';
 import { Topology, type TopologyChange, type TopologyOptions } from './upstream/topology.ts';
@@ -110,7 +112,12 @@ export async function startSluice(
     options.onTransition?.(backend, transition);
   };
   const topology = new Topology({ ...options.topology, clock, metrics, onTransition });
-  const { added } = await topology.apply(config);
+  // A name that does not resolve is the config's problem: one line naming its key.
+  const { added } = await topology.apply(config).catch((error: Error) => {
+    clock.stop();
+    removeFaultReporter();
+    throw new ConfigError([error.message]);
+  });
   const health = new HealthScheduler<BackendTarget>(added.map(healthTarget), {
     onResult: (target, result) => {
       if (result.result === 'local_error') {
@@ -141,16 +148,28 @@ export async function startSluice(
     pools: () => topology.pools,
     cache: () => cache.store,
   });
-  // A supervisor (serve: false) answers no requests: its workers keep the access log.
+  // A supervisor (serve: false) answers no requests: its workers keep the access log, and it
+  // only makes sure they can open it.
   const logsOn = options.accessLog !== null && options.serve !== false;
-  if (logsOn && config.accessLog) proxy.context.accessLog = AccessLog.open(config.accessLog);
-  /** A reload may turn the access log on or off or send it elsewhere (the new file opens first). */
-  const reopenAccessLog = (next: Config) => {
-    if (!logsOn || JSON.stringify(next.accessLog) === JSON.stringify(config.accessLog)) return;
-    const old = proxy.context.accessLog;
-    proxy.context.accessLog = next.accessLog ? AccessLog.open(next.accessLog) : undefined;
-    old?.writer.close();
+  const onLogError = (error: NodeJS.ErrnoException, droppedBytes: number) => {
+    metrics.localError('access_log_write');
+    logWriteFailures.report(error, droppedBytes);
   };
+  const logWriteFailures = new ThrottledReport(logger, 'access log lines lost: writing failed', 10_000);
+  const accessLogFor = (next: Config): AccessLog | undefined => {
+    if (!next.accessLog) return undefined;
+    const log = openAccessLog(next.accessLog, onLogError);
+    if (logsOn) return log;
+    log.writer.close();
+    return undefined;
+  };
+  try {
+    proxy.context.accessLog = accessLogFor(config);
+  } catch (error) {
+    clock.stop();
+    removeFaultReporter();
+    throw error;
+  }
   // Gauges Sluice keeps anyway are read when Prometheus scrapes, not updated per request.
   metrics.onScrape(() => {
     let backendConnections = 0;
@@ -165,13 +184,23 @@ export async function startSluice(
     metrics.setOpenConnections('backend', backendConnections);
     metrics.cacheBytes(cache.bytes);
   });
+  /** Undoes a start that failed half way: nothing stays bound, nothing keeps the process. */
+  const abandon = async (error: unknown): Promise<never> => {
+    admin?.close();
+    await proxy.shutdown(0);
+    clock.stop();
+    removeFaultReporter();
+    proxy.context.accessLog?.writer.close();
+    throw error;
+  };
+  let admin: Server | undefined;
   // A supervisor's workers serve; it reports the configured address.
   const address =
     options.serve === false
       ? configuredAddress(config)
-      : await proxy.listen(config.listen.host, config.listen.port, options.reusePort);
-  if (options.probe !== false) health.start();
-  let admin: Server | undefined;
+      : await proxy
+          .listen(config.listen.host, config.listen.port, options.reusePort)
+          .catch((error: Error) => abandon(listenError('listen', config.listen, error)));
   let adminAddress: AddressInfo | undefined;
   if (config.admin) {
     admin = createAdminServer({
@@ -193,8 +222,13 @@ export async function startSluice(
         else metrics.localError(code);
       },
     });
-    adminAddress = await listenOn(admin, config.admin.host, config.admin.port);
+    const at = config.admin;
+    adminAddress = await listenOn(admin, at.host, at.port).catch((error: Error) =>
+      abandon(listenError('admin', at, error)),
+    );
   }
+  // Probes start once everything is bound: a start that fails leaves no timer behind.
+  if (options.probe !== false) health.start();
 
   const changed = (change: TopologyChange, why: string) => {
     for (const backend of change.removed) {
@@ -243,15 +277,26 @@ export async function startSluice(
     adminAddress,
     reloads,
     async reload(next) {
+      // Whatever can fail comes first, the new access log included: a reload that fails changes
+      // nothing (its pools applied and its routes not would send every request to a 503).
+      const logChanges = JSON.stringify(next.accessLog) !== JSON.stringify(config.accessLog);
       let change: TopologyChange;
+      let log: AccessLog | undefined;
       try {
-        change = await topology.apply(next);
+        log = logChanges ? accessLogFor(next) : proxy.context.accessLog;
+        change = await topology.apply(next).catch((error) => {
+          if (logChanges) log?.writer.close();
+          throw error;
+        });
       } catch (error) {
         reloads.record(false);
         throw error;
       }
       reloads.record(true);
-      reopenAccessLog(next);
+      if (logChanges) {
+        proxy.context.accessLog?.writer.close();
+        proxy.context.accessLog = log;
+      }
       config = next;
       cache.configure(next.cache, next.timeouts.responseHeaders);
       changed(change, 'reload');

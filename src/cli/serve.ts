@@ -11,6 +11,7 @@ import {
   overridesFromEnv,
 } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
+import { unwritable } from '../observe/log-writer.ts';
 import { type RunningSluice, startSluice } from '../sluice.ts';
 import { unresolvedNames } from '../upstream/discovery.ts';
 
@@ -43,6 +44,12 @@ export async function checkCommand(path: string, flags: Flags, resolve: boolean)
   try {
     const { config: fromFile, where } = loadLocated(path);
     const config = withOverrides(fromFile, flags);
+    const log =
+      config.accessLog && config.accessLog.to !== 'stdout' ? unwritable(config.accessLog.to) : undefined;
+    if (log !== undefined) {
+      console.error(`${where(['accessLog', 'to'])}accessLog.to: cannot open: ${log}`);
+      return 1;
+    }
     if (resolve) {
       const problems = await unresolvedNames(config);
       for (const problem of problems)
@@ -78,12 +85,7 @@ export async function serveCommand(path: string, flags: Flags): Promise<number> 
 /** Several workers: the supervisor gets the signals; SIGUSR2 rolls the workers. */
 async function serveCluster(config: Config, workers: number, path: string, flags: Flags): Promise<number> {
   const { startCluster } = await import('../cluster/serve.ts');
-  let cluster: Awaited<ReturnType<typeof startCluster>>;
-  try {
-    cluster = await startCluster(config, workers);
-  } catch {
-    return 1;
-  }
+  const cluster = await startCluster(config, workers);
   const { logger } = cluster;
   stopOnSignals(cluster);
   reloadOnHangup(cluster, path, flags, (next) => cluster.reload(next));

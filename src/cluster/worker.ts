@@ -3,6 +3,7 @@
 // supervisor's. It answers the supervisor's questions (metrics, status, cache purges) and stops
 // gracefully when told to, when its supervisor goes away, or on SIGTERM/SIGINT.
 import v8 from 'node:v8';
+import { ConfigError } from '../config/load.ts';
 import { installProcessPolicy } from '../observe/faults.ts';
 import { createLogger } from '../observe/logger.ts';
 import { type RunningSluice, startSluice } from '../sluice.ts';
@@ -173,7 +174,8 @@ process.on('message', (message: ToWorker) => {
   queue = queue
     .then(() => handle(message))
     .catch((error: Error) => {
-      console.error(error);
+      // A config this machine cannot serve (a port taken …) is one line naming its key.
+      console.error(error instanceof ConfigError ? error.message : error);
       process.exit(1);
     });
 });

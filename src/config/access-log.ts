@@ -6,6 +6,8 @@ import type { AccessLogConfig } from './types.ts';
 import { describeValue, parseDuration, parseSize } from './values.ts';
 
 const ACCESS_LOG_KEYS = ['to', 'buffer', 'flush'];
+/** The most a buffer holds (nginx's buffers are 64k–1m): it is allocated whole at start. */
+const MAX_BUFFER = 16 * 1024 * 1024;
 
 /** `true` (the defaults), `false`, or `{ to, buffer, flush }`. */
 export const accessLog = leaf(
@@ -31,6 +33,11 @@ export const accessLog = leaf(
               ? parseDuration(raw)
               : ({ ok: false, message: `unknown key (known: ${ACCESS_LOG_KEYS.join(', ')})` } as const);
       if (!r.ok) problems.push({ path: [key], message: r.message });
+      else if (key === 'buffer' && (r.value as number) > MAX_BUFFER)
+        problems.push({
+          path: [key],
+          message: `at most 16MiB: a bigger buffer only holds lines back longer`,
+        });
       else if (key === 'to') out.to = r.value as string;
       else if (key === 'buffer') out.buffer = r.value as number;
       else out.flush = r.value as number;

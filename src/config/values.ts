@@ -83,7 +83,13 @@ export function parseAddress(value: unknown, options: { listening?: boolean } = 
 export function addressesCollide(a: ListenAddress, b: ListenAddress): boolean {
   if (a.port !== b.port || a.port === 0) return false;
   const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
-  return a.host === b.host || wildcard(a.host) || wildcard(b.host);
+  return sameHost(a.host, b.host) || wildcard(a.host) || wildcard(b.host);
+}
+
+/** `localhost` is the loopback address it resolves to (Node's lookup puts IPv4 first). */
+function sameHost(a: string, b: string): boolean {
+  const loopback = (h: string) => (h.toLowerCase() === 'localhost' ? '127.0.0.1' : h);
+  return loopback(a) === loopback(b);
 }
 
 export function formatAddress(a: ListenAddress): string {

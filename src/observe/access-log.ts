@@ -1,8 +1,10 @@
 // The access log: one JSON line per finished request, written straight into a buffered writer
 // (log-writer.ts), with no logger format pipeline on the request path.
 // The process's own lines (start, stop, backend state changes) stay with winston.
+
+import { ConfigError } from '../config/load.ts';
 import type { AccessLogConfig } from '../config/types.ts';
-import { LogWriter } from './log-writer.ts';
+import { LogWriter, type LogWriterOptions } from './log-writer.ts';
 
 /**
  * What one line says. `access`: a request that went to a pool (answered by a backend, the
@@ -324,12 +326,13 @@ export class AccessLog {
     this.writer = writer;
   }
 
-  static open(config: AccessLogConfig): AccessLog {
+  static open(config: AccessLogConfig, onError?: LogWriterOptions['onError']): AccessLog {
     return new AccessLog(
       new LogWriter({
         destination: config.to === 'stdout' ? { kind: 'stdout' } : { kind: 'file', path: config.to },
         bufferBytes: config.buffer,
         flushMs: config.flush,
+        ...(onError ? { onError } : {}),
       }),
     );
   }
@@ -360,5 +363,18 @@ export class AccessLog {
       this.stamp = `${this.secondStamp}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
     }
     return this.stamp;
+  }
+}
+
+/** The access log `config` asks for; a file that cannot be opened is the config's problem, named by its key. */
+export function openAccessLog(config: AccessLogConfig, onError?: LogWriterOptions['onError']): AccessLog {
+  try {
+    return AccessLog.open(config, onError);
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    // `ENOENT: no such file or directory, open '…'`: the words, and the code.
+    const words = /^[A-Z]+: ([^,]+)/.exec(message)?.[1];
+    const why = code && words ? `${words} (${code})` : message;
+    throw new ConfigError([`accessLog.to: cannot open ${JSON.stringify(config.to)}: ${why}`]);
   }
 }

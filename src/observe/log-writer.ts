@@ -6,7 +6,8 @@
 //
 // Loss on a crash: an exception that ends the process still runs the `exit` flush; a SIGKILL,
 // an OOM kill or a native abort loses what is buffered: at most `flushMs` worth of lines.
-import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 /** Linux's PIPE_BUF: writes up to this size to a pipe are never split. */
 const pipeBuf = 4096;
@@ -20,6 +21,11 @@ export interface LogWriterOptions {
   bufferBytes: number;
   /** Flush at the latest this long after the first buffered line. */
   flushMs: number;
+  /**
+   * A write to the file failed (a full disk, EIO): the batch is lost, not the process, and
+   * nothing waiting on the log waits for ever.
+   */
+  onError?: (error: NodeJS.ErrnoException, droppedBytes: number) => void;
 }
 
 /**
@@ -55,11 +61,13 @@ export class LogWriter {
     this.flush();
   };
   private readonly flushOnExit = () => this.flush();
+  private readonly onError: LogWriterOptions['onError'];
 
   constructor(options: LogWriterOptions) {
     this.destination = options.destination;
     this.bufferBytes = options.bufferBytes;
     this.flushMs = options.flushMs;
+    this.onError = options.onError;
     this.buffer = Buffer.allocUnsafe(Math.max(4096, options.bufferBytes));
     this.stdout = options.destination.kind === 'stdout' ? stdoutKind() : 'stream';
     this.open();
@@ -120,7 +128,11 @@ export class LogWriter {
    */
   private output(bytes: Buffer): void {
     if (this.fd !== undefined) {
-      writeAll(this.fd, bytes);
+      try {
+        writeAll(this.fd, bytes);
+      } catch (error) {
+        this.onError?.(error as NodeJS.ErrnoException, bytes.length);
+      }
       return;
     }
     let written = 0;
@@ -206,4 +218,22 @@ export function pipeChunks(bytes: Buffer, max: number): Buffer[] {
     start = end;
   }
   return chunks;
+}
+
+/**
+ * Why a log file at `path` could not be opened for appending, without opening (or creating) it:
+ * for `sluice check`. Undefined when it could.
+ */
+export function unwritable(path: string): string | undefined {
+  let what = JSON.stringify(path);
+  try {
+    const existing = statSync(path, { throwIfNoEntry: false });
+    if (existing?.isDirectory()) return `${what} is a directory`;
+    if (!existing) what = `the directory of ${what}`;
+    accessSync(existing ? path : dirname(path), constants.W_OK);
+    return undefined;
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    return code === 'ENOENT' ? `${what} does not exist` : `${what} is not writable (${code})`;
+  }
 }

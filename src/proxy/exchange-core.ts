@@ -290,8 +290,12 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     this.attempt?.close(success && !overrun && this.body.complete);
     this.body.release();
     this.cache?.done(success);
-    report(this, this.context);
-    this.client.done(this.keepClient && (success || this.body.complete));
+    try {
+      report(this, this.context);
+    } finally {
+      // Whatever the logging did, the connection goes on: its next request is never left waiting.
+      this.client.done(this.keepClient && (success || this.body.complete));
+    }
   }
 
   abstract mayRetry(): boolean;

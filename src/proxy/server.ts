@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'winston';
 import type { ProxyCache } from '../cache/proxy-cache.ts';
+import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import { ConnectionLimit } from '../http/connection-limit.ts';
 import { localErrorCode } from '../http/failure-kinds.ts';
@@ -73,7 +74,9 @@ export class ProxyServer {
     );
     // allowHalfOpen: a client that shuts down its sending side still gets its answer.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    // Errors of listen() itself go to whoever called it (listenOn); these are accept()'s.
     this.server.on('error', (error) => {
+      if (!this.server.listening) return;
       const code = localErrorCode(error);
       if (code !== undefined) this.outOfDescriptors(code);
       else logger.error('listener error', { error: error.message });
@@ -220,6 +223,19 @@ export function listenOn(
       resolve(server.address() as AddressInfo);
     });
   });
+}
+
+/**
+ * Why `key` (listen, admin) could not be bound, as a config problem: `listen: cannot listen on
+ * 127.0.0.1:8080: address already in use (EADDRINUSE)`.
+ */
+export function listenError(key: string, at: { host: string; port: number }, error: Error): ConfigError {
+  const { code, message } = error as NodeJS.ErrnoException;
+  // `listen EADDRINUSE: address already in use 127.0.0.1:8080`: the words, and the code.
+  const words = /^\S+ [A-Z_]+: (.*?)(?: \S+:\d+)?$/.exec(message)?.[1];
+  const host = at.host.includes(':') ? `[${at.host}]` : at.host;
+  const why = code && words ? `${words} (${code})` : message;
+  return new ConfigError([`${key}: cannot listen on ${host}:${at.port}: ${why}`]);
 }
 
 function backendCount(pools: ReadonlyMap<string, BackendPool>): number {

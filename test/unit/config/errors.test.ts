@@ -60,6 +60,17 @@ test('admin on the listen address', rejects, `listen: 0.0.0.0:8080\nadmin: 127.0
   'admin: conflicts with listen (127.0.0.1:8080 and 0.0.0.0:8080)',
 ]);
 
+test(
+  'admin on localhost, listen on the address it is',
+  rejects,
+  `listen: 127.0.0.1:8080\nadmin: localhost:8080\n${ONE_POOL}`,
+  ['admin: conflicts with listen (localhost:8080 and 127.0.0.1:8080)'],
+);
+
+test('an access log buffer over 16 MiB', rejects, `accessLog: { buffer: 100GiB }\n${ONE_POOL}`, [
+  'accessLog.buffer: at most 16MiB: a bigger buffer only holds lines back longer',
+]);
+
 test('bad duration', rejects, `${ONE_POOL}    health: { interval: 2 sec }\n`, [
   'pools.web.health.interval: expected a duration like 250ms, 2s, 1.5s, 1m30s or 1h (got "2 sec")',
 ]);
