@@ -111,11 +111,15 @@ export async function startSluice(
     });
     options.onTransition?.(backend, transition);
   };
+  /** What a start that fails before it binds anything undoes. */
+  const undoStart = () => {
+    clock.stop();
+    removeFaultReporter();
+  };
   const topology = new Topology({ ...options.topology, clock, metrics, onTransition });
   // A name that does not resolve is the config's problem: one line naming its key.
   const { added } = await topology.apply(config).catch((error: Error) => {
-    clock.stop();
-    removeFaultReporter();
+    undoStart();
     throw new ConfigError([error.message]);
   });
   const health = new HealthScheduler<BackendTarget>(added.map(healthTarget), {
@@ -151,11 +155,11 @@ export async function startSluice(
   // A supervisor (serve: false) answers no requests: its workers keep the access log, and it
   // only makes sure they can open it.
   const logsOn = options.accessLog !== null && options.serve !== false;
+  const logWriteFailures = new ThrottledReport(logger, 'access log lines lost: writing failed', 10_000);
   const onLogError = (error: NodeJS.ErrnoException, droppedBytes: number) => {
     metrics.localError('access_log_write');
     logWriteFailures.report(error, droppedBytes);
   };
-  const logWriteFailures = new ThrottledReport(logger, 'access log lines lost: writing failed', 10_000);
   const accessLogFor = (next: Config): AccessLog | undefined => {
     if (!next.accessLog) return undefined;
     const log = openAccessLog(next.accessLog, onLogError);
@@ -166,8 +170,7 @@ export async function startSluice(
   try {
     proxy.context.accessLog = accessLogFor(config);
   } catch (error) {
-    clock.stop();
-    removeFaultReporter();
+    undoStart();
     throw error;
   }
   // Gauges Sluice keeps anyway are read when Prometheus scrapes, not updated per request.
@@ -188,8 +191,7 @@ export async function startSluice(
   const abandon = async (error: unknown): Promise<never> => {
     admin?.close();
     await proxy.shutdown(0);
-    clock.stop();
-    removeFaultReporter();
+    undoStart();
     proxy.context.accessLog?.writer.close();
     throw error;
   };
