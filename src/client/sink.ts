@@ -1,5 +1,6 @@
-// Where body bytes are written: stdout (as they are, or as text on a terminal) or a file (a free name is found unless -o asked for one). Every write waits for
-// 'drain' when the stream is full, so a 1 GB download keeps memory flat.
+// Where body bytes are written: stdout (as they are, or as text on a terminal) or a file (a free
+// name is found unless -o asked for one). Every write waits for 'drain' when the stream is full,
+// so a 1 GB download keeps memory flat.
 import { once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
