@@ -30,6 +30,7 @@ import {
 } from './fields.ts';
 import { parseHeaderRemove, parseHeaderSet } from './header-rules.ts';
 import { type ConfigIssue, issueLines, mapIssue } from './issues.ts';
+import { parseProbePath, parseRoutePath } from './paths.ts';
 import type {
   CacheConfig,
   Config,
@@ -55,7 +56,6 @@ import {
   parseHostHeader,
   parseHostPattern,
   parseIpOrCidr,
-  parsePath,
   parseSize,
   parseStatusRange,
   parseUpgrades,
@@ -165,7 +165,7 @@ const cache = strict({
   );
 
 const health = strict({
-  path: leaf(parsePath, () => DEFAULTS.health.path),
+  path: leaf(parseProbePath, () => DEFAULTS.health.path),
   host: leaf(parseHostHeader, (): string | undefined => undefined),
   interval: duration(DEFAULTS.health.interval),
   timeout: duration(DEFAULTS.health.timeout),
@@ -281,7 +281,7 @@ const headerRemove = leaf(parseHeaderRemove, (): string[] => []);
 
 const route = strict({
   host: leaf(parseHostPattern, () => DEFAULTS.route.host),
-  path: leaf(parsePath, () => DEFAULTS.route.path),
+  path: leaf(parseRoutePath, () => DEFAULTS.route.path),
   stripPrefix: boolean(DEFAULTS.route.stripPrefix),
   pool: leaf(nonEmptyString, REQUIRED),
   headers: section(strict({ set: headerSet, remove: headerRemove })),

@@ -242,16 +242,6 @@ export function parseHostHeader(value: unknown): Parsed<string> {
   return parseAddress(text).ok ? ok(text) : fail(hint);
 }
 
-/** A path prefix or probe path: starts with `/`, no whitespace or control characters. */
-export function parsePath(value: unknown): Parsed<string> {
-  if (typeof value !== 'string')
-    return fail(`expected a path starting with "/" (got ${describeValue(value)})`);
-  if (!value.startsWith('/')) return fail(`must start with "/" (got ${describeValue(value)})`);
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting them is the point
-  if (/[\s\u0000-\u001f\u007f]/.test(value)) return fail('must not contain spaces or control characters');
-  return ok(value);
-}
-
 /**
  * A header field value: a string or number of visible characters, spaces and tabs (RFC 9110
  * field-value; obs-text as latin1). Control characters and anything beyond latin1 are refused:

@@ -9,12 +9,12 @@ import type { CacheFlow } from '../cache/proxy-cache.ts';
 import type { RouteConfig } from '../config/types.ts';
 import { connectionTokens } from '../http/hop-by-hop.ts';
 import { type BodyFraming, headerValue, type RequestHead } from '../http/message.ts';
+import { backendReading, normalizeTarget } from '../http/normalize.ts';
 import { headerTokens } from '../http/serialize.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { ProxyContext } from './context.ts';
 import type { Downstream } from './downstream.ts';
 import { CacheSubject, upstreamRequestHead } from './heads.ts';
-import { backendReading, normalizeTarget } from './normalize.ts';
 import type { UpstreamRequest } from './upstream-request.ts';
 
 /** A request Sluice answers itself; `reason` labels sluice_requests_rejected_total. */

@@ -15,8 +15,8 @@
 // target (`http://host:port/path?q`) names the host itself, and that authority wins over the
 // Host header (RFC 9112 section 3.2.2).
 //
-// Paths compare case-sensitively and byte for byte (no percent-decoding, no dot-segment
-// removal), on the path without the query. A prefix ending in `/` matches every path that starts
+// Paths compare case-sensitively and byte for byte, on the path without the query: both sides
+// are already normalized (the request by admission, the route path by config/paths.ts). A prefix ending in `/` matches every path that starts
 // with it; any other prefix matches on a segment boundary: `/v1` matches `/v1`, `/v1/x` and
 // `/v1?q`, not `/v1x`.
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { backendReading, normalizeTarget } from '../../../src/proxy/normalize.ts';
+import { backendReading, normalizeTarget } from '../../../src/http/normalize.ts';
 
 const target = (raw: string) => {
   const normalized = normalizeTarget(raw);
