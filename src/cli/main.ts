@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { ConfigError } from '../config/load.ts';
 import { installProcessPolicy } from '../observe/faults.ts';
+import { UsageError } from './usage-error.ts';
 
 // V8 moves an allocation site to the old generation once its objects are seen surviving
 // scavenges. Under load that happens by chance in the first seconds, and from then on the
@@ -26,15 +27,6 @@ resolves every DNS name); it exits 1 for an invalid config. healthcheck asks the
 SLUICE_ADMIN, SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT, SLUICE_WORKERS. Usage errors exit 2.`;
 
 const commands = new Set(['serve', 'check', 'demo', 'healthcheck']);
-
-/** A mistake on the command line: exit 2, with the usage unless the message says it all. */
-class UsageError extends Error {
-  readonly showUsage: boolean;
-  constructor(message: string, showUsage = true) {
-    super(message);
-    this.showUsage = showUsage;
-  }
-}
 
 async function main(argv: string[]): Promise<number> {
   // The client has options of its own: it bypasses the parsing below. Each command loads only

@@ -5,15 +5,16 @@ import { formatPath } from '../config/issues.ts';
 import {
   applyOverrides,
   ConfigError,
+  FlagValueError,
   loadConfigFile,
   loadLocated,
-  type Overrides,
   overridesFromEnv,
 } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import { unwritable } from '../observe/log-writer.ts';
 import { type RunningSluice, startSluice } from '../sluice.ts';
 import { unresolvedNames } from '../upstream/discovery.ts';
+import { UsageError } from './usage-error.ts';
 
 export interface Flags {
   listen: string | undefined;
@@ -25,14 +26,13 @@ export interface Flags {
 
 /** Environment variables override the file, flags override both. */
 export function withOverrides(config: Config, flags: Flags): Config {
-  const fromEnv = applyOverrides(config, overridesFromEnv(process.env), 'env');
-  const fromFlags: Overrides = {};
-  if (flags.listen !== undefined) fromFlags.listen = flags.listen;
-  if (flags.admin !== undefined) fromFlags.admin = flags.admin;
-  if (flags.logLevel !== undefined) fromFlags.logLevel = flags.logLevel;
-  if (flags.logFormat !== undefined) fromFlags.logFormat = flags.logFormat;
-  if (flags.workers !== undefined) fromFlags.workers = flags.workers;
-  return applyOverrides(fromEnv, fromFlags, 'flag');
+  try {
+    return applyOverrides(config, flags, overridesFromEnv(process.env));
+  } catch (error) {
+    // A bad flag value is a mistake on the command line, as an unknown option is: exit 2.
+    if (error instanceof FlagValueError) throw new UsageError(error.message, false);
+    throw error;
+  }
 }
 
 /**

@@ -34,6 +34,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** A bad value given by a flag: the command line is wrong, not the config. */
+export class FlagValueError extends ConfigError {}
+
 /** A parsed config and the means to point at any of its key paths in the text it came from. */
 export interface LocatedConfig {
   config: Config;
@@ -144,22 +147,26 @@ const NAMES = {
 const ADMIN_OFF = new Set(['off', 'false', 'none', 'no']);
 
 /**
- * Apply overrides on top of a config, returning a new Config. Each is validated; all problems are
- * thrown together as a ConfigError naming the flag (`--listen: expected host:port`), or the
- * environment variable when `origin` is `'env'`. `--admin off` (or false/none/no) disables the admin listener.
+ * Apply overrides on top of a config, returning a new Config: `flags` win over `env` key by key,
+ * before anything is validated, so a bad environment value that a flag replaces is no error.
+ * What is left is validated; all problems are thrown together, each naming the flag (`--listen:
+ * expected host:port`) or variable (`SLUICE_LISTEN: ...`) it came from, as a FlagValueError when
+ * a flag is among them. `--admin off` (or false/none/no) disables the admin listener.
  */
-export function applyOverrides(
-  config: Config,
-  overrides: Overrides,
-  origin: 'flag' | 'env' = 'flag',
-): Config {
-  const names = NAMES[origin];
+export function applyOverrides(config: Config, flags: Overrides, env: Overrides = {}): Config {
+  const overrides: Overrides = { ...env, ...definedOnly(flags) };
+  const name = (key: keyof Overrides) => NAMES[flags[key] !== undefined ? 'flag' : 'env'][key];
   const issues: string[] = [];
+  let byFlag = false;
+  const problem = (key: keyof Overrides, message: string) => {
+    byFlag ||= flags[key] !== undefined;
+    issues.push(`${name(key)}: ${message}`);
+  };
   const next: Config = { ...config };
   if (overrides.listen !== undefined) {
     const r = parseAddress(overrides.listen, { listening: true });
     if (r.ok) next.listen = { host: r.value.host, port: r.value.port };
-    else issues.push(`${names.listen}: ${r.message}`);
+    else problem('listen', r.message);
   }
   if (overrides.admin !== undefined) {
     const text = overrides.admin.trim();
@@ -167,32 +174,38 @@ export function applyOverrides(
     else {
       const r = parseAddress(text, { listening: true });
       if (r.ok) next.admin = { host: r.value.host, port: r.value.port };
-      else issues.push(`${names.admin}: ${r.message} (or off to disable the admin listener)`);
+      else problem('admin', `${r.message} (or off to disable the admin listener)`);
     }
   }
   if (overrides.logLevel !== undefined) {
     const r = parseChoice<LogLevel>(overrides.logLevel.trim(), LOG_LEVELS);
     if (r.ok) next.logLevel = r.value;
-    else issues.push(`${names.logLevel}: ${r.message}`);
+    else problem('logLevel', r.message);
   }
   if (overrides.logFormat !== undefined) {
     const r = parseChoice<LogFormat>(overrides.logFormat.trim(), LOG_FORMATS);
     if (r.ok) next.logFormat = r.value;
-    else issues.push(`${names.logFormat}: ${r.message}`);
+    else problem('logFormat', r.message);
   }
   if (overrides.workers !== undefined) {
     const r = parseWorkers(overrides.workers);
     if (r.ok) next.workers = r.value;
-    else issues.push(`${names.workers}: ${r.message}`);
+    else problem('workers', r.message);
   }
   if (issues.length === 0 && next.admin && addressesCollide(next.listen, next.admin)) {
-    const culprit = overrides.admin !== undefined ? names.admin : names.listen;
-    const other = overrides.admin !== undefined ? 'listen' : 'admin';
-    const [mine, theirs] = culprit === names.admin ? [next.admin, next.listen] : [next.listen, next.admin];
-    issues.push(`${culprit}: conflicts with ${other} (${formatAddress(mine)} and ${formatAddress(theirs)})`);
+    const byAdmin = overrides.admin !== undefined;
+    const [mine, theirs] = byAdmin ? [next.admin, next.listen] : [next.listen, next.admin];
+    problem(
+      byAdmin ? 'admin' : 'listen',
+      `conflicts with ${byAdmin ? 'listen' : 'admin'} (${formatAddress(mine)} and ${formatAddress(theirs)})`,
+    );
   }
-  if (issues.length > 0) throw new ConfigError(issues);
+  if (issues.length > 0) throw byFlag ? new FlagValueError(issues) : new ConfigError(issues);
   return next;
+}
+
+function definedOnly(overrides: Overrides): Overrides {
+  return Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
 }
 
 /**

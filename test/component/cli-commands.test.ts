@@ -87,10 +87,37 @@ test('check applies the SLUICE_* overrides serve applies', async (t) => {
   const run = await sluice(['check', good()], { SLUICE_LOG_LEVEL: 'trace' });
   t.is(run.code, 1);
   t.is(run.stderr, 'SLUICE_LOG_LEVEL: expected one of "error", "warn", "info", "debug" (got "trace")\n');
-  const format = await sluice(['check', good(), '--log-format', 'yaml']);
-  t.is(format.code, 1);
-  t.is(format.stderr, '--log-format: expected one of "json", "text" (got "yaml")\n');
   t.is((await sluice(['check', good()], { SLUICE_LOG_LEVEL: 'debug', SLUICE_LOG_FORMAT: 'text' })).code, 0);
+});
+
+test('a bad flag value is a usage error (exit 2), as an unknown option is', async (t) => {
+  for (const [args, stderr] of [
+    [['--log-format', 'yaml'], '--log-format: expected one of "json", "text" (got "yaml")\n'],
+    [['--workers', '0'], '--workers: expected auto or an integer from 1 to 256 (got "0")\n'],
+    [['--listen', ':8080'], '--listen: expected host:port\n'],
+  ] as const) {
+    const run = await sluice(['check', good(), ...args]);
+    t.deepEqual([run.code, run.stderr], [2, stderr], args.join(' '));
+  }
+});
+
+test('flags override SLUICE_* before validation; problems of both layers are reported together', async (t) => {
+  for (const [env, args] of [
+    [{ SLUICE_WORKERS: '0' }, ['--workers', '1']],
+    [{ SLUICE_LOG_LEVEL: 'trace' }, ['--log-level', 'info']],
+    [{ SLUICE_LISTEN: '127.0.0.1:9899' }, ['--admin', 'off']],
+    [{ SLUICE_ADMIN: '127.0.0.1:9880' }, ['--listen', '127.0.0.1:9881']],
+  ] as const) {
+    const run = await sluice(['check', good(), ...args], env);
+    t.is(run.code, 0, `${JSON.stringify(env)} ${args.join(' ')}: ${run.stderr}`);
+  }
+  const both = await sluice(['check', good(), '--workers', 'many'], { SLUICE_LOG_LEVEL: 'trace' });
+  t.is(both.code, 2);
+  t.is(
+    both.stderr,
+    'SLUICE_LOG_LEVEL: expected one of "error", "warn", "info", "debug" (got "trace")\n' +
+      '--workers: expected auto or an integer from 1 to 256 (got "many")\n',
+  );
 });
 
 test('check --resolve looks up every DNS name (localhost resolves)', async (t) => {

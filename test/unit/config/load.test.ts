@@ -96,7 +96,7 @@ test('--admin on the listen port is a conflict', (t) => {
 
 test('overrides from the environment name the variable', (t) => {
   const error = t.throws(
-    () => applyOverrides(base, overridesFromEnv({ SLUICE_LISTEN: 'x', SLUICE_LOG_LEVEL: 'loud' }), 'env'),
+    () => applyOverrides(base, {}, overridesFromEnv({ SLUICE_LISTEN: 'x', SLUICE_LOG_LEVEL: 'loud' })),
     { instanceOf: ConfigError },
   );
   t.deepEqual(error?.issues, [
@@ -126,14 +126,44 @@ test('overridesFromEnv leaves out unset and empty variables', (t) => {
 });
 
 test('environment then flags: the flag wins', (t) => {
-  const fromEnv = applyOverrides(
+  const final = applyOverrides(
     base,
+    { listen: '0.0.0.0:82' },
     overridesFromEnv({ SLUICE_LISTEN: '0.0.0.0:81', SLUICE_LOG_LEVEL: 'warn' }),
-    'env',
   );
-  const final = applyOverrides(fromEnv, { listen: '0.0.0.0:82' });
   t.deepEqual(final.listen, { host: '0.0.0.0', port: 82 });
   t.is(final.logLevel, 'warn');
+});
+
+test('a bad or conflicting environment value that a flag replaces is no error', (t) => {
+  const env = (vars: Record<string, string>) => overridesFromEnv(vars);
+  t.is(applyOverrides(base, { workers: '1' }, env({ SLUICE_WORKERS: '0' })).workers, 1);
+  t.is(applyOverrides(base, { logLevel: 'info' }, env({ SLUICE_LOG_LEVEL: 'trace' })).logLevel, 'info');
+  t.is(applyOverrides(base, { admin: 'off' }, env({ SLUICE_LISTEN: '127.0.0.1:9901' })).admin, null);
+  const both = applyOverrides(base, { listen: '127.0.0.1:9681' }, env({ SLUICE_ADMIN: '127.0.0.1:9680' }));
+  t.deepEqual(
+    [both.listen, both.admin],
+    [
+      { host: '127.0.0.1', port: 9681 },
+      { host: '127.0.0.1', port: 9680 },
+    ],
+  );
+});
+
+test('problems of both layers are reported together, each named by where it came from', (t) => {
+  const error = t.throws(
+    () =>
+      applyOverrides(
+        base,
+        { workers: 'many', listen: '127.0.0.1:1' },
+        overridesFromEnv({ SLUICE_WORKERS: '0', SLUICE_LOG_LEVEL: 'trace', SLUICE_LISTEN: 'x' }),
+      ),
+    { instanceOf: ConfigError },
+  );
+  t.deepEqual(error?.issues, [
+    'SLUICE_LOG_LEVEL: expected one of "error", "warn", "info", "debug" (got "trace")',
+    '--workers: expected auto or an integer from 1 to 256 (got "many")',
+  ]);
 });
 
 test('workers: auto or a number, in the file, from --workers or from SLUICE_WORKERS', (t) => {
@@ -141,10 +171,10 @@ test('workers: auto or a number, in the file, from --workers or from SLUICE_WORK
   t.is(parseConfig('workers: 4\npools:\n  web:\n    servers: [127.0.0.1:9001]\n').workers, 4);
   t.is(applyOverrides(base, { workers: '2' }).workers, 2);
   t.is(applyOverrides(base, { workers: ' auto ' }).workers, 'auto');
-  t.is(applyOverrides(base, overridesFromEnv({ SLUICE_WORKERS: '1' }), 'env').workers, 1);
+  t.is(applyOverrides(base, {}, overridesFromEnv({ SLUICE_WORKERS: '1' })).workers, 1);
   const flag = t.throws(() => applyOverrides(base, { workers: 'many' }), { instanceOf: ConfigError });
   t.is(flag.message, '--workers: expected auto or an integer from 1 to 256 (got "many")');
-  const env = t.throws(() => applyOverrides(base, overridesFromEnv({ SLUICE_WORKERS: '0' }), 'env'), {
+  const env = t.throws(() => applyOverrides(base, {}, overridesFromEnv({ SLUICE_WORKERS: '0' })), {
     instanceOf: ConfigError,
   });
   t.is(env.message, 'SLUICE_WORKERS: expected auto or an integer from 1 to 256 (got "0")');
