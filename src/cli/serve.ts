@@ -10,6 +10,7 @@ import {
   loadLocated,
   overridesFromEnv,
 } from '../config/load.ts';
+import { keepRestartKeys } from '../config/restart-keys.ts';
 import type { Config } from '../config/types.ts';
 import { unwritable } from '../observe/log-writer.ts';
 import { type RunningSluice, startSluice } from '../sluice.ts';
@@ -74,8 +75,8 @@ export async function serveCommand(path: string, flags: Flags): Promise<number> 
   if (workers > 1) return serveCluster(config, workers, path, flags);
   const sluice = await startSluice(config);
   stopOnSignals(sluice);
-  reloadOnHangup(sluice, path, flags, async (next) => {
-    await sluice.reload(next);
+  reloadOnHangup(sluice, path, flags, async (file) => {
+    await sluice.reload(keepRestartKeys(sluice.config, file, sluice.logger));
     sluice.logger.info('config reloaded', { config: path });
   });
   reopenOnUsr1(sluice);

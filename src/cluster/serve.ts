@@ -4,6 +4,7 @@
 // turns signals into `stop` (SIGTERM/SIGINT), `reload` (SIGHUP) and `restart` (SIGUSR2), and
 // passes SIGUSR1 (reopen the access log) on to the workers.
 import type { Logger } from 'winston';
+import { keepRestartKeys } from '../config/restart-keys.ts';
 import type { Config } from '../config/types.ts';
 import { createLogger } from '../observe/logger.ts';
 import type { ReloadHistory } from '../observe/reload-history.ts';
@@ -143,20 +144,7 @@ export async function startCluster(config: Config, count: number): Promise<Runni
   };
 
   async function reloadNow(file: Config): Promise<void> {
-    const fixed = {
-      listen: config.listen,
-      admin: config.admin,
-      logFormat: config.logFormat,
-      workers: config.workers,
-    };
-    const needRestart = Object.entries(fixed).filter(
-      ([key, value]) => JSON.stringify(file[key as keyof Config]) !== JSON.stringify(value),
-    );
-    if (needRestart.length > 0)
-      logger.warn('these settings need a restart; kept as they are', {
-        keys: needRestart.map(([key]) => key),
-      });
-    const next: Config = { ...file, ...fixed };
+    const next = keepRestartKeys(config, file, logger);
     await sluice.reload(next);
     const problems = await running.reload(next);
     if (problems.length > 0) logger.error('config reloaded, but not in every worker', { problems });

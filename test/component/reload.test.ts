@@ -219,3 +219,33 @@ test('a backend replaced under its name keeps its series: the old one drains int
   );
   t.true(left.some((s) => s.name === 'sluice_backend_info' && s.labels.backend === 'b2'));
 });
+
+test('one process: SIGHUP keeps listen, admin and logFormat as they are, and warns that they need a restart', async (t) => {
+  const backend = await startNodeBackend((_request, response) => response.end('ok'));
+  const [port, admin, moved] = [await freePort(), await freePort(), await freePort()];
+  const file = (listen: number, more: string) =>
+    `listen: 127.0.0.1:${listen}\n${more}pools:\n  web:\n    servers: [127.0.0.1:${backend.port}]\n`;
+  const sluice = await startChildSluice(file(port, `admin: 127.0.0.1:${admin}\n`));
+  const ask = async () =>
+    statuses((await rawExchange(port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')).text);
+  try {
+    // (An answer first: the signal handlers are installed once the start is through.)
+    t.deepEqual(await ask(), [200]);
+    writeFileSync(sluice.configPath, file(moved, 'admin: false\nlogFormat: text\n'));
+    sluice.process.kill('SIGHUP');
+    await until('the reload', 10_000, async () => sluice.output().includes('config reloaded') || undefined);
+    const warning = sluice
+      .output()
+      .split('\n')
+      .find((line) => line.includes('need a restart'));
+    t.like(JSON.parse(warning ?? '{}'), {
+      level: 'warn',
+      message: 'these settings need a restart; kept as they are',
+      keys: ['listen', 'admin', 'logFormat'],
+    });
+    t.deepEqual(await ask(), [200], 'the old port still serves');
+  } finally {
+    await sluice.stop();
+    await backend.close();
+  }
+});
