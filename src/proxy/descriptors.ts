@@ -19,6 +19,11 @@ export function openFileLimit(): number | undefined {
   }
 }
 
+/** Descriptors `connections` client connections need: one backend connection each, and the reserve. */
+function descriptorsFor(connections: number, backends: number): number {
+  return 2 * connections + baseReserve + 2 * backends;
+}
+
 /**
  * The effective client connection limit: `configured`, lowered so that every client connection
  * can have one backend connection besides, with `baseReserve` plus two per backend (its probe
@@ -30,6 +35,34 @@ export function clientConnectionLimit(
   fileLimit = openFileLimit(),
 ): number {
   if (fileLimit === undefined) return configured;
-  const reserve = baseReserve + 2 * backends;
-  return Math.max(1, Math.min(configured, Math.floor((fileLimit - reserve) / 2)));
+  return Math.max(1, Math.min(configured, Math.floor((fileLimit - descriptorsFor(0, backends)) / 2)));
+}
+
+/** Below this many client connections, a lowered limit is logged as an error, not a warning. */
+export const tooFewConnections = 16;
+
+/**
+ * What to log when the limit was lowered (nginx warns likewise: "worker_connections exceed open
+ * file resource limit"); undefined when it was not. A config that check passes must not serve
+ * one client at a time without a word.
+ */
+export function loweredLimitReport(
+  configured: number,
+  effective: number,
+  backends: number,
+  fileLimit = openFileLimit(),
+): { level: 'warn' | 'error'; message: string; meta: Record<string, number | string> } | undefined {
+  if (effective >= configured || fileLimit === undefined) return undefined;
+  const needed = descriptorsFor(configured, backends);
+  return {
+    level: effective < tooFewConnections ? 'error' : 'warn',
+    message: 'limits.maxConnections lowered to fit the open-file limit',
+    meta: {
+      configured,
+      effective,
+      nofile: fileLimit,
+      backends,
+      fix: `raise the open-file limit to ${needed} (ulimit -n, LimitNOFILE= in a systemd unit, --ulimit nofile= for docker) or lower limits.maxConnections`,
+    },
+  };
 }

@@ -13,7 +13,7 @@ import type { BackendPool } from '../upstream/pool.ts';
 import { ClientConnection, type ConnectionEvents } from './client-connection.ts';
 import type { Clock } from './clock.ts';
 import type { ProxyContext } from './context.ts';
-import { clientConnectionLimit } from './descriptors.ts';
+import { clientConnectionLimit, loweredLimitReport, openFileLimit } from './descriptors.ts';
 import { TrustedPeers } from './forwarding.ts';
 import { Router } from './router.ts';
 
@@ -67,10 +67,8 @@ export class ProxyServer {
       draining: false,
     };
     // Up to 16 newcomers over the limit are told 503 at once.
-    this.clients = new ConnectionLimit(
-      clientConnectionLimit(config.limits.maxConnections, backendCount(pools)),
-      16,
-      (reason) => metrics?.rejected(reason),
+    this.clients = new ConnectionLimit(this.fittedLimit(config, pools), 16, (reason) =>
+      metrics?.rejected(reason),
     );
     // allowHalfOpen: a client that shuts down its sending side still gets its answer.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
@@ -86,6 +84,17 @@ export class ProxyServer {
         for (const backend of pool.backends) backend.connections.sweep(clock.now);
     }, 1000);
     this.poolSweep.unref();
+  }
+
+  /** limits.maxConnections, lowered to fit the descriptors; logged when it is. */
+  private fittedLimit(config: Config, pools: ReadonlyMap<string, BackendPool>): number {
+    const configured = config.limits.maxConnections;
+    const backends = backendCount(pools);
+    const fileLimit = openFileLimit();
+    const limit = clientConnectionLimit(configured, backends, fileLimit);
+    const report = loweredLimitReport(configured, limit, backends, fileLimit);
+    if (report) this.context.logger.log(report.level, report.message, report.meta);
+    return limit;
   }
 
   /** The most client connections open at once (limits.maxConnections, lowered to fit descriptors). */
@@ -130,7 +139,7 @@ export class ProxyServer {
 
   /** Takes a reloaded config: new connections and requests use it, running ones finish as they are. */
   update(config: Config, pools: ReadonlyMap<string, BackendPool>): void {
-    this.clients.limit = clientConnectionLimit(config.limits.maxConnections, backendCount(pools));
+    this.clients.limit = this.fittedLimit(config, pools);
     const context = this.context;
     context.config = config;
     context.router = new Router(config.routes);
