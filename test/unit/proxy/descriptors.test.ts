@@ -16,9 +16,11 @@ test('a limit lowered to fit the open-file limit is reported with the numbers an
   });
 });
 
-test('below 16 client connections the report is an error; an unlowered limit is not reported', (t) => {
+test('below 16 client connections the report is an error; a limit lowered by a tenth or less is not reported', (t) => {
   t.is(clientConnectionLimit(10_000, 480, 1024), 1);
   t.is(loweredLimitReport(10_000, 1, 480, 1024)?.level, 'error');
   t.is(loweredLimitReport(100, 100, 10, 1024), undefined);
+  t.is(clientConnectionLimit(10_000, 3, 20_000), 9965);
+  t.is(loweredLimitReport(10_000, 9965, 3, 20_000), undefined, 'lowered by the reserve alone');
   t.is(loweredLimitReport(10_000, 10_000, 10, undefined), undefined);
 });
