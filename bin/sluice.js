@@ -9,7 +9,17 @@
 // turn the cache on before any .ts file is read. The cache lives in NODE_COMPILE_CACHE or under
 // the temp dir; where it cannot be written, Sluice runs the same, without it. Worker processes
 // (workers > 1) are forked from .ts files: they find the cache through NODE_COMPILE_CACHE.
+import { readFileSync } from 'node:fs';
 import module from 'node:module';
+
+// An older Node fails on the first .ts file with a stack trace: say what is needed instead.
+const engines = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).engines.node;
+const needed = /^>=\s*(\d+)\.(\d+)/.exec(engines).slice(1).map(Number);
+const running = process.versions.node.split('.').map(Number);
+if (running[0] < needed[0] || (running[0] === needed[0] && running[1] < needed[1])) {
+  console.error(`sluice: needs Node >= ${needed.join('.')} (this is Node ${process.versions.node})`);
+  process.exit(1);
+}
 
 const cache = module.enableCompileCache?.();
 if (cache?.directory && process.env.NODE_COMPILE_CACHE === undefined)

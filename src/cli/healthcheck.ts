@@ -33,7 +33,13 @@ export async function healthcheck(
     },
   });
   const args = ['-f', '-sS', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', url];
-  if ((await runClient(args, Object.assign(processIO(), { stdout }))) !== 0) return 1;
+  // The client's failure is told as the healthcheck's (`sluice healthcheck: connection refused …`).
+  const stderr = new Writable({
+    write(chunk, _encoding, callback) {
+      process.stderr.write(String(chunk).replace(/^sluice client: /gm, 'sluice healthcheck: '), callback);
+    },
+  });
+  if ((await runClient(args, Object.assign(processIO(), { stdout, stderr }))) !== 0) return 1;
   if (status.startsWith('2')) return 0;
   console.error(`sluice healthcheck: ${url} answered ${status}, not 2xx`);
   return 1;

@@ -26,7 +26,14 @@ resolves every DNS name); it exits 1 for an invalid config. healthcheck asks the
 /healthz and exits 0 or 1 (for container healthchecks). Environment: SLUICE_CONFIG, SLUICE_LISTEN,
 SLUICE_ADMIN, SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT, SLUICE_WORKERS. Usage errors exit 2.`;
 
-const commands = new Set(['serve', 'check', 'demo', 'healthcheck']);
+const overrideOptions = ['listen', 'admin', 'log-level', 'log-format'];
+/** The options each command takes (besides --help and --version): any other is a usage error. */
+const commandOptions: Record<string, readonly string[]> = {
+  serve: ['config', ...overrideOptions, 'workers'],
+  check: ['config', ...overrideOptions, 'workers', 'resolve'],
+  demo: overrideOptions,
+  healthcheck: ['admin', 'config'],
+};
 
 async function main(argv: string[]): Promise<number> {
   // The client has options of its own: it bypasses the parsing below. Each command loads only
@@ -47,10 +54,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = positionals[0] ?? 'serve';
   const operands = positionals.slice(1);
-  if (!commands.has(command) || operands.length > (command === 'check' ? 1 : 0)) {
+  const options = commandOptions[command];
+  if (options === undefined || operands.length > (command === 'check' ? 1 : 0)) {
     throw new UsageError(`sluice: unknown command "${positionals.join(' ')}"`);
   }
-  if (values.resolve && command !== 'check') throw new UsageError('sluice: --resolve goes with check only');
+  // An option the command ignores would be a silent surprise (demo --config serves the demo).
+  const stray = Object.keys(values).find((name) => !options.includes(name));
+  if (stray !== undefined)
+    throw new UsageError(`sluice ${command}: --${stray} is not an option of ${command}`);
   const flags = {
     listen: values.listen,
     admin: values.admin,

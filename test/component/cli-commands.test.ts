@@ -91,27 +91,29 @@ test('check applies the SLUICE_* overrides serve applies', async (t) => {
 });
 
 test('a bad flag value is a usage error (exit 2), as an unknown option is', async (t) => {
+  const path = file('flag-values.yaml', 'pools:\n  web:\n    servers: [127.0.0.1:9001]\n');
   for (const [args, stderr] of [
     [['--log-format', 'yaml'], '--log-format: expected one of "json", "text" (got "yaml")\n'],
     [['--workers', '0'], '--workers: expected auto or an integer from 1 to 256 (got "0")\n'],
     [['--listen', ':8080'], '--listen: expected host:port\n'],
   ] as const) {
-    const run = await sluice(['check', good(), ...args]);
+    const run = await sluice(['check', path, ...args]);
     t.deepEqual([run.code, run.stderr], [2, stderr], args.join(' '));
   }
 });
 
 test('flags override SLUICE_* before validation; problems of both layers are reported together', async (t) => {
+  const path = file('flag-over-env.yaml', 'pools:\n  web:\n    servers: [127.0.0.1:9001]\n');
   for (const [env, args] of [
     [{ SLUICE_WORKERS: '0' }, ['--workers', '1']],
     [{ SLUICE_LOG_LEVEL: 'trace' }, ['--log-level', 'info']],
     [{ SLUICE_LISTEN: '127.0.0.1:9899' }, ['--admin', 'off']],
     [{ SLUICE_ADMIN: '127.0.0.1:9880' }, ['--listen', '127.0.0.1:9881']],
   ] as const) {
-    const run = await sluice(['check', good(), ...args], env);
+    const run = await sluice(['check', path, ...args], env);
     t.is(run.code, 0, `${JSON.stringify(env)} ${args.join(' ')}: ${run.stderr}`);
   }
-  const both = await sluice(['check', good(), '--workers', 'many'], { SLUICE_LOG_LEVEL: 'trace' });
+  const both = await sluice(['check', path, '--workers', 'many'], { SLUICE_LOG_LEVEL: 'trace' });
   t.is(both.code, 2);
   t.is(
     both.stderr,
@@ -126,17 +128,36 @@ test('check --resolve looks up every DNS name (localhost resolves)', async (t) =
 });
 
 test('usage errors exit 2', async (t) => {
-  for (const args of [
-    ['check'],
-    ['bogus'],
-    ['--frob'],
-    ['serve', '--resolve', '--config', 'x'],
-    ['check', 'a', 'b'],
-  ]) {
+  for (const args of [['check'], ['bogus'], ['--frob'], ['check', 'a', 'b']]) {
     const run = await sluice(args);
     t.is(run.code, 2, args.join(' '));
     t.regex(run.stderr, /^sluice( check)?: .*\nusage:/, args.join(' '));
   }
+});
+
+test('an option the command does not take is a usage error (exit 2), and nothing starts', async (t) => {
+  for (const [args, line] of [
+    [['demo', '--config', 'sluice.yaml'], 'sluice demo: --config is not an option of demo'],
+    [['healthcheck', '--workers', '3'], 'sluice healthcheck: --workers is not an option of healthcheck'],
+    [['serve', '--resolve', '--config', 'sluice.yaml'], 'sluice serve: --resolve is not an option of serve'],
+    [['demo', '--workers', '2'], 'sluice demo: --workers is not an option of demo'],
+  ] as const) {
+    const run = await sluice([...args]);
+    t.deepEqual([run.code, run.stdout, run.stderr.split('\n')[0]], [2, '', line], args.join(' '));
+  }
+});
+
+test('bin/sluice.js under an older Node says which Node it needs, without a stack trace', async (t) => {
+  const older =
+    'data:text/javascript,Object.defineProperty(process,"versions",{value:{...process.versions,node:"22.21.0"}})';
+  const bin = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url));
+  const run = await runCommand(process.execPath, ['--import', older, bin, '--version'], {
+    env: envWithoutSluice(),
+  });
+  t.deepEqual(
+    [run.code, run.stdout, run.stderr],
+    [1, '', 'sluice: needs Node >= 22.22 (this is Node 22.21.0)\n'],
+  );
 });
 
 test('serve with an invalid config exits 1, as nginx and haproxy do', async (t) => {
@@ -178,9 +199,13 @@ test('healthcheck: 0 when /healthz answers 200 on the admin address, 1 otherwise
   } finally {
     await admin.close();
   }
-  const refused = await sluice(['healthcheck', '--admin', `127.0.0.1:${await closedPort()}`]);
+  const closed = await closedPort();
+  const refused = await sluice(['healthcheck', '--admin', `127.0.0.1:${closed}`]);
   t.is(refused.code, 1);
-  t.regex(refused.stderr, /connection refused/);
+  t.is(
+    refused.stderr,
+    `sluice healthcheck: connection refused by 127.0.0.1:${closed} — is the balancer running?\n`,
+  );
   const off = file('off.yaml', 'admin: false\npools:\n  web:\n    servers: [127.0.0.1:9001]\n');
   const noAdmin = await sluice(['healthcheck', '--config', off]);
   t.is(noAdmin.code, 1);
