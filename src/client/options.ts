@@ -3,6 +3,7 @@
 
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
+import { MAX_DURATION_MS } from '../config/values.ts';
 import { isToken } from '../http/parser.ts';
 import { ClientError, exitCodes, exitCodeTable } from './errors.ts';
 import { parseWriteOut } from './write-out.ts';
@@ -269,18 +270,21 @@ function parseBody(value: string): BodySource {
   return { kind: 'bytes', bytes: Buffer.from(value, 'utf8') };
 }
 
+const FRAMING = new Set(['content-length', 'transfer-encoding']);
+
 /** `Name: value` sets, `Name:` removes, `Name;` sends an empty value (as curl does). */
 export function parseHeader(raw: string): HeaderOption {
   const colon = raw.indexOf(':');
   const semicolon = raw.indexOf(';');
-  if (colon === -1 && semicolon > 0 && semicolon === raw.length - 1) {
-    const name = raw.slice(0, -1).trim();
-    if (!isToken(name)) throw usageError(`invalid header name in "${raw}"`);
-    return { name, value: '' };
-  }
-  if (colon === -1) throw usageError(`header "${raw}" has no colon; write -H 'Name: value'`);
-  const name = raw.slice(0, colon);
+  const empty = colon === -1 && semicolon > 0 && semicolon === raw.length - 1;
+  if (colon === -1 && !empty) throw usageError(`header "${raw}" has no colon; write -H 'Name: value'`);
+  const name = empty ? raw.slice(0, -1).trim() : raw.slice(0, colon);
   if (!isToken(name)) throw usageError(`invalid header name "${name}" in "${raw}"`);
+  // The body's framing is the client's: a -H one would contradict it (both fields, a length
+  // that is not the body's, a chunked body never sent) and leave the server waiting or misreading.
+  if (FRAMING.has(name.toLowerCase()))
+    throw usageError(`-H ${name}: the client frames the body itself (Content-Length of the -d body)`);
+  if (empty) return { name, value: '' };
   const value = raw.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
   // Field values: no control character but TAB (RFC 9110 5.5); CR, LF or NUL would end the line
   // or smuggle a header.
@@ -298,10 +302,13 @@ export function parseHostPort(raw: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2]) as string, port };
 }
 
+/** Seconds above 0, as ms; at most the longest Node timer (a longer one would fire at once). */
 function seconds(option: string, raw: string): number {
   const value = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(value) || value <= 0) {
-    throw usageError(`${option} expects a number of seconds above 0, got "${raw}"`);
+  if (raw.trim() === '' || !Number.isFinite(value) || value <= 0 || value * 1000 > MAX_DURATION_MS) {
+    throw usageError(
+      `${option} expects a number of seconds above 0 and at most ${MAX_DURATION_MS / 1000} (about 24.8 days), got "${raw}"`,
+    );
   }
   return Math.round(value * 1000);
 }

@@ -125,6 +125,32 @@ test('usage errors (exit 2) say what is wrong', (t) => {
   usageError(t, ['http://a%zz:b@h/'], /invalid percent-encoding in the user name or password/);
 });
 
+test('a timeout beyond the longest Node timer is a usage error, not a timeout at once', (t) => {
+  const beyond = (option: string) =>
+    new RegExp(
+      `^${option} expects a number of seconds above 0 and at most 2147483\\.647 \\(about 24\\.8 days\\), got "`,
+    );
+  usageError(t, ['-m', '2147484', 'http://a/'], beyond('--max-time'));
+  usageError(t, ['--connect-timeout', '1e12', 'http://a/'], beyond('--connect-timeout'));
+  t.is(options(['-m', '2147483.647', 'http://a/']).maxTimeMs, 2_147_483_647);
+});
+
+test('-H Content-Length or Transfer-Encoding is a usage error: the client frames the body', (t) => {
+  for (const header of [
+    'Transfer-Encoding: chunked',
+    'Content-Length: 2',
+    'content-length:',
+    'Content-Length;',
+  ]) {
+    const name = header.split(/[:;]/)[0];
+    usageError(
+      t,
+      ['-H', header, '-d', 'hello', 'http://a/'],
+      new RegExp(`^-H ${name}: the client frames the body itself \\(Content-Length of the -d body\\)$`),
+    );
+  }
+});
+
 test('parseHeader', (t) => {
   t.deepEqual(parseHeader('X-A:  spaced value \t'), { name: 'X-A', value: 'spaced value' });
   t.deepEqual(parseHeader('Accept:'), { name: 'Accept', value: undefined });
