@@ -122,26 +122,40 @@ export const ratio = (fallback: number) =>
     () => fallback,
   );
 
-/** A duration that may be zero (`0`, `0s`): the feature is off. */
+/** A duration that may be zero (`0`, `0s`, `0m0s`): the feature is off. */
 export const durationOrZero = (fallback: number) =>
   leaf(
-    (v): Parsed<number> =>
-      v === 0 || (typeof v === 'string' && /^0+(?:\.0+)?\s*(?:ms|s|m|h)?$/.test(v.trim()))
-        ? { ok: true, value: 0 }
-        : parseDuration(v),
+    (v) => parseDuration(v, true),
     () => fallback,
   );
+
+/**
+ * A problem between two keys of one object, reported at `key`, or at `other` with `otherMessage`
+ * when only `other` is written in the file (load.ts): the key the user wrote, not a default.
+ */
+export function pairIssue(
+  ctx: z.RefinementCtx,
+  key: string,
+  message: string,
+  other: string,
+  otherMessage: string,
+): void {
+  ctx.addIssue({ code: 'custom', path: [key], message, params: { other, otherMessage } });
+}
 
 /** A cross-field check: `small` must not be larger than `large` (both keys of one object). */
 export function notAbove<K extends string>(small: K, large: K, format: (value: number) => string) {
   return [
     (v: Record<K, number>, ctx: z.RefinementCtx) => {
+      const [a, b] = [format(v[small]), format(v[large])];
       if (v[small] > v[large]) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [small],
-          message: `must not be larger than ${large} (${format(v[small])} > ${format(v[large])})`,
-        });
+        pairIssue(
+          ctx,
+          small,
+          `must not be larger than ${large} (${a} > ${b})`,
+          large,
+          `must not be smaller than ${small} (${b} < ${a})`,
+        );
       }
     },
     {

@@ -37,6 +37,8 @@ export const mapIssue: z.core.$ZodErrorMap = (iss) => {
 export interface ConfigIssue {
   path: readonly PropertyKey[];
   text: string;
+  /** The same problem told at the other key of a pair (fields.ts pairIssue). */
+  other?: ConfigIssue;
 }
 
 export function issueLines(issue: z.core.$ZodIssue): ConfigIssue[] {
@@ -45,15 +47,23 @@ export function issueLines(issue: z.core.$ZodIssue): ConfigIssue[] {
       ? JSON.parse(issue.message.slice(UNKNOWN_KEYS.length))
       : [];
     return issue.keys.map((key) => {
+      const path = [...issue.path, key];
+      // YAML 1.1's merge key: the yaml package reads YAML 1.2, where `<<` is a plain key.
+      if (key === '<<') return { path, text: `${formatPath(path)}: merge keys (<<) are not supported` };
       const suggestion = closest(key, known);
       const hint = suggestion
         ? ` (did you mean "${suggestion}"?)`
         : known.length
           ? ` (known keys: ${known.join(', ')})`
           : '';
-      const path = [...issue.path, key];
       return { path, text: `${formatPath(path)}: unknown key${hint}` };
     });
   }
-  return [{ path: issue.path, text: `${formatPath(issue.path)}: ${issue.message}` }];
+  const line: ConfigIssue = { path: issue.path, text: `${formatPath(issue.path)}: ${issue.message}` };
+  const { other, otherMessage } = (issue.code === 'custom' && issue.params) || {};
+  if (typeof other === 'string' && typeof otherMessage === 'string') {
+    const path = [...issue.path.slice(0, -1), other];
+    line.other = { path, text: `${formatPath(path)}: ${otherMessage}` };
+  }
+  return [line];
 }

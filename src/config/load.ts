@@ -4,7 +4,8 @@
 
 import { readFileSync } from 'node:fs';
 import { type Document, LineCounter, parseDocument } from 'yaml';
-import { locate, type Position } from './locate.ts';
+import { formatPath } from './issues.ts';
+import { keyPathAt, locate, type Position } from './locate.ts';
 import { validateConfig } from './schema.ts';
 import type { Config, LogFormat, LogLevel } from './types.ts';
 import {
@@ -44,6 +45,8 @@ export interface LocatedConfig {
   where(path: readonly PropertyKey[]): string;
 }
 
+const MAX_SHOWN = 100;
+
 /** YAML text → Config. Throws ConfigError with every problem found (syntax errors with line and column). */
 export function parseConfig(text: string, source?: string): Config {
   return parseLocated(text, source).config;
@@ -52,10 +55,16 @@ export function parseConfig(text: string, source?: string): Config {
 /** parseConfig, keeping where each key path is in `text`. */
 export function parseLocated(text: string, source?: string): LocatedConfig {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter });
-  if (doc.errors.length > 0) {
-    const problems = doc.errors.map((e) => ({
-      message: e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? e.message,
+  // logLevel: warnings are reported below, not printed by the yaml package.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, lineCounter, logLevel: 'error' });
+  // A warning is an error too: an unknown tag (`!env`) would otherwise be dropped without a word.
+  const yamlProblems = [...doc.errors, ...doc.warnings];
+  if (yamlProblems.length > 0) {
+    const problems = yamlProblems.map((e) => ({
+      message:
+        e.code === 'DUPLICATE_KEY'
+          ? `${formatPath(keyPathAt(doc, e.pos[0]) ?? [])}: duplicate key`
+          : (e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? e.message),
       at: e.linePos?.[0],
     }));
     throw new ConfigError(
@@ -78,11 +87,17 @@ export function parseLocated(text: string, source?: string): LocatedConfig {
   const where = (path: readonly PropertyKey[]) => prefix(source, locate(doc as Document, lineCounter, path));
   const result = validateConfig(value);
   if (!result.ok) {
-    throw new ConfigError(
-      result.issues.map((issue) => issue.text),
-      source,
-      result.issues.map((issue) => `${where(issue.path)}${issue.text}`),
+    // A problem between two keys is told at the one the file has.
+    const issues = result.issues.map((issue) =>
+      issue.other && !doc.hasIn(issue.path) && doc.hasIn(issue.other.path) ? issue.other : issue,
     );
+    // The first hundred problems say what is wrong; thousands more would bury them.
+    const shown = issues.slice(0, MAX_SHOWN);
+    const more = issues.length > MAX_SHOWN ? [`and ${issues.length - MAX_SHOWN} more problems`] : [];
+    throw new ConfigError([...shown.map((issue) => issue.text), ...more], source, [
+      ...shown.map((issue) => `${where(issue.path)}${issue.text}`),
+      ...more.map((m) => `${prefix(source)}${m}`),
+    ]);
   }
   return { config: result.config, where };
 }
@@ -100,9 +115,9 @@ export function loadConfigFile(path: string): Config {
 
 /** loadConfigFile, keeping where each key path is in the file. */
 export function loadLocated(path: string): LocatedConfig {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
@@ -115,7 +130,28 @@ export function loadLocated(path: string): LocatedConfig {
             : `cannot read file (${(err as Error).message})`;
     throw new ConfigError([`${path}: ${why}`], path);
   }
+  const text = bytes.toString('utf8');
+  const bad = firstInvalidByte(bytes, text);
+  if (bad !== undefined) {
+    // Decoding would turn the bytes into U+FFFD silently (a server name nobody can type).
+    const before = bytes.subarray(0, bad).toString('utf8');
+    const line = before.split('\n').length;
+    const col = before.length - before.lastIndexOf('\n');
+    const issue = 'the file is not UTF-8 (an invalid byte)';
+    throw new ConfigError([`line ${line}, column ${col}: ${issue}`], path, [
+      `${path}:${line}:${col}: ${issue}`,
+    ]);
+  }
   return parseLocated(text, path);
+}
+
+/** The offset of the first byte that is not UTF-8, or undefined when `text` decodes all of them. */
+function firstInvalidByte(bytes: Buffer, text: string): number | undefined {
+  const again = Buffer.from(text, 'utf8');
+  if (again.equals(bytes)) return undefined;
+  let i = 0;
+  while (i < bytes.length && bytes[i] === again[i]) i++;
+  return i;
 }
 
 export interface Overrides {

@@ -22,6 +22,7 @@ import {
   nonEmptyString,
   notAbove,
   type Path,
+  pairIssue,
   REQUIRED,
   ratio,
   section,
@@ -29,7 +30,7 @@ import {
   strict,
 } from './fields.ts';
 import { parseHeaderRemove, parseHeaderSet } from './header-rules.ts';
-import { type ConfigIssue, issueLines, mapIssue } from './issues.ts';
+import { type ConfigIssue, formatPath, issueLines, mapIssue } from './issues.ts';
 import { parseProbePath, parseRoutePath } from './paths.ts';
 import type {
   CacheConfig,
@@ -110,11 +111,13 @@ const limits = strict({
 }).superRefine(
   (v, ctx) => {
     if (v.maxRequestLine > v.maxHead) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['maxRequestLine'],
-        message: `must not be larger than maxHead (${v.maxRequestLine} > ${v.maxHead} bytes)`,
-      });
+      pairIssue(
+        ctx,
+        'maxRequestLine',
+        `must not be larger than maxHead (${v.maxRequestLine} > ${v.maxHead} bytes)`,
+        'maxHead',
+        `must not be smaller than maxRequestLine (${v.maxHead} < ${v.maxRequestLine} bytes)`,
+      );
     }
   },
   { when: (p) => isRecord(p.value) && clean(p.issues, ['maxRequestLine'], ['maxHead']) },
@@ -145,11 +148,13 @@ const cache = strict({
   .superRefine(
     (v, ctx) => {
       if (v.maxObjectBytes > v.maxBytes) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['maxObjectBytes'],
-          message: `must not be larger than maxBytes (${v.maxObjectBytes} > ${v.maxBytes} bytes)`,
-        });
+        pairIssue(
+          ctx,
+          'maxObjectBytes',
+          `must not be larger than maxBytes (${v.maxObjectBytes} > ${v.maxBytes} bytes)`,
+          'maxBytes',
+          `must not be smaller than maxObjectBytes (${v.maxBytes} < ${v.maxObjectBytes} bytes)`,
+        );
       }
     },
     { when: (p) => isRecord(p.value) && clean(p.issues, ['maxObjectBytes'], ['maxBytes']) },
@@ -182,12 +187,15 @@ const health = strict({
   .superRefine(...notAbove('ejection', 'maxEjection', formatDuration))
   .superRefine(
     (v, ctx) => {
+      const [timeout, interval] = [formatDuration(v.timeout), formatDuration(v.interval)];
       if (v.timeout >= v.interval) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['timeout'],
-          message: `must be less than interval (${formatDuration(v.timeout)} >= ${formatDuration(v.interval)})`,
-        });
+        pairIssue(
+          ctx,
+          'timeout',
+          `must be less than interval (${timeout} >= ${interval})`,
+          'interval',
+          `must be greater than timeout (${interval} <= ${timeout})`,
+        );
       }
     },
     { when: (p) => isRecord(p.value) && clean(p.issues, ['timeout'], ['interval']) },
@@ -259,7 +267,14 @@ const pool = strict({
 
 const POOL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
-const pools = z.record(z.string(), pool).superRefine(
+// A `__proto__` key would set the prototype of zod's output, not add a pool: refused by name.
+const refuseProto = (value: unknown, ctx: z.RefinementCtx) => {
+  if (isRecord(value) && Object.hasOwn(value, '__proto__'))
+    ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'invalid pool name (a reserved word)' });
+  return value;
+};
+
+const pools = z.preprocess(refuseProto, z.record(z.string(), pool)).superRefine(
   (record, ctx) => {
     const names = Object.keys(record);
     if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'at least one pool is required' });
@@ -299,7 +314,31 @@ const route = strict({
 
 const routes = z.preprocess(
   (value) => value ?? undefined,
-  z.array(route).min(1, 'at least one route is required').optional(),
+  z
+    .array(route)
+    .min(1, 'at least one route is required')
+    .superRefine(
+      (list, ctx) => {
+        // The first of two routes with one host and path takes all their requests (as nginx
+        // refuses a duplicate location).
+        const seen = new Map<string, number>();
+        list.forEach((r, i) => {
+          if (!isRecord(r) || typeof r.host !== 'string' || typeof r.path !== 'string') return;
+          const key = `${r.host} ${r.path}`;
+          const first = seen.get(key);
+          if (first === undefined) seen.set(key, i);
+          else {
+            ctx.addIssue({
+              code: 'custom',
+              path: [i],
+              message: `same host and path as routes[${first}] (${r.host} ${r.path}): it would never match`,
+            });
+          }
+        });
+      },
+      { when: (p) => Array.isArray(p.value) },
+    )
+    .optional(),
 );
 
 function defaultRoute(pool: string): RouteConfig {
@@ -417,8 +456,25 @@ function isListen(value: unknown): value is ListenAddress {
 
 export type Validation = { ok: true; config: Config } | { ok: false; issues: ConfigIssue[] };
 
+/**
+ * Longer lists are refused before zod sees them: no list of the file needs as many, and zod
+ * gathers the problems of each item with push(...issues), which overflows the stack near 100,000.
+ */
+const MAX_ITEMS = 10_000;
+
+function longLists(value: unknown, path: PropertyKey[] = []): ConfigIssue[] {
+  if (Array.isArray(value)) {
+    if (value.length > MAX_ITEMS)
+      return [{ path, text: `${formatPath(path)}: at most ${MAX_ITEMS} items (got ${value.length})` }];
+    return value.flatMap((item, i) => longLists(item, [...path, i]));
+  }
+  return isRecord(value) ? Object.entries(value).flatMap(([key, v]) => longLists(v, [...path, key])) : [];
+}
+
 /** Validate the value parsed from YAML (or built by hand) and fill every default. */
 export function validateConfig(input: unknown): Validation {
+  const tooLong = longLists(input);
+  if (tooLong.length > 0) return { ok: false, issues: tooLong };
   const result = configSchema.safeParse(input === null || input === undefined ? {} : input, {
     error: mapIssue,
   });

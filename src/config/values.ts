@@ -108,9 +108,9 @@ const DURATION_TERM = /(\d+(?:\.\d+)?)(ms|h|m|s)/y;
 
 /**
  * `250ms`, `2s`, `1.5s`, `1m`, `1h`, compound ones (`1m30s`, `1h15m`), or a bare number of
- * milliseconds. Rounded to whole ms.
+ * milliseconds. Rounded to whole ms. Zero in any spelling (`0`, `0s`, `0m0s`) only with `zero`.
  */
-export function parseDuration(value: unknown): Parsed<number> {
+export function parseDuration(value: unknown, zero = false): Parsed<number> {
   let ms: number | undefined;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return fail(`${DURATION_HINT} (got ${describeValue(value)})`);
@@ -121,6 +121,7 @@ export function parseDuration(value: unknown): Parsed<number> {
     ms = m ? Number(m[1]) * (DURATION_UNITS[m[2] ?? 'ms'] ?? 1) : compoundDuration(text);
   }
   if (ms === undefined) return fail(`${DURATION_HINT} (got ${describeValue(value)})`);
+  if (zero && ms === 0) return ok(0);
   ms = Math.round(ms);
   if (ms <= 0) return fail(`must be greater than 0 (got ${describeValue(value)})`);
   // Node fires a timer set beyond this after 1 ms (with a warning): a 30-day timeout would be none.

@@ -121,7 +121,7 @@ test(
 test(
   'unknown pool',
   rejects,
-  `${ONE_POOL}  api:\n    servers: [127.0.0.1:9004]\nroutes:\n  - pool: apii\n  - pool: web\n`,
+  `${ONE_POOL}  api:\n    servers: [127.0.0.1:9004]\nroutes:\n  - pool: apii\n  - { path: /web/, pool: web }\n`,
   ['routes[0].pool: unknown pool "apii" (pools are: api, web)'],
 );
 
@@ -174,7 +174,7 @@ test(
   'health timeout default against a short interval',
   rejects,
   `${ONE_POOL}    health: { interval: 500ms }\n`,
-  ['pools.web.health.timeout: must be less than interval (1s >= 500ms)'],
+  ['pools.web.health.interval: must be greater than timeout (500ms <= 1s)'],
 );
 
 test('bad expectStatus', rejects, `${ONE_POOL}    health: { expectStatus: 2xx }\n`, [
@@ -341,7 +341,7 @@ test(
 );
 
 test('duplicate YAML key reports its line', rejects, `${ONE_POOL}listen: 0.0.0.0:80\nlisten: 0.0.0.0:81\n`, [
-  'line 5, column 1: Map keys must be unique',
+  'line 5, column 1: listen: duplicate key',
 ]);
 
 test('unresolved YAML alias', rejects, `listen: *addr\n${ONE_POOL}`, [
