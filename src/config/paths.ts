@@ -3,10 +3,7 @@
 // that its traffic cannot silently fall through to another route.
 
 import { normalizeTarget } from '../http/normalize.ts';
-import { describeValue, type Parsed } from './values.ts';
-
-const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
-const fail = <T>(message: string): Parsed<T> => ({ ok: false, message });
+import { describeValue, fail, ok, type Parsed } from './values.ts';
 
 /**
  * A health probe's request-target, sent as written (a query too), and the start of a route path:

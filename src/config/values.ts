@@ -8,8 +8,8 @@ import type { ListenAddress, LogFormat, LogLevel } from './types.ts';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
-const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
-const fail = <T>(message: string): Parsed<T> => ({ ok: false, message });
+export const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+export const fail = <T>(message: string): Parsed<T> => ({ ok: false, message });
 
 /** A short rendering of an offending value for error messages: `"text"`, `5`, `a list`, `a mapping`. */
 export function describeValue(value: unknown): string {
