@@ -6,6 +6,7 @@ import { type AdminState, createAdminServer } from './admin/server.ts';
 import { ProxyCache } from './cache/proxy-cache.ts';
 import { ConfigError } from './config/load.ts';
 import type { Config } from './config/types.ts';
+import { formatAddress } from './config/values.ts';
 import { HealthScheduler, type HealthTarget } from './health/scheduler.ts';
 import type { Transition } from './health/state.ts';
 import { localErrorCode } from './http/failure-kinds.ts';
@@ -338,8 +339,8 @@ export function startedFields(
   pools: ReadonlyMap<string, BackendPool>,
 ): Record<string, unknown> {
   return {
-    listen: `${address.address}:${address.port}`,
-    admin: adminAddress ? `${adminAddress.address}:${adminAddress.port}` : null,
+    listen: formatAddress({ host: address.address, port: address.port }),
+    admin: adminAddress ? formatAddress({ host: adminAddress.address, port: adminAddress.port }) : null,
     pools: [...pools.values()].map((pool) => ({
       name: pool.name,
       backends: pool.backends.map((b) => b.address),
