@@ -14,6 +14,7 @@ import { field } from '../http/serialize.ts';
 import type { CacheResult, Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { Coalescer, FlightOutcome } from './coalesce.ts';
+import { updateFrom304 } from './conditionals.ts';
 import { requestCacheControl } from './directives.ts';
 import { hasMethodOverride } from './method-override.ts';
 import {
@@ -25,7 +26,6 @@ import {
   servingDecision,
   staleIfErrorAllowed,
   storageDecision,
-  updateFrom304,
 } from './policy.ts';
 import {
   type CacheAnswer,
@@ -223,8 +223,9 @@ export class CacheFlow {
     if (this.mode === 'revalidate' && entry !== undefined && head.status === 304) {
       const freshened = updateFrom304(entry, head, this.requestTime, now, cache.policy);
       if (freshened !== undefined) {
-        // Evicted meanwhile: still answer this request with the freshened copy.
-        if (!cache.store.update(entry, freshened)) this.entry = { ...entry, ...freshened };
+        // Evicted meanwhile, or not to be kept: still answer this request with the freshened copy.
+        if (!freshened.keep) cache.store.delete(entry);
+        if (!freshened.keep || !cache.store.update(entry, freshened)) this.entry = { ...entry, ...freshened };
         this.end('stored');
         this.serve('revalidated', 'REVALIDATED');
         return { kind: 'answer' };

@@ -20,8 +20,7 @@
 //   cacheKey(req, scheme?) / urlKey(url)         primary key: scheme://host[:port]target
 //   targetKey(target, host, scheme?)             the same from a target and a Host value
 //   conditionalHeaders(entry)                    If-None-Match / If-Modified-Since to revalidate
-//   updateFrom304(entry, res304, requestTime, responseTime, options?)  freshened headers (4.3.4)
-//   answerConditional(req, entry)                a 304 for the client's own conditional, or undefined
+//   (conditionals.ts: freshening a copy from a 304, and answering a client's own conditional)
 //   invalidatedKeys(req, res, scheme?)           keys an unsafe request invalidates (4.4)
 //   ageHeaderValue(age)                          the Age field value to send
 //
@@ -37,15 +36,16 @@
 //   stale-while-revalidate=30`). `must-revalidate`, `proxy-revalidate` and `no-cache` always win.
 // - Requests with If-Match or If-Unmodified-Since are passed to the origin (RFC 9111 4.3.2:
 //   those preconditions are for the origin server).
-// - No Warning header: RFC 9111 obsoleted it.
+// - No Warning header here: RFC 9111 obsoleted it (the proxy adds `110` to stale answers, see
+//   proxy-cache.ts).
 // - Stored fields never include Content-Length or other framing (the proxy re-frames; use the
 //   entry's body length) and keep the origin's Age, which currentAge folds in: when serving,
 //   replace Age with ageHeaderValue(decision.age).
 import { connectionTokens, endToEndFields } from '../http/hop-by-hop.ts';
 import { type HeaderField, headerValue, type RequestHead, type ResponseHead } from '../http/message.ts';
+import { field } from '../http/serialize.ts';
 import {
   type CacheControl,
-  fieldValues,
   formatHttpDate,
   listMembers,
   parseHttpDate,
@@ -131,6 +131,8 @@ export interface Freshened {
   headers: HeaderField[];
   requestTime: number;
   responseTime: number;
+  /** A shared cache may keep it (the 304 said neither no-store nor private). */
+  keep: boolean;
 }
 
 const MAX_AGE_VALUE = 2147483648;
@@ -141,16 +143,12 @@ const UNDERSTOOD_STATUSES = new Set([
   200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407,
   408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 426, 500, 501, 502, 503, 504, 505,
 ]);
-/** Fields never taken from a 304 (RFC 9111 3.2), besides hop-by-hop ones. */
-const NOT_UPDATED = new Set(['content-length', 'content-range', 'proxy-authentication-info']);
-/** Fields a 304 carries when answering from the cache (RFC 9110 15.4.5). */
-const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary']);
 
-function has(headers: readonly HeaderField[], lower: string): boolean {
+export function has(headers: readonly HeaderField[], lower: string): boolean {
   return headers.some((field) => field.lower === lower);
 }
 
-function dateField(headers: readonly HeaderField[], lower: string, now?: number): number | undefined {
+export function dateField(headers: readonly HeaderField[], lower: string, now?: number): number | undefined {
   const value = headerValue(headers, lower);
   return value === undefined ? undefined : parseHttpDate(value, now);
 }
@@ -231,10 +229,6 @@ export function prepareEntry(
     vary,
     varyKey: varyKey(req, vary),
   };
-}
-
-function field(name: string, value: string): HeaderField {
-  return { name, lower: name.toLowerCase(), value };
 }
 
 // --- freshness and age -------------------------------------------------------------------
@@ -357,8 +351,8 @@ export function isStaleIfErrorStatus(status: number): boolean {
 
 /**
  * May `entry` be served because the backend failed (no answer, or an isStaleIfErrorStatus)?
- * Fresh entries always may. Stale ones within the largest of the response's stale-if-error,
- * the request's stale-if-error and `options.staleIfError`; never with must-revalidate,
+ * Fresh entries always may. Stale ones within the larger of the response's and the request's
+ * stale-if-error, else (neither gave one) `options.staleIfError`; never with must-revalidate,
  * proxy-revalidate or no-cache; with s-maxage only by the response's own stale-if-error; a
  * request with no-cache only by its own stale-if-error.
  */
@@ -375,9 +369,13 @@ export function staleIfErrorAllowed(
   if (rcc.noCache && rcc.staleIfError === undefined) return false;
   const staleness = currentAge(entry, now) - freshnessLifetime(entry, options);
   if (staleness < 0) return true;
+  // The origin's or the client's grant; the configured one only when neither gave one.
   let allowance = cc.staleIfError ?? -1;
   if (cc.sMaxAge === undefined) {
-    allowance = Math.max(allowance, rcc.staleIfError ?? -1, options.staleIfError ?? -1);
+    allowance =
+      cc.staleIfError === undefined && rcc.staleIfError === undefined
+        ? (options.staleIfError ?? -1)
+        : Math.max(allowance, rcc.staleIfError ?? -1);
   }
   return staleness <= allowance;
 }
@@ -385,19 +383,6 @@ export function staleIfErrorAllowed(
 // --- validation --------------------------------------------------------------------------
 
 const ENTITY_TAG = /^(?:W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/;
-
-function parseTag(tag: string): { weak: boolean; opaque: string } {
-  let t = tag.trim();
-  const weak = /^w\//i.test(t);
-  if (weak) t = t.slice(2);
-  if (t.length >= 2 && t.startsWith('"') && t.endsWith('"')) t = t.slice(1, -1);
-  return { weak, opaque: t };
-}
-
-/** Weak comparison (RFC 9110 8.8.3.2), lenient about missing quotes. */
-function weakMatch(a: string, b: string): boolean {
-  return parseTag(a).opaque === parseTag(b).opaque;
-}
 
 /**
  * The validators to revalidate `entry` with (RFC 9111 4.3.1): If-None-Match from its ETag
@@ -419,82 +404,4 @@ export function conditionalHeaders(entry: {
     out.push(field('If-Modified-Since', lastModified));
   }
   return out;
-}
-
-/**
- * The entry's fields freshened by a 304 from revalidating it (RFC 9111 4.3.4, 3.2), or
- * undefined when the 304's validator identifies another representation (then fetch anew).
- * The 304's fields replace every stored field of the same name, except Content-Length,
- * Content-Range, hop-by-hop fields and (unless shareSetCookie) Set-Cookie; a 304 without Age
- * drops the stored Age and one without Date gets `responseTime` as Date, so the age restarts
- * from this exchange. `requestTime`/`responseTime` are those of the revalidation.
- */
-export function updateFrom304(
-  entry: CachedResponse,
-  res304: ResponseHead,
-  requestTime: number,
-  responseTime: number,
-  options: PolicyOptions = {},
-): Freshened | undefined {
-  const newTag = headerValue(res304.headers, 'etag');
-  if (newTag !== undefined) {
-    const oldTag = headerValue(entry.headers, 'etag');
-    if (oldTag === undefined) return undefined;
-    const n = parseTag(newTag);
-    const o = parseTag(oldTag);
-    if (n.opaque !== o.opaque || (!n.weak && o.weak)) return undefined;
-  } else {
-    const newLm = dateField(res304.headers, 'last-modified', responseTime);
-    const oldLm = dateField(entry.headers, 'last-modified', responseTime);
-    if (newLm !== undefined && oldLm !== undefined && newLm !== oldLm) return undefined;
-  }
-  const incoming = endToEndFields(res304.headers, connectionTokens(res304.headers)).filter(
-    (f) =>
-      !NOT_UPDATED.has(f.lower) &&
-      (options.shareSetCookie || (f.lower !== 'set-cookie' && f.lower !== 'set-cookie2')),
-  );
-  const replaced = new Set(incoming.map((f) => f.lower));
-  replaced.add('age');
-  replaced.add('date');
-  let headers = entry.headers.filter((f) => !replaced.has(f.lower)).concat(incoming);
-  if (!has(headers, 'date')) headers.push(field('Date', formatHttpDate(responseTime)));
-  const cc = responseCacheControl(headers);
-  const dropped = new Set([...cc.noCacheFields, ...cc.privateFields]);
-  if (dropped.size > 0) headers = headers.filter((f) => !dropped.has(f.lower));
-  return { headers, requestTime, responseTime };
-}
-
-/**
- * A 304 answering the client's own conditional GET/HEAD from `entry` (RFC 9110 13.1.1-13.1.3,
- * 13.2.2; RFC 9111 4.3.2): If-None-Match (weak comparison, `*` matches) takes precedence; else
- * a valid single If-Modified-Since at or after Last-Modified (or Date, or responseTime).
- * The headers are those a 304 must carry; add Age (and Via) when sending. Undefined: send the
- * full response. Call only for an entry you may serve (fresh, stale-ok or just revalidated).
- */
-export function answerConditional(
-  req: RequestHead,
-  entry: CachedResponse,
-): { status: 304; reason: 'Not Modified'; headers: HeaderField[] } | undefined {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
-  const notModified = () => ({
-    status: 304 as const,
-    reason: 'Not Modified' as const,
-    headers: entry.headers.filter((f) => NOT_MODIFIED_FIELDS.has(f.lower)),
-  });
-  const inm = fieldValues(req.headers, 'if-none-match');
-  if (inm.length > 0) {
-    const etag = headerValue(entry.headers, 'etag');
-    const members = inm.flatMap((value) => listMembers(value));
-    const match = members.some((m) => m === '*' || (etag !== undefined && weakMatch(m, etag)));
-    return match ? notModified() : undefined;
-  }
-  const ims = fieldValues(req.headers, 'if-modified-since');
-  if (ims.length !== 1) return undefined;
-  const since = parseHttpDate(ims[0] as string, entry.responseTime);
-  if (since === undefined) return undefined;
-  const modified =
-    dateField(entry.headers, 'last-modified', entry.responseTime) ??
-    dateField(entry.headers, 'date', entry.responseTime) ??
-    entry.responseTime;
-  return modified <= since ? notModified() : undefined;
 }

@@ -28,8 +28,8 @@
 //   other GETs and HEADs may follow one already in flight. Requests with Authorization or
 //   `no-cache` never coalesce.
 // - When the backend fails (no backend, refused, timed out, 500/502/503/504), a stored response
-//   is served stale within the largest of the response's and the request's `stale-if-error` and
-//   `cache.staleIfError` (RFC 9111 4.2.4 permits stale responses when disconnected), never under
+//   is served stale within the response's or the request's `stale-if-error`, else (neither gave
+//   one) `cache.staleIfError` (RFC 9111 4.2.4 permits stale responses when disconnected), never under
 //   must-revalidate, proxy-revalidate or no-cache. Every stale answer carries `X-Cache: STALE`
 //   and `Warning: 110 - "Response is Stale"`: RFC 9111 obsoleted Warning, but clients and
 //   monitoring still read it, and the project asked for a warning header on stale content.

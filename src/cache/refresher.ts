@@ -13,7 +13,8 @@ import { type AttemptUser, UpstreamAttempt } from '../upstream/attempt.ts';
 import { classify, type Failure } from '../upstream/failure.ts';
 import type { BackendPool } from '../upstream/pool.ts';
 import type { FlightOutcome } from './coalesce.ts';
-import { isStaleIfErrorStatus, prepareEntry, storageDecision, updateFrom304 } from './policy.ts';
+import { updateFrom304 } from './conditionals.ts';
+import { isStaleIfErrorStatus, prepareEntry, storageDecision } from './policy.ts';
 import type { CacheEntry, CacheStore, CacheWriter } from './store.ts';
 
 /** What a refresh needs of the proxy cache. */
@@ -154,7 +155,7 @@ class Refresh implements AttemptUser {
     this.attempt?.backend.reportOutcome(head.status < 502 || head.status > 504, this.job.pool.canEject);
     if (head.status === 304) {
       const freshened = updateFrom304(entry, head, this.requestTime, now, cache.policy);
-      if (freshened !== undefined && cache.store.update(entry, freshened)) this.outcome = 'stored';
+      if (freshened?.keep && cache.store.update(entry, freshened)) this.outcome = 'stored';
       else {
         cache.store.delete(entry);
         this.outcome = 'uncacheable';

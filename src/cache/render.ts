@@ -6,14 +6,9 @@ import type { BodyFraming, HeaderField, RequestHead } from '../http/message.ts';
 import { withHead } from '../http/one-write.ts';
 import { clientResponseHead, viaValue } from '../http/response-heads.ts';
 import { field, serializeHead } from '../http/serialize.ts';
+import { answerConditional } from './conditionals.ts';
 import { responseCacheControl } from './directives.ts';
-import {
-  ageHeaderValue,
-  answerConditional,
-  currentAge,
-  freshnessLifetime,
-  type PolicyOptions,
-} from './policy.ts';
+import { ageHeaderValue, currentAge, freshnessLifetime, type PolicyOptions } from './policy.ts';
 import type { CacheEntry } from './store.ts';
 
 const NO_BODY: BodyFraming = Object.freeze({ kind: 'none' });

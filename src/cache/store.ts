@@ -173,7 +173,7 @@ export class CacheStore {
   }
 
   /** Applies a 304's freshened fields and times; false if the entry is no longer stored. */
-  update(entry: CacheEntry, freshened: Freshened): boolean {
+  update(entry: CacheEntry, freshened: Omit<Freshened, 'keep'>): boolean {
     if (!this.lru.has(entry)) return false;
     entry.headers = freshened.headers;
     entry.requestTime = freshened.requestTime;

@@ -1,8 +1,8 @@
 import test from 'ava';
+import { answerConditional, updateFrom304 } from '../../../src/cache/conditionals.ts';
 import { formatHttpDate } from '../../../src/cache/directives.ts';
 import {
   ageHeaderValue,
-  answerConditional,
   type CachedResponse,
   cacheKey,
   conditionalHeaders,
@@ -16,7 +16,6 @@ import {
   responseVary,
   servingDecision,
   staleIfErrorAllowed,
-  updateFrom304,
   urlKey,
   varyKey,
 } from '../../../src/cache/policy.ts';
@@ -194,6 +193,26 @@ function stored(): CachedResponse {
   );
 }
 
+test('4.3.4 a 304 with another Vary names another representation: fetch anew', (t) => {
+  const stored = prepareEntry(
+    req('GET', '/r', h('Accept-Encoding', 'gzip')),
+    res(200, h('ETag', '"v"'), h('Vary', 'Accept-Encoding')),
+    T0,
+    T0,
+  );
+  t.is(updateFrom304(stored, res(304, h('ETag', '"v"'), h('Vary', 'Accept-Language')), T0, T0), undefined);
+  t.truthy(updateFrom304(stored, res(304, h('ETag', '"v"'), h('Vary', 'accept-encoding')), T0, T0));
+  t.truthy(updateFrom304(stored, res(304, h('ETag', '"v"')), T0, T0), 'a 304 without Vary keeps it');
+});
+
+test('3, 4.3.4 a 304 that says private or no-store: the copy answers once and is not kept', (t) => {
+  const stored = entryOf(h('ETag', '"v"'), h('Cache-Control', 'max-age=0'));
+  for (const cc of ['private, max-age=600', 'no-store']) {
+    t.false(updateFrom304(stored, res(304, h('ETag', '"v"'), h('Cache-Control', cc)), T0, T0)?.keep, cc);
+  }
+  t.true(updateFrom304(stored, res(304, h('ETag', '"v"'), h('Cache-Control', 'max-age=600')), T0, T0)?.keep);
+});
+
 test('4.3.4 updateFrom304 replaces stored fields with the 304s and keeps the rest', (t) => {
   const r304 = res(
     304,
@@ -288,6 +307,21 @@ test('RFC 9110 8.8.3.2 If-None-Match uses weak comparison, lists and *', (t) => 
   t.is(answerConditional(req('GET', '/r', h('If-None-Match', '"zzz"')), tagged()), undefined);
 });
 
+test('RFC 9110 13.2.1 a stored answer other than 2xx is sent whole, whatever the preconditions', (t) => {
+  for (const status of [301, 404, 410]) {
+    const stored = prepareEntry(
+      req('GET', '/r'),
+      res(status, h('ETag', '"abc"'), h('Last-Modified', at(-3000)), h('Cache-Control', 'max-age=60')),
+      T0,
+      T0,
+    );
+    t.is(answerConditional(req('GET', '/r', h('If-None-Match', '*')), stored), undefined, `${status}`);
+    t.is(answerConditional(req('GET', '/r', h('If-None-Match', '"abc"')), stored), undefined, `${status}`);
+    t.is(answerConditional(req('GET', '/r', h('If-Modified-Since', at(0))), stored), undefined, `${status}`);
+  }
+  t.is(answerConditional(req('GET', '/r', h('If-None-Match', '*')), tagged())?.status, 304);
+});
+
 test('RFC 9110 13.2.2 If-None-Match takes precedence over If-Modified-Since', (t) => {
   const r = req('GET', '/r', h('If-None-Match', '"zzz"'), h('If-Modified-Since', at(0)));
   t.is(answerConditional(r, tagged()), undefined);
@@ -333,6 +367,17 @@ test('RFC 5861 4 stale-if-error in the request, and a configured default', (t) =
   t.true(sie('max-age=60', 100, [h('Cache-Control', 'stale-if-error=50')]));
   t.false(sie('max-age=60', 111, [h('Cache-Control', 'stale-if-error=50')]));
   t.true(sie('max-age=60', 100, [], { staleIfError: 40 }));
+});
+
+test("RFC 5861 4 the origin's or the client's stale-if-error replaces the configured one", (t) => {
+  t.false(sie('max-age=60, stale-if-error=1', 65, [], { staleIfError: 3600 }), "the origin's 1 s, not 3600");
+  t.false(sie('max-age=60', 65, [h('Cache-Control', 'stale-if-error=1')], { staleIfError: 3600 }));
+  t.true(
+    sie('max-age=60, stale-if-error=1', 65, [h('Cache-Control', 'stale-if-error=10')], {
+      staleIfError: 3600,
+    }),
+  );
+  t.true(sie('max-age=60', 65, [], { staleIfError: 3600 }), 'neither gave one: the configured');
 });
 
 test('4.2.4 must-revalidate, proxy-revalidate and no-cache forbid stale-if-error', (t) => {
