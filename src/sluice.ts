@@ -250,14 +250,16 @@ export async function startSluice(
       removed: change.removed.map((backend) => `${backend.pool}/${backend.name}`),
     });
   };
-  const dnsTimer = setInterval(() => {
-    topology.refresh().then(
-      (change) => change && changed(change, 'dns'),
-      (error: Error) =>
-        logger.warn('dns refresh failed; keeping the backends as they are', { error: error.message }),
-    );
-  }, config.dnsRefresh);
-  dnsTimer.unref();
+  /** DNS names resolved again every `ms` (dnsRefresh; a reload may change it). */
+  const refreshEvery = (ms: number) =>
+    setInterval(() => {
+      topology.refresh().then(
+        (change) => change && changed(change, 'dns'),
+        (error: Error) =>
+          logger.warn('dns refresh failed; keeping the backends as they are', { error: error.message }),
+      );
+    }, ms).unref();
+  let dnsTimer = refreshEvery(config.dnsRefresh);
 
   if (options.announce !== false)
     logger.info('sluice started', {
@@ -299,6 +301,10 @@ export async function startSluice(
       if (logChanges) {
         proxy.context.accessLog?.writer.close();
         proxy.context.accessLog = log;
+      }
+      if (next.dnsRefresh !== config.dnsRefresh) {
+        clearInterval(dnsTimer);
+        dnsTimer = refreshEvery(next.dnsRefresh);
       }
       config = next;
       cache.configure(next.cache, next.timeouts.responseHeaders);

@@ -140,9 +140,12 @@ async function backendRoute(
   if (request.head.method !== 'POST') return text(405, 'use POST');
   if (action === 'drain') {
     backend.health.drain(now);
-    // No new requests will come; idle connections have nothing left to do.
-    backend.connections.closeIdle();
-  } else backend.health.undrain(now);
+    // No new requests will come: idle connections close now, busy ones when their exchange ends.
+    backend.connections.retire();
+  } else {
+    backend.health.undrain(now);
+    backend.connections.reopen();
+  }
   return json(202, backendStatus(backend, now, load));
 }
 
@@ -163,6 +166,9 @@ async function purgeRoute(state: AdminState, request: EndpointRequest): Promise<
   const target = (url ?? prefix) as string;
   if (!/^https?:\/\/[^/?#]+/i.test(target))
     return json(400, { error: `expected an absolute http:// URL (got ${JSON.stringify(target)})` });
+  // As a drain of an unknown pool: a typo must not look like an empty cache.
+  if (pool !== undefined && !state.pools().has(pool))
+    return json(404, { error: `no pool ${JSON.stringify(pool)}` });
   const purged = await (url !== null
     ? state.cache.purgeUrl(target, pool)
     : state.cache.purgePrefix(target, pool));

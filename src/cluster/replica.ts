@@ -39,14 +39,14 @@ export function replicaHealth(report: PassiveReport): HealthFactory {
   return (options, now, backend) => new ReplicaHealth(options, now, (ok) => report(backend, ok));
 }
 
-/** Makes each named backend's machine the supervisor's; a backend newly drained lets go of idle connections. */
+/** Makes each named backend's machine the supervisor's; a backend drained lets go of its connections as they finish. */
 export function adoptStates(pools: ReadonlyMap<string, BackendPool>, states: readonly StateUpdate[]): void {
   for (const update of states) {
     const backend = pools.get(update.pool)?.backends.find((b) => b.name === update.name);
     if (!backend || backend.identity !== update.identity) continue;
-    const before = backend.health.state;
     backend.health.adopt(update.record);
-    if (before !== 'draining' && update.record.drained) backend.connections.closeIdle();
+    if (update.record.drained) backend.connections.retire();
+    else backend.connections.reopen();
   }
 }
 

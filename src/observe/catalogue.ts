@@ -116,7 +116,7 @@ export class Families {
     this.responseBytes = new CounterFamily(
       r,
       'sluice_http_response_bytes_total',
-      'Response body bytes sent to clients.',
+      'Response bytes sent to clients, heads included (as the access log bytesOut).',
       pb,
     );
     this.up = new GaugeFamily(

@@ -37,11 +37,17 @@ export class Clock {
     this.items.delete(item);
   }
 
+  /**
+   * Expires what is due. A deadline was set from `now` as of a tick, up to a tick old: it is due
+   * a tick after it, so no timeout ever fires before its configured time (at most two ticks
+   * late).
+   */
   private tick(): void {
     const now = Date.now();
     this.now = now;
+    const due = now - this.tickMs;
     for (const item of this.items) {
-      if (item.deadline !== 0 && item.deadline <= now) {
+      if (item.deadline !== 0 && item.deadline <= due) {
         item.deadline = 0;
         item.expire();
       }

@@ -134,7 +134,8 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
       else if (answer.bodyBytes <= oneWrite) this.client.write(withHead(answer.head, answer.body));
       else this.client.writeAll(answer.head, answer.body);
     }
-    this.bytesOut += answer.bodyBytes;
+    // Head and body, as a relayed answer counts them.
+    this.bytesOut += 'bytes' in answer ? answer.bytes.length : answer.head.length + answer.bodyBytes;
     if (!this.client.needsDrain) {
       this.finish(true);
       return;
@@ -191,13 +192,13 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     this.status = status;
     this.current = 'answer';
     if (!this.body.complete) this.keepClient = false;
-    this.client.write(
-      plainResponse(status, message, {
-        close: !this.keepClient,
-        head: this.request.method === 'HEAD',
-        extra: this.cache?.headerLine,
-      }),
-    );
+    const answer = plainResponse(status, message, {
+      close: !this.keepClient,
+      head: this.request.method === 'HEAD',
+      extra: this.cache?.headerLine,
+    });
+    this.client.write(answer);
+    this.bytesOut += answer.length;
     this.answered = true;
     this.finish(false);
   }

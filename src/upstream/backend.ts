@@ -1,7 +1,12 @@
 // One backend server of a pool and its live state.
 import type { Candidate } from '../balance/selector.ts';
 import type { HealthConfig } from '../config/types.ts';
-import { BackendHealth, type BackendHealthOptions, type Transition } from '../health/state.ts';
+import {
+  BackendHealth,
+  type BackendHealthOptions,
+  type HealthRecord,
+  type Transition,
+} from '../health/state.ts';
 import type { BackendMetrics, Metrics } from '../observe/metrics.ts';
 import { ConnectionPool, type ConnectionPoolOptions } from './connection-pool.ts';
 import type { ResolvedServer } from './discovery.ts';
@@ -23,6 +28,8 @@ export interface BackendOptions {
   metrics: Pick<Metrics, 'registerBackend'>;
   /** How a backend added while running starts: in slow start, so it is not flooded at once. */
   initial?: 'up' | 'slow_start';
+  /** The state of the backend it replaces at the same address (a reload changed its weight or checks). */
+  predecessor?: HealthRecord;
   onTransition?: (backend: Backend, transition: Transition) => void;
   /** Makes the state machine (a cluster's worker follows its supervisor's; default: its own). */
   createHealth?: HealthFactory;
@@ -82,6 +89,7 @@ export class Backend implements Candidate {
     this.health = options.createHealth
       ? options.createHealth(healthOptions, clock.now, this)
       : new BackendHealth(healthOptions, clock.now);
+    if (options.predecessor) this.health.adopt(options.predecessor);
     this.metrics = options.metrics.registerBackend(this.pool, this.name, this.address, this.health.state);
     const onTransition = options.onTransition;
     if (onTransition) this.health.onTransition = (transition) => onTransition(this, transition);

@@ -36,7 +36,10 @@ export class ConnectionPool implements SettlingPool {
   opened = 0;
   /** Times an idle kept-alive connection was taken for a request instead of opening one. */
   reused = 0;
-  /** The backend left the configuration: connections close as their last exchange ends. */
+  /**
+   * The backend takes no new requests (it left the configuration, or is drained): connections
+   * close as their exchange ends.
+   */
   private retired = false;
   /** Bytes nobody asked for were seen since the last release: `reuseAfter` starts at the next. */
   private unasked = false;
@@ -127,10 +130,15 @@ export class ConnectionPool implements SettlingPool {
     closeSettling(this);
   }
 
-  /** Closes idle connections now and every busy one when its exchange ends. */
+  /** Closes idle connections now and every busy one when its exchange ends (until `reopen`). */
   retire(): void {
     this.retired = true;
     this.closeIdle();
+  }
+
+  /** Keeps idle connections again: the drain ended. */
+  reopen(): void {
+    this.retired = false;
   }
 
   private forget(connection: UpstreamConnection): void {

@@ -11,8 +11,6 @@ export class BackendPool {
   readonly config: PoolConfig;
   readonly backends: Backend[];
   private readonly selector: Selector<Backend>;
-  /** True while no backend is routable and the pool fails open. */
-  panic = false;
   readonly retryBudget: RetryBudget;
   /** Never eject more than half the pool on passive evidence alone. */
   readonly canEject = (): boolean =>
@@ -32,17 +30,20 @@ export class BackendPool {
   }
 
   /**
+   * No backend is routable and the pool fails open: read when asked (a scrape, /status), so it
+   * is true while nothing is routable and false once something is, whether or not requests come.
+   */
+  get panic(): boolean {
+    return this.config.panic === 'open' && !this.backends.some((backend) => backend.routable);
+  }
+
+  /**
    * The next backend for a request, skipping those in `tried`. When none is routable, a pool
    * that fails open tries the others anyway (a wrong health verdict must not take the site down).
    */
   pick(tried: ReadonlySet<Backend> | undefined): Backend | undefined {
     const chosen = this.selector.select((backend) => backend.routable && !tried?.has(backend));
-    if (chosen || this.config.panic === 'closed') {
-      this.panic = false;
-      return chosen;
-    }
-    this.panic = !this.backends.some((backend) => backend.routable);
-    if (!this.panic) return undefined;
+    if (chosen || !this.panic) return chosen;
     // Draining is the operator's decision, not a health verdict: panic leaves it alone.
     return this.selector.select((backend) => !tried?.has(backend) && backend.health.state !== 'draining');
   }

@@ -3,7 +3,7 @@
 // weight and health settings) keeps its health state and connections; a new one starts in slow
 // start; one that goes is drained and its connections close as their last exchanges end.
 import type { Config, PoolConfig, TimeoutsConfig } from '../config/types.ts';
-import type { Transition } from '../health/state.ts';
+import type { HealthRecord, Transition } from '../health/state.ts';
 import { Backend, type BackendOptions, type HealthFactory, type TimeSource } from './backend.ts';
 import { ConnectionBudget } from './connection-budget.ts';
 import { type ResolvedServer, type Resolver, resolveServers } from './discovery.ts';
@@ -82,8 +82,12 @@ export class Topology {
     );
     // Drained before anything new is made: a backend replaced under the same name (new address,
     // weight or checks) shares its series with its successor, which then shows draining, then
-    // slow start.
+    // slow start. One rebuilt at the same address (its weight or checks changed) carries on as
+    // it was instead: down stays down, ejected stays ejected, an operator's drain holds.
     const removed = [...previous.values()].filter((backend) => !wanted.has(backend.identity));
+    const carried = new Map<string, HealthRecord>();
+    for (const backend of removed)
+      carried.set(placeOf(backend.pool, backend.name, backend.host, backend.port), backend.health.record());
     for (const backend of removed) {
       backend.health.drain(this.options.clock.now);
       backend.connections.retire();
@@ -99,7 +103,14 @@ export class Topology {
           previous.delete(key);
           return kept;
         }
-        const backend = this.create(poolConfig, server, config.timeouts, starting ? 'up' : 'slow_start');
+        const predecessor = carried.get(placeOf(poolConfig.name, server.name, server.host, server.port));
+        const backend = this.create(
+          poolConfig,
+          server,
+          config.timeouts,
+          starting ? 'up' : 'slow_start',
+          predecessor,
+        );
         added.push(backend);
         return backend;
       });
@@ -128,6 +139,7 @@ export class Topology {
     server: ResolvedServer,
     timeouts: TimeoutsConfig,
     initial: 'up' | 'slow_start',
+    predecessor: HealthRecord | undefined,
   ): Backend {
     const { clock, metrics, onTransition, createHealth } = this.options;
     return new Backend({
@@ -143,13 +155,13 @@ export class Topology {
       clock,
       metrics,
       initial,
+      ...(predecessor ? { predecessor } : {}),
       ...(onTransition ? { onTransition } : {}),
       ...(createHealth ? { createHealth } : {}),
     });
   }
 }
 
-/** What must be equal for a backend to be kept across a rebuild. */
 /** The configured retry budget, carrying the counts of the pool a reload replaces. */
 function retryBudgetFor(config: Config, previous: BackendPool | undefined): RetryBudget {
   const { budgetRatio, budgetMinRetries, budgetWindow } = config.retries;
@@ -157,6 +169,12 @@ function retryBudgetFor(config: Config, previous: BackendPool | undefined): Retr
   return previous?.retryBudget.carriedTo(options) ?? new RetryBudget(options);
 }
 
+/** Where a backend is: a successor here takes over its predecessor's health state. */
+function placeOf(pool: string, name: string, host: string, port: number): string {
+  return JSON.stringify([pool, name, host, port]);
+}
+
+/** What must be equal for a backend to be kept across a rebuild. */
 function keyFor(pool: PoolConfig, server: ResolvedServer): string {
   return JSON.stringify([
     pool.name,

@@ -535,6 +535,9 @@ test('purge by URL and by prefix on the admin port', async (t) => {
   t.is((await admin('')).status, 400);
   t.is((await admin('url=/relative')).status, 400);
   t.is((await admin('url=http://a/&prefix=http://a/')).status, 400);
+  const unknown = await admin(`url=${encodeURIComponent('http://site.test/purge/a')}&pool=nope`);
+  t.is(unknown.status, 404, 'a pool that does not exist is named, not an empty purge');
+  t.deepEqual(JSON.parse(unknown.body.toString()), { error: 'no pool "nope"' });
 });
 
 test('X-Cache on every response of a cache route, none on other routes', async (t) => {

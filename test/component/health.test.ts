@@ -105,6 +105,35 @@ test('a drained backend gets no new requests and reports when it is drained', as
   }
 });
 
+test('a drain closes the connections busy at that moment as their exchanges end; an undrain keeps them again', async (t) => {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const slow = await startNodeBackend(async (request, response) => {
+    if (request.url === '/slow') await held;
+    response.end('b1');
+  });
+  const sluice = await startProxy(yaml([slow.port]));
+  t.teardown(async () => {
+    await sluice.stop();
+    await slow.close();
+  });
+  const backend = sluice.pools.get('web')?.backends[0];
+  const busy = [0, 1, 2].map(() =>
+    rawExchange(sluice.address.port, 'GET /slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'),
+  );
+  await until(() => backend?.inFlight === 3, 2000);
+  t.is((await admin(sluice, 'POST', '/backends/web/b1/drain')).status, 202);
+  release();
+  for (const answer of await Promise.all(busy)) t.deepEqual(statuses(answer.text), [200]);
+  await until(() => backend?.connections.open === 0, 2000);
+  t.like((await admin(sluice, 'GET', '/backends/web/b1')).body, { drained: true, inFlight: 0 });
+  t.is((await admin(sluice, 'POST', '/backends/web/b1/undrain')).status, 202);
+  await whoAnswers(sluice, 3);
+  t.is(backend?.connections.idleCount, 1, 'kept for reuse again');
+});
+
 test('five gateway errors in a row eject a backend (passive check)', async (t) => {
   const good = await named('b1');
   const failing = await named('b2', true);

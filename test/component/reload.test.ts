@@ -5,7 +5,8 @@ import { writeFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import test from 'ava';
 import { parseConfig } from '../../src/config/load.ts';
-import type { RunningSluice } from '../../src/sluice.ts';
+import { createLogger } from '../../src/observe/logger.ts';
+import { type RunningSluice, startSluice } from '../../src/sluice.ts';
 import { startChildSluice } from '../support/child-sluice.ts';
 import { parseExposition } from '../support/design-metrics.ts';
 import { freePort, startNodeBackend } from '../support/node-backend.ts';
@@ -248,4 +249,24 @@ test('one process: SIGHUP keeps listen, admin and logFormat as they are, and war
     await sluice.stop();
     await backend.close();
   }
+});
+
+test('a reload that changes dnsRefresh resolves the names at the new period', async (t) => {
+  const asked: number[] = [];
+  const yaml = (refresh: string) =>
+    `listen: 127.0.0.1:0\nadmin: false\naccessLog: false\ndnsRefresh: ${refresh}\npools:\n  web:\n    health: { interval: 1h, timeout: 1s }\n    servers: [web.test:9]\n`;
+  const sluice = await startSluice(parseConfig(yaml('1h'), 'test'), createLogger('error', true), {
+    accessLog: null,
+    topology: {
+      resolver: async () => {
+        asked.push(Date.now());
+        return ['127.0.0.1'];
+      },
+    },
+  });
+  t.teardown(() => sluice.stop());
+  await sluice.reload(parseConfig(yaml('100ms'), 'test'));
+  const afterReload = asked.length;
+  await new Promise((resolve) => setTimeout(resolve, 650));
+  t.true(asked.length - afterReload >= 4, `${asked.length - afterReload} lookups in 650 ms`);
 });

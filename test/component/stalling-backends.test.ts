@@ -28,6 +28,9 @@ const scripts: Record<string, (socket: Socket) => void> = {
     ),
   '/head-a-byte-at-a-time': (socket) => drip(socket, [...reply('late')], 50),
   '/two-hints': (socket) => drip(socket, [hint, hint, reply('after two hints')], 100),
+  '/in-time': (socket) => {
+    setTimeout(() => socket.write(reply('in time')), 340);
+  },
 };
 
 let backend: ScriptedBackend;
@@ -77,4 +80,14 @@ test('a final head sent a byte at a time: 504 once the head is not whole in time
 test('a couple of interim answers, then the answer: all passed on', async (t) => {
   const { text } = await timed('/two-hints', 'after two hints');
   t.deepEqual(statuses(text), [103, 103, 200]);
+});
+
+test('a backend answering within responseHeaders is never cut: the timeout does not fire early', async (t) => {
+  // 340 ms against 400 ms: within the proxy clock's 100 ms tick of the line.
+  const answers: number[][] = [];
+  for (let i = 0; i < 10; i++) answers.push(statuses((await timed('/in-time', 'in time')).text));
+  t.deepEqual(
+    answers,
+    Array.from({ length: 10 }, () => [200]),
+  );
 });

@@ -47,6 +47,49 @@ test('a changed weight replaces the backend', async (t) => {
   t.is(change.added[0]?.weight, 5);
 });
 
+test('a backend rebuilt at the same address carries its state on: down stays down, a drain holds', async (t) => {
+  const topology = new Topology({ clock, metrics });
+  await topology.apply(config(['127.0.0.1:1', '127.0.0.1:2', '127.0.0.1:3']));
+  const [down, drained] = topology.pools.get('web')?.backends ?? [];
+  for (let i = 0; i < 3; i++) down?.health.recordProbe({ result: 'refused', reason: 'refused' }, clock.now);
+  drained?.health.drain(clock.now);
+  t.deepEqual([down?.health.state, drained?.health.state], ['down', 'draining']);
+  // A weight change rebuilds every backend.
+  const change = await topology.apply(config(['127.0.0.1:1', '127.0.0.1:2', '127.0.0.1:3'], 2));
+  t.deepEqual(
+    change.added.map((backend) => [backend.name, backend.weight, backend.health.state, backend.routable]),
+    [
+      ['127.0.0.1:1', 2, 'down', false],
+      ['127.0.0.1:2', 2, 'draining', false],
+      ['127.0.0.1:3', 2, 'up', true],
+    ],
+  );
+  // Another address is another server: it starts slowly.
+  const moved = await topology.apply(config(['127.0.0.1:4']));
+  t.is(moved.added[0]?.health.state, 'slow_start');
+});
+
+test('a pool is in panic exactly while nothing is routable, read when asked, with no request made', async (t) => {
+  const topology = new Topology({ clock, metrics });
+  await topology.apply(config(['127.0.0.1:1', '127.0.0.1:2']));
+  const pool = topology.pools.get('web');
+  const probe = (result: 'refused' | 'success') => {
+    for (const backend of pool?.backends ?? [])
+      backend.health.recordProbe({ result, reason: result }, clock.now);
+  };
+  t.false(pool?.panic);
+  for (let i = 0; i < 3; i++) probe('refused');
+  t.true(pool?.panic, 'all down');
+  for (let i = 0; i < 2; i++) probe('success');
+  t.false(pool?.panic, 'back up');
+  const closed = new Topology({ clock, metrics });
+  await closed.apply(parseConfig('pools:\n  web:\n    panic: closed\n    servers: [127.0.0.1:1]\n'));
+  const only = closed.pools.get('web');
+  for (let i = 0; i < 3; i++)
+    only?.backends[0]?.health.recordProbe({ result: 'refused', reason: 'refused' }, clock.now);
+  t.false(only?.panic, 'a pool that fails closed never panics');
+});
+
 test('DNS refresh rebuilds only when an answer changed', async (t) => {
   let answer = ['10.0.0.1', '10.0.0.2'];
   const topology = new Topology({ clock, metrics, resolver: async () => answer });
