@@ -86,6 +86,9 @@ const trustedProxies = leaf(
 /** A request head is held whole while it arrives: beyond this, one client could take a lot. */
 const MAX_HEAD = 1024 * 1024;
 
+/** A size in a cross-field message. */
+const bytes = (n: number) => `${n} bytes`;
+
 const timeouts = strict({
   connect: duration(DEFAULTS.timeouts.connect),
   responseHeaders: duration(DEFAULTS.timeouts.responseHeaders),
@@ -108,20 +111,7 @@ const limits = strict({
   replayBody: size(DEFAULTS.limits.replayBody, 0),
   oneWrite: size(DEFAULTS.limits.oneWrite, 0),
   maxConnections: integer(DEFAULTS.limits.maxConnections, 1, 1_000_000),
-}).superRefine(
-  (v, ctx) => {
-    if (v.maxRequestLine > v.maxHead) {
-      pairIssue(
-        ctx,
-        'maxRequestLine',
-        `must not be larger than maxHead (${v.maxRequestLine} > ${v.maxHead} bytes)`,
-        'maxHead',
-        `must not be smaller than maxRequestLine (${v.maxHead} < ${v.maxRequestLine} bytes)`,
-      );
-    }
-  },
-  { when: (p) => isRecord(p.value) && clean(p.issues, ['maxRequestLine'], ['maxHead']) },
-);
+}).superRefine(...notAbove('maxRequestLine', 'maxHead', bytes));
 
 const retries = strict({
   attempts: integer(DEFAULTS.retries.attempts, 1, 10),
@@ -145,20 +135,7 @@ const cache = strict({
   lockTimeout: duration(DEFAULTS.cache.lockTimeout),
   storeWithCookie: boolean(DEFAULTS.cache.storeWithCookie),
 })
-  .superRefine(
-    (v, ctx) => {
-      if (v.maxObjectBytes > v.maxBytes) {
-        pairIssue(
-          ctx,
-          'maxObjectBytes',
-          `must not be larger than maxBytes (${v.maxObjectBytes} > ${v.maxBytes} bytes)`,
-          'maxBytes',
-          `must not be smaller than maxObjectBytes (${v.maxBytes} < ${v.maxObjectBytes} bytes)`,
-        );
-      }
-    },
-    { when: (p) => isRecord(p.value) && clean(p.issues, ['maxObjectBytes'], ['maxBytes']) },
-  )
+  .superRefine(...notAbove('maxObjectBytes', 'maxBytes', bytes))
   .transform(
     (v): CacheConfig => ({
       maxBytes: v.maxBytes,
@@ -235,25 +212,34 @@ const server = z.preprocess(
   ),
 );
 
+/**
+ * A list refinement: each item whose `keyOf` another item before it has is an issue at its index
+ * (`message(key, firstIndex)`); items without a key (invalid ones, reported elsewhere) are skipped.
+ */
+function uniqueBy(
+  keyOf: (item: unknown) => string | undefined,
+  message: (key: string, first: number) => string,
+): (list: unknown[], ctx: z.RefinementCtx) => void {
+  return (list, ctx) => {
+    const seen = new Map<string, number>();
+    list.forEach((item, i) => {
+      const key = keyOf(item);
+      if (key === undefined) return;
+      const first = seen.get(key);
+      if (first === undefined) seen.set(key, i);
+      else ctx.addIssue({ code: 'custom', path: [i], message: message(key, first) });
+    });
+  };
+}
+
 const servers = z
   .array(server)
   .min(1, 'at least one server is required')
   .superRefine(
-    (list, ctx) => {
-      const seen = new Map<string, number>();
-      list.forEach((s, i) => {
-        if (!isRecord(s) || typeof s.name !== 'string' || typeof s.port !== 'number') return;
-        const first = seen.get(s.name);
-        if (first === undefined) seen.set(s.name, i);
-        else {
-          ctx.addIssue({
-            code: 'custom',
-            path: [i],
-            message: `duplicate server name "${s.name}" (same as servers[${first}]; set a distinct name)`,
-          });
-        }
-      });
-    },
+    uniqueBy(
+      (s) => (isRecord(s) && typeof s.name === 'string' && typeof s.port === 'number' ? s.name : undefined),
+      (name, first) => `duplicate server name "${name}" (same as servers[${first}]; set a distinct name)`,
+    ),
     { when: (p) => Array.isArray(p.value) },
   );
 
@@ -318,24 +304,15 @@ const routes = z.preprocess(
     .array(route)
     .min(1, 'at least one route is required')
     .superRefine(
-      (list, ctx) => {
-        // The first of two routes with one host and path takes all their requests (as nginx
-        // refuses a duplicate location).
-        const seen = new Map<string, number>();
-        list.forEach((r, i) => {
-          if (!isRecord(r) || typeof r.host !== 'string' || typeof r.path !== 'string') return;
-          const key = `${r.host} ${r.path}`;
-          const first = seen.get(key);
-          if (first === undefined) seen.set(key, i);
-          else {
-            ctx.addIssue({
-              code: 'custom',
-              path: [i],
-              message: `same host and path as routes[${first}] (${r.host} ${r.path}): it would never match`,
-            });
-          }
-        });
-      },
+      // The first of two routes with one host and path takes all their requests (as nginx
+      // refuses a duplicate location).
+      uniqueBy(
+        (r) =>
+          isRecord(r) && typeof r.host === 'string' && typeof r.path === 'string'
+            ? `${r.host} ${r.path}`
+            : undefined,
+        (key, first) => `same host and path as routes[${first}] (${key}): it would never match`,
+      ),
       { when: (p) => Array.isArray(p.value) },
     )
     .optional(),

@@ -67,11 +67,11 @@ test(
   'object limit above the total',
   rejects,
   `cache: { maxBytes: 1MiB, maxObjectBytes: 2MiB }\n${ONE_POOL}`,
-  ['cache.maxObjectBytes: must not be larger than maxBytes (2097152 > 1048576 bytes)'],
+  ['cache.maxObjectBytes: must not be larger than maxBytes (2097152 bytes > 1048576 bytes)'],
 );
 
 test('object limit above the default total', rejects, `cache: { maxObjectBytes: 512MiB }\n${ONE_POOL}`, [
-  'cache.maxObjectBytes: must not be larger than maxBytes (536870912 > 268435456 bytes)',
+  'cache.maxObjectBytes: must not be larger than maxBytes (536870912 bytes > 268435456 bytes)',
 ]);
 
 test('bad stale-if-error duration', rejects, `cache: { staleIfError: forever }\n${ONE_POOL}`, [

@@ -95,7 +95,7 @@ test('bad size', rejects, `limits: { maxHead: 16 kb }\n${ONE_POOL}`, [
 ]);
 
 test('request line limit above the head limit', rejects, `limits: { maxRequestLine: 32KiB }\n${ONE_POOL}`, [
-  'limits.maxRequestLine: must not be larger than maxHead (32768 > 16384 bytes)',
+  'limits.maxRequestLine: must not be larger than maxHead (32768 bytes > 16384 bytes)',
 ]);
 
 test('unknown key with a suggestion', rejects, `${ONE_POOL}    helth: { path: / }\n`, [

@@ -23,10 +23,10 @@ test('a duplicate key is named by its path', (t) => {
 
 test('a cross-field problem is told at the key the file has', (t) => {
   t.deepEqual(linesOf(t, `limits:\n  maxHead: 4KiB\n${POOL}`), [
-    'c.yaml:2:3: limits.maxHead: must not be smaller than maxRequestLine (4096 < 8192 bytes)',
+    'c.yaml:2:3: limits.maxHead: must not be smaller than maxRequestLine (4096 bytes < 8192 bytes)',
   ]);
   t.deepEqual(linesOf(t, `cache: {maxBytes: 1024}\n${POOL}`), [
-    'c.yaml:1:9: cache.maxBytes: must not be smaller than maxObjectBytes (1024 < 8388608 bytes)',
+    'c.yaml:1:9: cache.maxBytes: must not be smaller than maxObjectBytes (1024 bytes < 8388608 bytes)',
   ]);
   t.deepEqual(linesOf(t, `retries: {backoffMax: 10ms}\n${POOL}`), [
     'c.yaml:1:11: retries.backoffMax: must not be smaller than backoffMin (10ms < 25ms)',
@@ -36,7 +36,7 @@ test('a cross-field problem is told at the key the file has', (t) => {
   ]);
   // Both written, or only the smaller one: at the smaller one, as before.
   t.deepEqual(linesOf(t, `limits: {maxHead: 4KiB, maxRequestLine: 8KiB}\n${POOL}`), [
-    'c.yaml:1:25: limits.maxRequestLine: must not be larger than maxHead (8192 > 4096 bytes)',
+    'c.yaml:1:25: limits.maxRequestLine: must not be larger than maxHead (8192 bytes > 4096 bytes)',
   ]);
 });
 
