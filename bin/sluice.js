@@ -21,6 +21,10 @@ if (running[0] < needed[0] || (running[0] === needed[0] && running[1] < needed[1
   process.exit(1);
 }
 
+// Node opens its inspector on SIGUSR1 when nothing listens for it: a logrotate's SIGUSR1 while
+// the modules load (before Sluice's own handler) must not open a debugger to local users.
+process.on('SIGUSR1', () => {});
+
 const cache = module.enableCompileCache?.();
 if (cache?.directory && process.env.NODE_COMPILE_CACHE === undefined)
   process.env.NODE_COMPILE_CACHE = cache.directory;

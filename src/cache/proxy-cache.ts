@@ -161,8 +161,17 @@ export class ProxyCache {
     );
   }
 
+  /** Told of the keys this process invalidated: a cluster's worker passes them to the others. */
+  onInvalidate: ((keys: readonly string[]) => void) | undefined;
+
   /** Primary keys (without pool) an unsafe request invalidated. */
   invalidate(keys: readonly string[]): void {
+    this.forget(keys);
+    this.onInvalidate?.(keys);
+  }
+
+  /** Removes every pool's copies of these primary keys (here, or another worker's invalidation). */
+  forget(keys: readonly string[]): void {
     for (const key of keys) for (const name of this.pools) this.store.purge(`${key} ${name}`);
   }
 

@@ -30,6 +30,10 @@ export type ToWorker =
   | { type: 'ask'; id: number; question: Question }
   /** Shutdown is coming: answer with Connection: close from now on (timeouts.shutdownDelay). */
   | { type: 'drain' }
+  /** Open the access log file again (the supervisor's SIGUSR1, after logrotate moved it). */
+  | { type: 'reopen' }
+  /** Another worker's unsafe request invalidated these cache keys: drop them here too. */
+  | { type: 'invalidate'; keys: readonly string[] }
   | { type: 'stop' };
 
 export type Question = { what: 'status' } | { what: 'purge'; url?: string; prefix?: string; pool?: string };
@@ -40,6 +44,8 @@ export type FromWorker =
   /** A real exchange's outcome: every failure, and the first success after failures. */
   | { type: 'passive'; pool: string; name: string; identity: string; ok: boolean }
   | { type: 'answer'; id: number; value?: unknown; error?: string }
+  /** Cache keys an unsafe request invalidated here (the supervisor tells the other workers). */
+  | { type: 'invalidated'; keys: readonly string[] }
   /** Its metrics, every `pushIntervalMs` (a scrape reads the latest). */
   | ({ type: 'metrics' } & Snapshot)
   /** A stopping worker's last counts, sent after its last request ended. */

@@ -2,12 +2,13 @@
 // backend per interval, one state machine per backend fed by every worker's passive reports),
 // the admin port and one /metrics; its workers own the traffic. The command line (src/cli/serve.ts)
 // turns signals into `stop` (SIGTERM/SIGINT), `reload` (SIGHUP) and `restart` (SIGUSR2), and
-// passes SIGUSR1 (reopen the access log) on to the workers.
+// tells the workers of SIGUSR1 (reopen the access log).
 import type { Logger } from 'winston';
 import { keepRestartKeys } from '../config/restart-keys.ts';
 import type { Config } from '../config/types.ts';
 import { createLogger } from '../observe/logger.ts';
 import type { ReloadHistory } from '../observe/reload-history.ts';
+import { mustBeFree } from '../proxy/server.ts';
 import { startedFields, startSluice } from '../sluice.ts';
 import type { Backend } from '../upstream/backend.ts';
 import { type Resolver, systemResolver } from '../upstream/discovery.ts';
@@ -35,6 +36,9 @@ export interface RunningCluster {
 
 /** Starts the supervisor and `count` workers; throws (after cleaning up) if they do not start. */
 export async function startCluster(config: Config, count: number): Promise<RunningCluster> {
+  // Workers listen with SO_REUSEPORT, which would let them join another process's port (a
+  // second Sluice started by mistake) and share its traffic: the port must be free first.
+  await mustBeFree(config.listen);
   const logger = createLogger(config.logLevel, false, config.logFormat);
   // What names resolved to here is what every worker uses: one set of backends in the tree.
   const resolved = new Map<string, string[]>();
@@ -140,7 +144,7 @@ export async function startCluster(config: Config, count: number): Promise<Runni
       return run;
     },
     restart: () => running.restart(),
-    reopenLogs: () => running.signal('SIGUSR1'),
+    reopenLogs: () => running.reopenLogs(),
   };
 
   async function reloadNow(file: Config): Promise<void> {

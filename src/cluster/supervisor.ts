@@ -106,9 +106,13 @@ export class Supervisor {
     return this.port;
   }
 
-  /** Sends `signal` to every worker process (SIGUSR1: reopen the access log). */
-  signal(signal: NodeJS.Signals): void {
-    for (const worker of this.workers) worker.child.kill(signal);
+  /**
+   * Every worker opens its access log file again. Told over IPC, not with SIGUSR1: a process
+   * still loading its modules has no handler yet, and Node opens its inspector on SIGUSR1 then
+   * (workers run with --disable-sigusr1).
+   */
+  reopenLogs(): void {
+    for (const worker of this.workers) if (worker.started) worker.send({ type: 'reopen' });
   }
 
   /** The live workers, by slot. */
@@ -238,6 +242,8 @@ export class Supervisor {
   private fork(index: number, trial: boolean): Worker {
     const entry = this.options.entry ?? fileURLToPath(new URL('./worker.ts', import.meta.url));
     const child = fork(entry, [], {
+      // No debugger for whoever may signal it (see reopenLogs).
+      execArgv: [...process.execArgv, '--disable-sigusr1'],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -269,6 +275,10 @@ export class Supervisor {
         return;
       case 'passive':
         this.options.onPassive(message);
+        return;
+      case 'invalidated':
+        for (const other of this.workers)
+          if (other !== worker && other.started) other.send({ type: 'invalidate', keys: message.keys });
         return;
       case 'metrics':
         if (worker.child.pid !== undefined) this.options.onMetrics?.(worker.child.pid, message);

@@ -47,7 +47,8 @@ async function handle(message: ToWorker): Promise<void> {
     case 'start': {
       setResolved(message.resolved);
       const logger = createLogger(message.config.logLevel, false, message.config.logFormat);
-      logger.defaultMeta = { worker: message.index, pid: process.pid };
+      // Added to the logger's own (`type: "event"`, which tells events from access lines).
+      logger.defaultMeta = { ...logger.defaultMeta, worker: message.index, pid: process.pid };
       sluice = await startSluice(message.config, logger, {
         probe: false,
         reusePort: true,
@@ -60,6 +61,8 @@ async function handle(message: ToWorker): Promise<void> {
         },
       });
       adoptStates(sluice.pools, message.states);
+      // A POST here must not leave another worker serving the copy it replaced.
+      sluice.cache.onInvalidate = (keys) => send({ type: 'invalidated', keys });
       send({ type: 'ready', port: sluice.address.port });
       pushMetrics(sluice);
       return;
@@ -90,6 +93,19 @@ async function handle(message: ToWorker): Promise<void> {
       return;
     case 'drain':
       sluice?.proxy.drain();
+      return;
+    case 'invalidate':
+      sluice?.cache.forget(message.keys);
+      return;
+    case 'reopen':
+      // The supervisor's SIGUSR1: open the access log file again (after logrotate moved it).
+      try {
+        sluice?.reopenLogs();
+      } catch (error) {
+        sluice?.logger.error('access log not reopened; still writing to the old file', {
+          error: (error as Error).message,
+        });
+      }
       return;
     case 'stop':
       await stop();
@@ -185,14 +201,4 @@ process.on('SIGINT', () => void stop());
 // The supervisor reloads and restarts; a terminal's signals to the whole group are its business.
 process.on('SIGHUP', () => {});
 process.on('SIGUSR2', () => {});
-// The supervisor passes SIGUSR1 on: open the access log file again (after logrotate moved it).
-process.on('SIGUSR1', () => {
-  try {
-    sluice?.reopenLogs();
-  } catch (error) {
-    sluice?.logger.error('access log not reopened; still writing to the old file', {
-      error: (error as Error).message,
-    });
-  }
-});
 send({ type: 'hello' });

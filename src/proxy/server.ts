@@ -235,6 +235,19 @@ export function listenOn(
 }
 
 /**
+ * Resolves once `at` could be bound by this process alone (then lets it go); else rejects with
+ * listenError('listen', …). Port 0 is always free.
+ */
+export async function mustBeFree(at: { host: string; port: number }): Promise<void> {
+  if (at.port === 0) return;
+  const probe = createServer();
+  await listenOn(probe, at.host, at.port).catch((error: Error) => {
+    throw listenError('listen', at, error);
+  });
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
+/**
  * Why `key` (listen, admin) could not be bound, as a config problem: `listen: cannot listen on
  * 127.0.0.1:8080: address already in use (EADDRINUSE)`.
  */
