@@ -137,6 +137,16 @@ export class WorkerCounts {
     this.kept = merge([this.kept, counts]);
   }
 
+  /** A backend left the config: what gone workers counted for it goes, as its series do. */
+  forgetBackend(pool: string, backend: string): void {
+    this.kept = this.kept.map((family) => ({
+      ...family,
+      values: family.values.filter(
+        (sample) => sample.labels.pool !== pool || sample.labels.backend !== backend,
+      ),
+    }));
+  }
+
   get families(): readonly Family[] {
     return this.kept;
   }

@@ -65,7 +65,10 @@ export async function startCluster(config: Config, count: number): Promise<Runni
       if (changed.size === 0) setImmediate(flush);
       changed.add(backend);
     },
-    onChange: (_change, why) => {
+    onChange: (change, why) => {
+      for (const backend of change.removed)
+        if (!sluice.pools.get(backend.pool)?.backends.some((b) => b.name === backend.name))
+          counts.forgetBackend(backend.pool, backend.name);
       if (why === 'dns') void supervisor?.reload(sluice.config);
     },
     admin: {

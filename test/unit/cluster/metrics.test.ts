@@ -113,3 +113,17 @@ test('what a worker counted stays in the sums after it is gone: counters never g
   t.is(value(text, `sluice_http_request_duration_seconds_count{${labels},code_class="2xx"}`), 3);
   t.is(value(text, 'sluice_open_connections{side="client"}'), 0, 'a gone worker holds no connections');
 });
+
+test('a backend removed from the config takes the counts gone workers kept for it along', async (t) => {
+  const gone = new Metrics({ defaultMetrics: false });
+  gone.registerBackend('web', 'b1', '10.0.0.1:80');
+  gone.registerBackend('web', 'b2', '10.0.0.2:80');
+  for (const name of ['b1', 'b2']) gone.findBackend('web', name)?.requestFinished('GET', 200, 0.003, 0, 10);
+  const counts = new WorkerCounts();
+  counts.seen(101, await gone.json());
+  counts.gone(101);
+  counts.forgetBackend('web', 'b1');
+  const text = aggregateMetrics(await new Metrics({ defaultMetrics: false }).json(), [], counts).body;
+  t.is(value(text, 'sluice_http_requests_total{pool="web",backend="b2",method="GET",code="200"}'), 1);
+  t.false(text.includes('backend="b1"'), 'no series of the removed backend');
+});
