@@ -234,12 +234,9 @@ export async function startSluice(
   if (options.probe !== false) health.start();
 
   const changed = (change: TopologyChange, why: string) => {
-    for (const backend of change.removed) {
-      health.remove(targetId(backend));
-      // A backend replaced under the same name passed its series on (see Topology.apply).
-      const replaced = topology.pools.get(backend.pool)?.backends.some((b) => b.name === backend.name);
-      if (!replaced) metrics.removeBackend(backend.pool, backend.name);
-    }
+    for (const backend of change.removed) health.remove(targetId(backend));
+    // A backend replaced under the same name passed its series on (see Topology.apply).
+    for (const backend of change.gone) metrics.removeBackend(backend.pool, backend.name);
     for (const backend of change.added) health.add(healthTarget(backend));
     proxy.update(config, topology.pools);
     topology.connectionBudget.limit = proxy.connectionLimit;

@@ -66,9 +66,7 @@ export async function startCluster(config: Config, count: number): Promise<Runni
       changed.add(backend);
     },
     onChange: (change, why) => {
-      for (const backend of change.removed)
-        if (!sluice.pools.get(backend.pool)?.backends.some((b) => b.name === backend.name))
-          counts.forgetBackend(backend.pool, backend.name);
+      for (const backend of change.gone) counts.forgetBackend(backend.pool, backend.name);
       if (why === 'dns') void supervisor?.reload(sluice.config);
     },
     admin: {

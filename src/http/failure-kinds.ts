@@ -2,6 +2,7 @@
 // proxy's attempts, the cache refresher and the health probe) and the FailureKind values that
 // label sluice_backend_errors_total and sluice_retries_total. Which of them may be retried is
 // decided where a failure is classified (src/upstream/failure.ts).
+import { getSystemErrorMessage } from 'node:util';
 
 /** What a socket error says about the peer. */
 export type SocketFailure = 'refused' | 'reset' | 'connect_timeout' | 'unreachable';
@@ -64,4 +65,13 @@ const localCodes = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAV
 export function localErrorCode(error: unknown): string | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code !== undefined && localCodes.has(code) ? code : undefined;
+}
+
+/**
+ * A system error in words and code, `address already in use (EADDRINUSE)`, for a line that
+ * names its config key; anything else by its message.
+ */
+export function systemErrorText(error: Error): string {
+  const { code, errno } = error as NodeJS.ErrnoException;
+  return code && errno !== undefined ? `${getSystemErrorMessage(errno)} (${code})` : error.message;
 }

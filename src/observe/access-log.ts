@@ -4,6 +4,7 @@
 
 import { ConfigError } from '../config/load.ts';
 import type { AccessLogConfig } from '../config/types.ts';
+import { systemErrorText } from '../http/failure-kinds.ts';
 import { LogWriter, type LogWriterOptions } from './log-writer.ts';
 
 /**
@@ -371,10 +372,7 @@ export function openAccessLog(config: AccessLogConfig, onError?: LogWriterOption
   try {
     return AccessLog.open(config, onError);
   } catch (error) {
-    const { code, message } = error as NodeJS.ErrnoException;
-    // `ENOENT: no such file or directory, open '…'`: the words, and the code.
-    const words = /^[A-Z]+: ([^,]+)/.exec(message)?.[1];
-    const why = code && words ? `${words} (${code})` : message;
+    const why = systemErrorText(error as Error);
     throw new ConfigError([`accessLog.to: cannot open ${JSON.stringify(config.to)}: ${why}`]);
   }
 }

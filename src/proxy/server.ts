@@ -5,8 +5,9 @@ import type { Logger } from 'winston';
 import type { ProxyCache } from '../cache/proxy-cache.ts';
 import { ConfigError } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
+import { formatAddress } from '../config/values.ts';
 import { ConnectionLimit } from '../http/connection-limit.ts';
-import { localErrorCode } from '../http/failure-kinds.ts';
+import { localErrorCode, systemErrorText } from '../http/failure-kinds.ts';
 import { viaValue } from '../http/response-heads.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import type { BackendPool } from '../upstream/pool.ts';
@@ -252,12 +253,7 @@ export async function mustBeFree(at: { host: string; port: number }): Promise<vo
  * 127.0.0.1:8080: address already in use (EADDRINUSE)`.
  */
 export function listenError(key: string, at: { host: string; port: number }, error: Error): ConfigError {
-  const { code, message } = error as NodeJS.ErrnoException;
-  // `listen EADDRINUSE: address already in use 127.0.0.1:8080`: the words, and the code.
-  const words = /^\S+ [A-Z_]+: (.*?)(?: \S+:\d+)?$/.exec(message)?.[1];
-  const host = at.host.includes(':') ? `[${at.host}]` : at.host;
-  const why = code && words ? `${words} (${code})` : message;
-  return new ConfigError([`${key}: cannot listen on ${host}:${at.port}: ${why}`]);
+  return new ConfigError([`${key}: cannot listen on ${formatAddress(at)}: ${systemErrorText(error)}`]);
 }
 
 function backendCount(pools: ReadonlyMap<string, BackendPool>): number {

@@ -23,6 +23,8 @@ export interface TopologyOptions {
 export interface TopologyChange {
   added: Backend[];
   removed: Backend[];
+  /** Removed ones whose name is gone too (not replaced under it): their series go with them. */
+  gone: Backend[];
 }
 
 export class Topology {
@@ -120,7 +122,10 @@ export class Topology {
       );
     }
     this.pools = next;
-    return { added, removed };
+    const gone = removed.filter(
+      (backend) => !next.get(backend.pool)?.backends.some((b) => b.name === backend.name),
+    );
+    return { added, removed, gone };
   }
 
   /** Re-resolves DNS names; rebuilds only when an answer changed. */

@@ -35,6 +35,7 @@ test('a reload keeps unchanged backends (same objects), adds new ones in slow st
     [['127.0.0.1:3', 'slow_start']],
   );
   t.deepEqual(change.removed, [one]);
+  t.deepEqual(change.gone, [one], 'its name went too');
   t.is(one.health.state, 'draining');
 });
 
@@ -44,6 +45,7 @@ test('a changed weight replaces the backend', async (t) => {
   const before = topology.pools.get('web')?.backends[0];
   const change = await topology.apply(config(['127.0.0.1:1'], 5));
   t.is(change.removed[0], before);
+  t.deepEqual(change.gone, [], 'replaced under its name');
   t.is(change.added[0]?.weight, 5);
 });
 
