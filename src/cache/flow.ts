@@ -21,6 +21,7 @@ import {
   invalidatedKeys,
   isCacheableRequest,
   isStaleIfErrorStatus,
+  mustRevalidateStale,
   type PolicyOptions,
   prepareEntry,
   servingDecision,
@@ -49,6 +50,9 @@ export type ResponseAction =
   | { kind: 'pass'; extra: HeaderField[]; sink: ((data: Buffer) => void) | undefined }
   | { kind: 'answer' }
   | { kind: 'restart'; head: string };
+
+/** What answers when the backend failed before a response (CacheFlow.onFailure). */
+export type FailureFallback = 'stale' | 'must-revalidate' | undefined;
 
 const ANSWER: CacheStep = Object.freeze({ kind: 'answer' });
 const FORWARD: CacheStep = Object.freeze({ kind: 'forward', head: undefined });
@@ -269,20 +273,25 @@ export class CacheFlow {
     return this.pass((data) => this.take(data));
   }
 
-  /** The backend failed before a response: true when a stale copy answers instead. */
-  onFailure(): boolean {
-    const entry = this.entry;
-    if (this.mode === 'bypass' || entry === undefined) {
-      this.end('failed');
-      return false;
-    }
+  /**
+   * The backend failed before a response: `stale` when a stale copy answers instead,
+   * `must-revalidate` when the stale copy may not answer without the origin (then 504), else
+   * undefined.
+   */
+  onFailure(): FailureFallback {
     this.end('failed');
-    if (!staleIfErrorAllowed(this.request, entry, this.cache.now(), this.cache.policy)) return false;
-    this.serve('stale', 'STALE');
-    return true;
+    const entry = this.entry;
+    if (this.mode === 'bypass' || entry === undefined) return undefined;
+    const cache = this.cache;
+    const now = cache.now();
+    if (staleIfErrorAllowed(this.request, entry, now, cache.policy)) {
+      this.serve('stale', 'STALE');
+      return 'stale';
+    }
+    return mustRevalidateStale(entry, now, cache.policy) ? 'must-revalidate' : undefined;
   }
 
-  /** The answer made from the cache (after an `answer` step or action, or onFailure() === true). */
+  /** The answer made from the cache (after an `answer` step or action, or onFailure() === 'stale'). */
   render(keepAlive: boolean): CacheAnswer {
     this.answered = true;
     const request = this.answering;

@@ -16,6 +16,7 @@
 //                                                stale-while-revalidate / revalidate / miss / gateway-timeout
 //   staleIfErrorAllowed(req, entry, now, options?)   may a stale entry answer when the backend failed?
 //   isStaleIfErrorStatus(status)                 500, 502, 503, 504 (RFC 5861 4)
+//   mustRevalidateStale(entry, now, options?)    stale under must-revalidate: 504 when disconnected
 //   responseVary(headers) / varyKey(req, vary)   secondary key (RFC 9111 4.1)
 //   cacheKey(req, scheme?) / urlKey(url)         primary key: scheme://host[:port]target
 //   targetKey(target, host, scheme?)             the same from a target and a Host value
@@ -378,6 +379,20 @@ export function staleIfErrorAllowed(
         : Math.max(allowance, rcc.staleIfError ?? -1);
   }
   return staleness <= allowance;
+}
+
+/**
+ * Is `entry` stale under must-revalidate, proxy-revalidate or s-maxage (which implies it for a
+ * shared cache)? Then a cache that cannot reach the origin answers 504 (RFC 9111 5.2.2.2).
+ */
+export function mustRevalidateStale(
+  entry: CachedResponse,
+  now: number,
+  options: PolicyOptions = {},
+): boolean {
+  const cc = responseCacheControl(entry.headers);
+  if (!cc.mustRevalidate && !cc.proxyRevalidate && cc.sMaxAge === undefined) return false;
+  return currentAge(entry, now) >= freshnessLifetime(entry, options);
 }
 
 // --- validation --------------------------------------------------------------------------

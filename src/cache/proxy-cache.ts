@@ -9,7 +9,8 @@
 //                             store through `sink`) | answer from the cache instead (a 304 that
 //                             freshened the entry, a 5xx under stale-if-error) | restart
 //                             unconditionally (a 304 for another representation)
-//   flow.onFailure()        → the backend failed before answering: serve stale if allowed
+//   flow.onFailure()        → the backend failed before answering: serve stale if allowed, or
+//                             say the stale copy must be revalidated (Sluice answers 504)
 //   flow.render(keepAlive)  → the bytes of an answer made from the cache
 //   flow.renderJoined(…)    → the usual hit as one buffer kept across requests, or undefined
 //   flow.done(complete)     → commit or drop the stored copy, end the coalesced flight, count
@@ -30,7 +31,9 @@
 // - When the backend fails (no backend, refused, timed out, 500/502/503/504), a stored response
 //   is served stale within the response's or the request's `stale-if-error`, else (neither gave
 //   one) `cache.staleIfError` (RFC 9111 4.2.4 permits stale responses when disconnected), never under
-//   must-revalidate, proxy-revalidate or no-cache. Every stale answer carries `X-Cache: STALE`
+//   must-revalidate, proxy-revalidate or no-cache. A stale copy under must-revalidate,
+//   proxy-revalidate or s-maxage that could not be revalidated gets the client Sluice's 504
+//   instead of its 502 or 503 (RFC 9111 5.2.2.2). Every stale answer carries `X-Cache: STALE`
 //   and `Warning: 110 - "Response is Stale"`: RFC 9111 obsoleted Warning, but clients and
 //   monitoring still read it, and the project asked for a warning header on stale content.
 // - Times are Date.now() (ms), not the proxy's coarse tick clock, so Age is exact.

@@ -184,10 +184,16 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
       return;
     }
     // A stale copy may answer instead (stale-if-error, every backend down).
-    if (this.cache?.onFailure()) {
+    const fallback = this.cache?.onFailure();
+    if (fallback === 'stale') {
       if (this.attempt) this.attempt.reusable = false;
       this.answerFromCache();
       return;
+    }
+    // A stale copy that must be revalidated and could not be: 504 (RFC 9111 5.2.2.2), not 502.
+    if (fallback === 'must-revalidate' && status >= 502 && status <= 504) {
+      status = 504;
+      message = `stored copy must be revalidated: ${message}`;
     }
     this.status = status;
     this.current = 'answer';

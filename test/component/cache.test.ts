@@ -1,9 +1,14 @@
 // The shared cache end to end: an in-process Sluice with `cache: true` in front of node:http
 // backends that count what reaches them. Every test uses its own paths, so they run concurrently.
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
-import type { RunningSluice } from '../../src/sluice.ts';
+import { parseConfig } from '../../src/config/load.ts';
+import { createLogger } from '../../src/observe/logger.ts';
+import { type RunningSluice, startSluice } from '../../src/sluice.ts';
 import { httpRequest, type Reply } from '../support/http.ts';
 import { type NodeBackend, startNodeBackend } from '../support/node-backend.ts';
 import { openSocket, rawExchange, statuses } from '../support/raw-http.ts';
@@ -625,6 +630,86 @@ routes:
     await proxy.stop();
     await fragile.close();
   }
+});
+
+test('a stale copy under must-revalidate with every backend down: 504, logged and counted as the 502 of a miss', async (t) => {
+  const fragile = await startNodeBackend((request, response) => {
+    const mustRevalidate = request.url === '/must-revalidate';
+    response.setHeader('cache-control', mustRevalidate ? 'max-age=1, must-revalidate' : 'max-age=1');
+    response.end('from before the outage');
+  });
+  const file = join(mkdtempSync(join(tmpdir(), 'sluice-cache-')), 'access.log');
+  const config = parseConfig(
+    `listen: 127.0.0.1:0
+admin: false
+accessLog: { to: ${file}, flush: 1h }
+pools:
+  web:
+    health: { interval: 1h, timeout: 1s }
+    servers:
+      - address: 127.0.0.1:${fragile.port}
+        name: b1
+routes:
+  - host: "*"
+    pool: web
+    cache: true
+`,
+    'test',
+  );
+  const proxy = await startSluice(config, createLogger('error', true));
+  const get = (path: string) =>
+    rawExchange(proxy.address.port, `GET ${path} HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n`);
+  try {
+    t.regex((await get('/must-revalidate')).text, /^HTTP\/1\.1 200 [\s\S]*\r\nX-Cache: MISS\r\n/);
+    t.regex((await get('/may-go-stale')).text, /^HTTP\/1\.1 200 [\s\S]*\r\nX-Cache: MISS\r\n/);
+    await fragile.close();
+    await sleep(2100);
+    const mustRevalidate = await get('/must-revalidate');
+    const body = 'stored copy must be revalidated: backend failed\n';
+    t.is(
+      mustRevalidate.text,
+      'HTTP/1.1 504 Gateway Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n' +
+        `content-length: ${body.length}\r\nx-cache: MISS\r\nconnection: close\r\n\r\n${body}`,
+    );
+    // Without must-revalidate, cache.staleIfError (1 h by default) lets the copy answer.
+    const mayGoStale = await get('/may-go-stale');
+    t.regex(
+      mayGoStale.text,
+      /^HTTP\/1\.1 200 [\s\S]*\r\nX-Cache: STALE\r\n[\s\S]*\r\n\r\nfrom before the outage$/,
+    );
+    const miss = await get('/never-cached');
+    t.is(
+      miss.text,
+      'HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain; charset=utf-8\r\n' +
+        'content-length: 15\r\nx-cache: MISS\r\nconnection: close\r\n\r\nbackend failed\n',
+    );
+    const metrics = (await proxy.metrics.render()).body;
+    t.regex(metrics, /^sluice_http_requests_total\{pool="web",backend="b1",method="GET",code="504"\} 1$/m);
+    t.regex(metrics, /^sluice_http_requests_total\{pool="web",backend="b1",method="GET",code="502"\} 1$/m);
+  } finally {
+    await proxy.stop();
+    await fragile.close();
+  }
+  // The 504 is logged as the 502 of the miss is: the same fields, its own status and path.
+  const lines = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const generated = lines.filter((line) => line.status === 504 || line.status === 502);
+  const comparable = ({
+    timestamp,
+    requestId,
+    clientPort,
+    durationMs,
+    upstreamMs,
+    bytesOut,
+    ...rest
+  }: Record<string, unknown>) => rest;
+  t.deepEqual(generated.map(comparable), [
+    { ...comparable(generated[1] ?? {}), status: 504, path: '/must-revalidate' },
+    { ...comparable(generated[0] ?? {}), status: 502, path: '/never-cached' },
+  ]);
+  t.like(generated[0], { status: 504, cache: 'miss', error: 'refused', backend: 'b1', type: 'access' });
 });
 
 test('a client that reads slowly gets every pipelined cached answer whole (backpressure)', async (t) => {

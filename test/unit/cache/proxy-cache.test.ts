@@ -289,12 +289,24 @@ test('stale-if-error: a 5xx or a failure serves the stale copy within the allowa
   t.regex(on5xx.render(true).head, /X-Cache: STALE\r\n/);
   const onFailure = open(cache, req());
   onFailure.begin();
-  t.true(onFailure.onFailure());
+  t.is(onFailure.onFailure(), 'stale');
   clock.now = T0 + 45_000;
   const tooOld = open(cache, req());
   tooOld.begin();
-  t.false(tooOld.onFailure());
+  t.is(tooOld.onFailure(), undefined);
   t.is(tooOld.headerLine, 'x-cache: MISS\r\n');
+});
+
+test('a failure on a stale copy under must-revalidate, proxy-revalidate or s-maxage: must-revalidate, never stale', (t) => {
+  for (const directives of ['max-age=10, must-revalidate', 'max-age=10, proxy-revalidate', 's-maxage=10']) {
+    const { cache, clock } = setup({ staleIfError: 3600_000 });
+    fill(cache, req(), res(200, h('Cache-Control', directives), h('ETag', '"e"')));
+    clock.now = T0 + 20_000;
+    const flow = open(cache, req());
+    flow.begin();
+    t.is(flow.onFailure(), 'must-revalidate', directives);
+    t.is(flow.headerLine, 'x-cache: MISS\r\n');
+  }
 });
 
 test('an object over maxObjectBytes is abandoned while streaming: BYPASS in the metrics, nothing stored', async (t) => {
