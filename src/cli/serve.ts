@@ -12,6 +12,7 @@ import {
 } from '../config/load.ts';
 import { keepRestartKeys } from '../config/restart-keys.ts';
 import type { Config } from '../config/types.ts';
+import { configWarnings, logConfigWarnings } from '../config/warnings.ts';
 import { unwritable } from '../observe/log-writer.ts';
 import { type RunningSluice, startSluice } from '../sluice.ts';
 import { unresolvedNames } from '../upstream/discovery.ts';
@@ -39,7 +40,8 @@ export function withOverrides(config: Config, flags: Flags): Config {
 /**
  * `sluice check`: the file with the overrides `serve` would apply (SLUICE_* and flags), and with
  * `resolve` every DNS name of a server looked up. Problems go to stderr as
- * `file:line:col: path: message`; exit 1 if there is any.
+ * `file:line:col: path: message`; exit 1 if there is any. Warnings go to stderr as
+ * `file:line:col: warning: path: message`, and the file is still ok.
  */
 export async function checkCommand(path: string, flags: Flags, resolve: boolean): Promise<number> {
   try {
@@ -57,6 +59,8 @@ export async function checkCommand(path: string, flags: Flags, resolve: boolean)
         console.error(`${where(problem.path)}${formatPath(problem.path)}: ${problem.message}`);
       if (problems.length > 0) return 1;
     }
+    for (const warning of configWarnings(config))
+      console.error(`${where(warning.path)}warning: ${warning.text}`);
     const backends = config.pools.reduce((sum, pool) => sum + pool.servers.length, 0);
     console.log(
       `${path}: ok (${config.pools.length} pools, ${backends} servers, ${config.routes.length} routes)`,
@@ -74,6 +78,7 @@ export async function serveCommand(path: string, flags: Flags): Promise<number> 
   const workers = workerCount(config.workers);
   if (workers > 1) return serveCluster(config, workers, path, flags);
   const sluice = await startSluice(config);
+  logConfigWarnings(config, sluice.logger);
   stopOnSignals(sluice);
   reloadOnHangup(sluice, path, flags, async (file) => {
     await sluice.reload(keepRestartKeys(sluice.config, file, sluice.logger));
@@ -88,6 +93,7 @@ async function serveCluster(config: Config, workers: number, path: string, flags
   const { startCluster } = await import('../cluster/serve.ts');
   const cluster = await startCluster(config, workers);
   const { logger } = cluster;
+  logConfigWarnings(config, logger);
   stopOnSignals(cluster);
   reloadOnHangup(cluster, path, flags, (next) => cluster.reload(next));
   process.on('SIGUSR2', () => {
@@ -134,6 +140,7 @@ function reloadOnHangup(
       logger.error('config not reloaded: the file has errors; keeping the running config', { issues });
       return;
     }
+    logConfigWarnings(next, logger);
     apply(next).catch((error: Error) => logger.error('config not reloaded', { error: error.message }));
   });
 }

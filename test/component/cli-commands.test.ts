@@ -83,6 +83,30 @@ test('check: an invalid config exits 1, each problem as file:line:col: key path:
   t.is(missing.stderr, `${join(dir, 'missing.yaml')}: file not found\n`);
 });
 
+test('check: a period short enough to cost CPU is a warning at its line; the file is still ok', async (t) => {
+  const path = file(
+    'eager.yaml',
+    [
+      'dnsRefresh: 1',
+      'pools:',
+      '  web:',
+      '    servers: [127.0.0.1:9001]',
+      '    health:',
+      '      interval: 2',
+      '      timeout: 1',
+      '',
+    ].join('\n'),
+  );
+  const run = await sluice(['check', path]);
+  t.is(run.code, 0);
+  t.is(run.stdout, `${path}: ok (1 pools, 1 servers, 1 routes)\n`);
+  t.deepEqual(run.stderr.trimEnd().split('\n'), [
+    `${path}:1:1: warning: dnsRefresh: 1ms is below 1s; resolving names that often costs CPU and loads the DNS server (default 30s)`,
+    `${path}:6:7: warning: pools.web.health.interval: 2ms is below 100ms; probing that often costs CPU and loads the backends (default 2s)`,
+  ]);
+  t.is((await sluice(['check', good()])).stderr, '');
+});
+
 test('check applies the SLUICE_* overrides serve applies', async (t) => {
   const run = await sluice(['check', good()], { SLUICE_LOG_LEVEL: 'trace' });
   t.is(run.code, 1);
