@@ -24,7 +24,14 @@ import { waitReady } from './lib/http-check.ts';
 import { type Server, startServer, stopAll, stopServer } from './lib/proc.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const TARGETS = ['sluice', 'sluice-nolog', 'sluice-cache', 'node-pipe'] as const;
+const TARGETS = [
+  'sluice',
+  'sluice-nolog',
+  'sluice-cache',
+  'node-pipe',
+  'node-plain',
+  'node-plain-cache',
+] as const;
 type Target = (typeof TARGETS)[number];
 
 const { values } = parseArgs({
@@ -105,9 +112,17 @@ async function count(
   const [port, adminPort] = (await freePorts(2)) as [number, number];
   const out = path.join(tmp, `${target}-${n}.callgrind`);
   let argv: string[];
-  if (target === 'node-pipe') {
+  if (target.startsWith('node-')) {
     const backends = backendPorts.map((p) => `127.0.0.1:${p}`).join(',');
-    argv = [path.join(ROOT, 'bench/peers/node-pipe.ts'), '--port', String(port), '--backends', backends];
+    const script = path.join(ROOT, `bench/peers/${target.replace('-cache', '')}.ts`);
+    argv = [
+      script,
+      '--port',
+      String(port),
+      '--backends',
+      backends,
+      ...(target.endsWith('-cache') ? ['--cache'] : []),
+    ];
   } else {
     const file = path.join(tmp, `${target}.yaml`);
     const options = {

@@ -55,6 +55,8 @@ const ALL_TARGETS = [
   'nginx-proxy-2w',
   'http-proxy',
   'node-pipe',
+  'node-plain',
+  'node-plain-cache',
 ] as const;
 type TargetName = (typeof ALL_TARGETS)[number];
 
@@ -365,19 +367,23 @@ async function startTarget(ctx: Ctx, t: Target): Promise<Server | string> {
         cpus.proxy,
       );
     case 'http-proxy':
-    case 'node-pipe': {
-      // node-pipe runs with Sluice's V8 flag: the two differ only in what their code does.
-      const flags = t.name === 'node-pipe' ? ['--max-semi-space-size=8'] : [];
+    case 'node-pipe':
+    case 'node-plain':
+    case 'node-plain-cache': {
+      // The Node peers written here run with Sluice's V8 flag: they differ only in what their code does.
+      const flags = t.name === 'http-proxy' ? [] : ['--max-semi-space-size=8'];
       const script = path.join(
         ROOT,
-        `bench/peers/${t.name === 'node-pipe' ? 'node-pipe' : 'http-proxy-server'}.ts`,
+        `bench/peers/${t.name === 'http-proxy' ? 'http-proxy-server' : t.name.replace('-cache', '')}.ts`,
       );
       const backends = backendPorts.map((p) => `127.0.0.1:${p}`).join(',');
+      const cache = t.name === 'node-plain-cache' ? ['--cache'] : [];
       return startServer(
         t.name,
         process.execPath,
-        [...flags, script, '--port', String(t.port), '--backends', backends],
-        { cwd: ROOT, cpus: cpus.proxy },
+        [...flags, script, '--port', String(t.port), '--backends', backends, ...cache],
+        // node-plain's access log goes to a file, as Sluice's does.
+        { cwd: ROOT, cpus: cpus.proxy, stdoutFile: path.join(tmp, `${t.name}.stdout.log`) },
       );
     }
   }
@@ -661,6 +667,8 @@ function reportSeries(opts: Options, targets: Target[], connections: number): Ma
   const off = sums.get('sluice-nolog');
   const sc = sums.get('sluice-cache');
   const be = sums.get('backend');
+  const nf = sums.get('node-plain');
+  const nfc = sums.get('node-plain-cache');
 
   console.log(
     `\n## Results: ${connections} connections, medians over ${opts.rounds} round(s) of ${opts.duration} s\n`,
@@ -697,11 +705,26 @@ function reportSeries(opts: Options, targets: Target[], connections: number): Ma
         `${(sl.cpuPerReqUs - sl.userPerReqUs).toFixed(1)} ÷ ${(np.cpuPerReqUs - np.userPerReqUs).toFixed(1)} µs ` +
         `(${fmtRatio((sl.cpuPerReqUs - sl.userPerReqUs) / (np.cpuPerReqUs - np.userPerReqUs))})`,
     );
+  if (nf && np)
+    console.log(
+      `node-plain ÷ node-pipe (Sluice's job written plainly, without its checks): ` +
+        `${fmtRatio(nf.rps / np.rps)} req/s, ${fmtRatio(nf.cpuPerReqUs / np.cpuPerReqUs)} CPU/req` +
+        (sl
+          ? `; Sluice ÷ node-plain: ${fmtRatio(sl.rps / nf.rps)} req/s, ${fmtRatio(sl.cpuPerReqUs / nf.cpuPerReqUs)} CPU/req`
+          : ''),
+    );
   if (sc && be)
     console.log(
       `Cached answers: sluice-cache ÷ backend (nginx serving the file itself): ` +
         `${fmtRatio(sc.rps / be.rps)} req/s, ${fmtRatio(sc.p99 / be.p99)} p99` +
         (sl ? `; sluice-cache ÷ sluice (proxied): ${fmtRatio(sc.rps / sl.rps)} req/s` : ''),
+    );
+  if (nfc && be)
+    console.log(
+      `node-plain-cache ÷ backend: ${fmtRatio(nfc.rps / be.rps)} req/s, ${fmtRatio(nfc.cpuPerReqUs / be.cpuPerReqUs)} CPU/req` +
+        (sc
+          ? `; sluice-cache ÷ node-plain-cache: ${fmtRatio(sc.rps / nfc.rps)} req/s, ${fmtRatio(sc.cpuPerReqUs / nfc.cpuPerReqUs)} CPU/req`
+          : ''),
     );
   return sums;
 }
