@@ -77,6 +77,8 @@ export interface SluiceOptions {
   admin?: Partial<AdminState>;
   /** null: no access log whatever the config says (tests that silence the process's logs). */
   accessLog?: null;
+  /** Other processes write to the same stdout (workers): each access line must be one atomic write. */
+  sharedStdout?: boolean;
 }
 
 /** What the health scheduler probes: one backend of one pool. */
@@ -163,7 +165,7 @@ export async function startSluice(
   };
   const accessLogFor = (next: Config): AccessLog | undefined => {
     if (!next.accessLog) return undefined;
-    const log = openAccessLog(next.accessLog, onLogError);
+    const log = openAccessLog(next.accessLog, onLogError, options.sharedStdout);
     if (logsOn) return log;
     log.writer.close();
     return undefined;

@@ -52,6 +52,7 @@ async function handle(message: ToWorker): Promise<void> {
       sluice = await startSluice(message.config, logger, {
         probe: false,
         reusePort: true,
+        sharedStdout: true,
         announce: false,
         topology: {
           resolver,

@@ -41,6 +41,8 @@ export interface AccessRecord {
   detail?: string;
   userAgent?: string;
   referer?: string;
+  /** Some of the fields a client shapes were cut so that the line fits (see `fitLine`). */
+  truncated?: true;
 }
 
 // The line is written byte by byte into the writer's buffer: no string is built for it, so
@@ -80,6 +82,7 @@ const keys = {
   detail: fragment(',"detail":'),
   userAgent: fragment(',"userAgent":'),
   referer: fragment(',"referer":'),
+  truncated: fragment(',"truncated":true'),
 };
 const lineEnd = fragment('}\n');
 
@@ -311,11 +314,38 @@ export function writeAccessLine(buf: Buffer, at: number, r: AccessRecord, timest
   i = stringField(buf, i, keys.detail, r.detail);
   i = stringField(buf, i, keys.userAgent, r.userAgent);
   i = stringField(buf, i, keys.referer, r.referer);
+  if (r.truncated) i = putBytes(buf, i, keys.truncated);
   return putBytes(buf, i, lineEnd);
+}
+
+/** The fields a client shapes: what a line too long for its destination gives up, longest first. */
+const cuttable = ['path', 'userAgent', 'referer', 'detail', 'host', 'requestId'] as const;
+
+/**
+ * Writes into `buf` (`lineBound(r)` bytes of room) the line of `r` with its longest
+ * client-shaped fields cut until the line takes at most `max` bytes, marked `"truncated":true`
+ * (as HAProxy cuts a line at `log-max-len`); returns where it ends. What is left when every such
+ * field is empty is Sluice's own and short.
+ */
+export function fitLine(buf: Buffer, r: AccessRecord, timestamp: string, max: number): number {
+  const fitted: AccessRecord = { ...r, truncated: true };
+  for (;;) {
+    const end = writeAccessLine(buf, 0, fitted, timestamp);
+    let longest: (typeof cuttable)[number] | undefined;
+    for (const key of cuttable)
+      if ((fitted[key]?.length ?? 0) > (longest === undefined ? 0 : (fitted[longest]?.length ?? 0)))
+        longest = key;
+    if (end <= max || longest === undefined) return end;
+    const value = fitted[longest] as string;
+    // A character takes at least one byte: cutting the excess in characters cuts at least as many bytes.
+    fitted[longest] = value.slice(0, Math.max(0, value.length - (end - max)));
+  }
 }
 
 export class AccessLog {
   readonly writer: LogWriter;
+  /** The longest line the destination takes whole (see `LogWriter.atomicBytes`). */
+  private readonly maxLine: number;
   /** The time of the last line, and its ISO string. */
   private stampedAt = 0;
   private stamp = '';
@@ -323,31 +353,42 @@ export class AccessLog {
   private secondAt = 0;
   private secondStamp = '';
 
-  constructor(writer: LogWriter) {
+  /** `maxLine`: lines longer than this are cut to fit (`fitLine`). */
+  constructor(writer: LogWriter, maxLine = Number.POSITIVE_INFINITY) {
     this.writer = writer;
+    this.maxLine = maxLine;
   }
 
-  static open(config: AccessLogConfig, onError?: LogWriterOptions['onError']): AccessLog {
-    return new AccessLog(
-      new LogWriter({
-        destination: config.to === 'stdout' ? { kind: 'stdout' } : { kind: 'file', path: config.to },
-        bufferBytes: config.buffer,
-        flushMs: config.flush,
-        ...(onError ? { onError } : {}),
-      }),
-    );
+  /**
+   * `shared`: other processes write to the same stdout (workers); there a line must be one
+   * atomic write, or two workers' lines could interleave mid-line.
+   */
+  static open(config: AccessLogConfig, onError?: LogWriterOptions['onError'], shared = false): AccessLog {
+    const writer = new LogWriter({
+      destination: config.to === 'stdout' ? { kind: 'stdout' } : { kind: 'file', path: config.to },
+      bufferBytes: config.buffer,
+      flushMs: config.flush,
+      ...(onError ? { onError } : {}),
+    });
+    return new AccessLog(writer, shared ? writer.atomicBytes : undefined);
   }
 
   record(r: AccessRecord): void {
     const timestamp = this.timestamp();
     const bound = lineBound(r, timestamp);
     const at = this.writer.reserve(bound);
-    if (at >= 0) this.writer.commit(writeAccessLine(this.writer.buffer, at, r, timestamp));
-    else {
-      // Longer than the whole buffer: written out on its own.
-      const line = Buffer.allocUnsafe(bound);
-      this.writer.write(line.subarray(0, writeAccessLine(line, 0, r, timestamp)));
+    if (at >= 0) {
+      const end = writeAccessLine(this.writer.buffer, at, r, timestamp);
+      if (end - at <= this.maxLine) {
+        this.writer.commit(end);
+        return;
+      }
     }
+    // Longer than the whole buffer, or than one atomic write: written out on its own.
+    const line = Buffer.allocUnsafe(bound);
+    let end = writeAccessLine(line, 0, r, timestamp);
+    if (end > this.maxLine) end = fitLine(line, r, timestamp, this.maxLine);
+    this.writer.write(line.subarray(0, end));
   }
 
   /** The ISO time of now, made once per millisecond (the date and time to the second once per second). */
@@ -368,9 +409,13 @@ export class AccessLog {
 }
 
 /** The access log `config` asks for; a file that cannot be opened is the config's problem, named by its key. */
-export function openAccessLog(config: AccessLogConfig, onError?: LogWriterOptions['onError']): AccessLog {
+export function openAccessLog(
+  config: AccessLogConfig,
+  onError?: LogWriterOptions['onError'],
+  shared = false,
+): AccessLog {
   try {
-    return AccessLog.open(config, onError);
+    return AccessLog.open(config, onError, shared);
   } catch (error) {
     const why = systemErrorText(error as Error);
     throw new ConfigError([`accessLog.to: cannot open ${JSON.stringify(config.to)}: ${why}`]);

@@ -75,6 +75,14 @@ export class LogWriter {
   }
 
   /**
+   * The longest write that reaches the destination whole, whoever else writes to it: PIPE_BUF to
+   * stdout on a pipe or socket; a file's writes (O_APPEND) and a terminal's are not split.
+   */
+  get atomicBytes(): number {
+    return this.stdout === 'pipe' ? pipeBuf : Number.POSITIVE_INFINITY;
+  }
+
+  /**
    * Room for a line of at most `maxBytes`, after a flush if the buffer cannot take it: the offset
    * in `buffer` to write it at, then `commit`. -1 when closed, or when the buffer could never take
    * that much (then `write` the line).

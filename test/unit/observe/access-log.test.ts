@@ -248,7 +248,8 @@ test('a flush larger than the writer buffer, and a line larger than the buffer, 
   t.is(readFileSync(path, 'utf8'), small + huge + small);
 });
 
-test('any record: its line is one valid UTF-8 JSON object holding exactly its fields, in order', (t) => {
+/** `count` records of every shape: odd characters, huge strings, any numbers, fields left out. */
+function randomRecords(howMany: number): AccessRecord[] {
   let seed = 12345;
   const random = () => {
     seed = (seed * 1103515245 + 12345) % 2147483648;
@@ -280,12 +281,8 @@ test('any record: its line is one valid UTF-8 JSON object holding exactly its fi
     ]);
   const duration = () => pick([0, 0.0004, 0.9999, 12.0456, random() * 1e6]);
   const maybe = <T>(make: () => T) => (random() < 0.3 ? undefined : make());
-  const path = tempFile();
-  const log = new AccessLog(
-    new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 4096, flushMs: 60_000 }),
-  );
   const records: AccessRecord[] = [];
-  for (let i = 0; i < 3000; i++) {
+  for (let i = 0; i < howMany; i++) {
     const record: AccessRecord = {
       type: pick(['access', 'rejected'] as const),
       requestId: text(),
@@ -312,8 +309,17 @@ test('any record: its line is one valid UTF-8 JSON object holding exactly its fi
       referer: maybe(text),
     };
     records.push(record);
-    log.record(record);
   }
+  return records;
+}
+
+test('any record: its line is one valid UTF-8 JSON object holding exactly its fields, in order', (t) => {
+  const path = tempFile();
+  const log = new AccessLog(
+    new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 4096, flushMs: 60_000 }),
+  );
+  const records = randomRecords(3000);
+  for (const record of records) log.record(record);
   log.writer.close();
   const lines = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path)).split('\n');
   t.is(lines.pop(), '');
@@ -338,4 +344,45 @@ test('any record: its line is one valid UTF-8 JSON object holding exactly its fi
     }
     t.deepEqual(fields, expected, `line ${i}`);
   }
+});
+
+test('a line over maxLine bytes is cut in its client-shaped fields to fit, marked truncated; the rest untouched', (t) => {
+  const path = tempFile();
+  const maxLine = 4096;
+  const log = new AccessLog(
+    new LogWriter({ destination: { kind: 'file', path }, bufferBytes: 65536, flushMs: 60_000 }),
+    maxLine,
+  );
+  // A backend's name comes from the config, not a client: it is never cut, and here it is short.
+  const records = randomRecords(1000).map((record) => ({ ...record, backend: record.backend?.slice(0, 30) }));
+  for (const record of records) log.record(record);
+  log.writer.close();
+  const lines = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path)).split('\n');
+  t.is(lines.pop(), '');
+  t.is(lines.length, records.length);
+  const cuttable = new Set(['path', 'userAgent', 'referer', 'detail', 'host', 'requestId']);
+  const wrong: string[] = [];
+  let cut = 0;
+  for (const [i, line] of lines.entries()) {
+    const record = records[i] as AccessRecord;
+    const fields = JSON.parse(line) as Record<string, unknown>;
+    const tooLong = Buffer.byteLength(lineAtT(record)) > maxLine;
+    if (Buffer.byteLength(line) + 1 > maxLine) wrong.push(`line ${i}: ${Buffer.byteLength(line) + 1} bytes`);
+    if (fields.truncated !== (tooLong ? true : undefined))
+      wrong.push(`line ${i}: truncated ${fields.truncated}`);
+    if (!tooLong) continue;
+    cut++;
+    for (const [key, value] of Object.entries(record)) {
+      const got = fields[key];
+      // A cut through a surrogate pair leaves half of it, which UTF-8 writes as U+FFFD.
+      if (
+        cuttable.has(key)
+          ? !String(value).startsWith(String(got).replace(/\uFFFD$/, ''))
+          : typeof value === 'string' && got !== value
+      )
+        wrong.push(`line ${i}: ${key}`);
+    }
+  }
+  t.deepEqual(wrong, []);
+  t.true(cut > 20, `${cut} lines were cut`);
 });
