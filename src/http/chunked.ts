@@ -25,7 +25,10 @@ const CHUNK_LINE = new RegExp(
 );
 
 export interface ChunkedDecoderOptions {
-  /** Longest chunk-size line (size and extensions, without CRLF); longer is an error. */
+  /**
+   * Longest chunk-size line (size, leading zeros and extensions, without CRLF); longer is an
+   * error, also before its end arrives, so a line that never ends holds no more than this.
+   */
   maxChunkLine?: number;
   /** Largest trailer section (trailer fields and the final CRLF); larger is an error. */
   maxTrailerBytes?: number;
@@ -143,9 +146,12 @@ export class ChunkedDecoder {
     if (content.length > this.#maxChunkLine) this.#fail('chunk size line too long');
     const m = CHUNK_LINE.exec(content);
     if (m === null) this.#fail(content.includes('\r') ? 'bare CR in chunked framing' : 'invalid chunk size');
-    const hex = m[1] as string;
-    if (hex.length > 16) this.#fail('chunk size too long');
-    const size = Number.parseInt(hex, 16);
+    // Any number of leading zeros is allowed (RFC 9112 7.1); the line's length bounds them
+    // (maxChunkLine). What overflows is judged on the value, as nginx and HAProxy do: more than
+    // 14 significant hex digits is beyond 2^53 whatever they are.
+    const significant = (m[1] as string).replace(/^0+(?=.)/, '');
+    if (significant.length > 14) this.#fail('chunk size too large');
+    const size = Number.parseInt(significant, 16);
     if (size > Number.MAX_SAFE_INTEGER) this.#fail('chunk size too large');
     if (size === 0) {
       this.#state = TRAILER;

@@ -46,6 +46,10 @@ const specials: Record<string, (socket: Socket) => void> = {
     socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n');
     socket.end(gzipped);
   },
+  '/zero-padded': (socket) =>
+    socket.write(
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000005\r\nhello\r\n0000\r\n\r\n',
+    ),
   '/trailers': (socket) =>
     socket.write(
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Trace\r\n\r\n2\r\nok\r\n0\r\n' +
@@ -233,3 +237,9 @@ test.serial(
     t.deepEqual(statuses(text), [502]);
   },
 );
+
+test.serial('chunk sizes with leading zeros are relayed as their value, in plain hex', async (t) => {
+  const text = await send('GET /zero-padded HTTP/1.1\r\nHost: h.test\r\n\r\n');
+  t.deepEqual(statuses(text), [200]);
+  t.true(text.endsWith('\r\n\r\n5\r\nhello\r\n0\r\n\r\n'), text);
+});

@@ -35,6 +35,10 @@ const good: [string, string, string][] = [
     '01234567890123456789x',
   ],
   ['leading zeros in size', '0005\r\nhello\r\n000\r\n\r\n', 'hello'],
+  // Any number of leading zeros (RFC 9112 7.1): only the significant digits can overflow.
+  ['17 hex digits, 16 of them leading zeros', '00000000000000005\r\nhello\r\n0\r\n\r\n', 'hello'],
+  ['leading zeros up to the 4 KiB line limit', `${'0'.repeat(4095)}5\r\nhello\r\n0\r\n\r\n`, 'hello'],
+  ['a last chunk of many zeros', `5\r\nhello\r\n${'0'.repeat(300)}\r\n\r\n`, 'hello'],
   [
     'data containing CRLF and a fake last chunk',
     'c\r\nab\r\n0\r\n\r\nxyz\r\n0\r\n\r\n',
@@ -173,8 +177,6 @@ const bad: [string, string][] = [
   ['leading space', ' 5\r\nhello\r\n0\r\n\r\n'],
   ['trailing space without extension', '5 \r\nhello\r\n0\r\n\r\n'],
   ['trailing tab without extension', '5\t\r\nhello\r\n0\r\n\r\n'],
-  ['17 hex digits', '00000000000000005\r\nhello\r\n0\r\n\r\n'],
-  ['16 hex digits above MAX_SAFE_INTEGER', 'ffffffffffffffff\r\nhello\r\n0\r\n\r\n'],
   ['non-hex digit', '5g\r\nhello\r\n0\r\n\r\n'],
   ['non-hex size', 'zz\r\nhello\r\n0\r\n\r\n'],
   ['empty size line', '\r\nhello\r\n0\r\n\r\n'],
@@ -199,6 +201,44 @@ for (const [title, input] of bad) {
     t.is(statusOf(t, input), 400);
   });
 }
+
+// Sizes that do not fit are refused by their value, however they are padded: a reader that kept
+// fewer bits (32, 64) would see another size and read other messages in the body.
+const overflowing: [string, string][] = [
+  ['16 hex digits above MAX_SAFE_INTEGER', 'ffffffffffffffff'],
+  ['2^64 (17 significant digits)', '10000000000000000'],
+  ['2^53 (MAX_SAFE_INTEGER + 1), zero-padded', '0000000020000000000000'],
+  ['2^64 + 5 behind leading zeros', '000010000000000000005'],
+];
+
+for (const [title, size] of overflowing) {
+  test(`chunked rejected: ${title}`, (t) => {
+    const err = t.throws(() => decode([b(`${size}\r\nhello\r\n0\r\n\r\n`)]), { instanceOf: HttpError });
+    t.is(err.message, 'chunk size too large');
+    t.is(err.status, 400);
+  });
+}
+
+test('chunked: the largest size that fits, zero-padded, is read as itself', (t) => {
+  const decoder = new ChunkedDecoder();
+  t.is(decoder.feed(b('00001fffffffffffff\r\nabc')), 23);
+  t.false(decoder.done);
+});
+
+test('chunked limit: leading zeros count toward the size line limit', (t) => {
+  const err = t.throws(() => decode([b(`${'0'.repeat(4096)}5\r\nhello\r\n0\r\n\r\n`)]), {
+    instanceOf: HttpError,
+  });
+  t.is(err.message, 'chunk size line too long');
+});
+
+test('chunked limit: an endless run of zeros is refused once past the limit, before any LF', (t) => {
+  const decoder = new ChunkedDecoder();
+  for (let i = 0; i < 4; i++) decoder.feed(b('0'.repeat(1024)));
+  t.is(decoder.pendingLength, 4096);
+  const err = t.throws(() => decoder.feed(b('0')), { instanceOf: HttpError });
+  t.is(err.message, 'chunk size line too long');
+});
 
 test('chunked: errorStatus option makes violations 502 (response bodies)', (t) => {
   t.is(statusOf(t, 'zz\r\n', { errorStatus: 502 }), 502);

@@ -1,0 +1,29 @@
+// runClient in-process against servers whose framing is legal but unusual, or faulty in ways a
+// lenient reader would pass as a body: what reaches stdout, what is said, the exit code.
+import test from 'ava';
+import { runClient } from '../../../src/client/run.ts';
+import { capture, reply, serve } from './harness.ts';
+
+/** Runs the client against a server that answers every request with `answer`; stdout is a pipe. */
+async function fetchFrom(answer: string, args: string[] = []) {
+  const { port } = await serve((_request, socket) => reply(socket, answer));
+  const c = capture({ stdoutIsTTY: false });
+  const code = await runClient([...args, `http://127.0.0.1:${port}/`], c.io);
+  return { code, stdout: c.stdout().toString('latin1'), stderr: c.stderr() };
+}
+
+const chunkedHead = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n';
+
+test('chunk sizes with leading zeros are read by their value (RFC 9112 7.1)', async (t) => {
+  const got = await fetchFrom(`${chunkedHead}00000000000000005\r\nhello\r\n${'0'.repeat(40)}\r\n\r\n`);
+  t.deepEqual(got, { code: 0, stdout: 'hello', stderr: '' });
+});
+
+test('a zero-padded chunk size whose value overflows is malformed (8)', async (t) => {
+  const got = await fetchFrom(`${chunkedHead}000010000000000000005\r\nhello\r\n0\r\n\r\n`);
+  t.deepEqual(got, {
+    code: 8,
+    stdout: '',
+    stderr: 'sluice client: malformed response: chunk size too large\n',
+  });
+});
