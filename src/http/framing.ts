@@ -98,9 +98,10 @@ export function responseFraming(head: ResponseHead, requestMethod: string): Body
     }
   }
   if (te !== undefined) {
-    // TE overrides Content-Length. In an HTTP/1.0 message its framing is faulty (RFC 9112 6.1):
-    // read until close.
-    if (head.versionMinor === 0) return CLOSE;
+    // HTTP/1.0 has no Transfer-Encoding: a message with it has faulty framing (RFC 9112 6.1), and
+    // neither its chunks nor the close tell where the body the sender meant ends.
+    if (head.versionMinor === 0) throw new HttpError(502, 'Transfer-Encoding in an HTTP/1.0 response');
+    // TE overrides Content-Length.
     const codings = te
       .split(',')
       .map((coding) => trimOws(coding))

@@ -50,6 +50,8 @@ const specials: Record<string, (socket: Socket) => void> = {
     socket.write(
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000005\r\nhello\r\n0000\r\n\r\n',
     ),
+  '/http10-chunked': (socket) =>
+    socket.end('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'),
   '/trailers': (socket) =>
     socket.write(
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Trace\r\n\r\n2\r\nok\r\n0\r\n' +
@@ -242,4 +244,12 @@ test.serial('chunk sizes with leading zeros are relayed as their value, in plain
   const text = await send('GET /zero-padded HTTP/1.1\r\nHost: h.test\r\n\r\n');
   t.deepEqual(statuses(text), [200]);
   t.true(text.endsWith('\r\n\r\n5\r\nhello\r\n0\r\n\r\n'), text);
+});
+
+test.serial('an HTTP/1.0 answer with Transfer-Encoding is faulty framing: a 502', async (t) => {
+  for (const version of ['1.1', '1.0']) {
+    const text = await send(`GET /http10-chunked HTTP/${version}\r\nHost: h.test\r\n\r\n`);
+    t.deepEqual(statuses(text), [502], version);
+    t.true(text.endsWith('\r\n\r\nbackend sent a malformed response\n'), text);
+  }
 });

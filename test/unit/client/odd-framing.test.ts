@@ -27,3 +27,20 @@ test('a zero-padded chunk size whose value overflows is malformed (8)', async (t
     stderr: 'sluice client: malformed response: chunk size too large\n',
   });
 });
+
+// RFC 9112 6.1: a recipient of Transfer-Encoding in an HTTP/1.0 message must treat its framing as
+// faulty, even with a Content-Length; reading to the close put the chunk framing in the body.
+const http10WithTe: [string, string][] = [
+  ['chunked', 'Transfer-Encoding: chunked\r\n'],
+  ['chunked and Content-Length', 'Transfer-Encoding: chunked\r\nContent-Length: 5\r\n'],
+];
+for (const [title, fields] of http10WithTe) {
+  test(`HTTP/1.0 with Transfer-Encoding is malformed (8): ${title}`, async (t) => {
+    const got = await fetchFrom(`HTTP/1.0 200 OK\r\n${fields}\r\n5\r\nhello\r\n0\r\n\r\n`);
+    t.deepEqual(got, {
+      code: 8,
+      stdout: '',
+      stderr: 'sluice client: malformed response: Transfer-Encoding in an HTTP/1.0 response\n',
+    });
+  });
+}

@@ -135,13 +135,6 @@ const responseTable: [string, string, string[], string, BodyFraming][] = [
     'GET',
     { kind: 'close', codings: 'gzip' },
   ],
-  [
-    'TE in an HTTP/1.0 response reads until close',
-    'HTTP/1.0 200 OK',
-    ['Transfer-Encoding: chunked'],
-    'GET',
-    close,
-  ],
   ['Content-Length', 'HTTP/1.1 200 OK', ['Content-Length: 42'], 'GET', length(42)],
   ['Content-Length on a POST response', 'HTTP/1.1 201 Created', ['Content-Length: 2'], 'POST', length(2)],
   ['Content-Length: 0', 'HTTP/1.1 200 OK', ['Content-Length: 0'], 'GET', none],
@@ -168,6 +161,21 @@ for (const [title, fields] of responseBad) {
   test(`response framing rejected with 502: ${title}`, (t) => {
     const err = t.throws(() => frameResponse('HTTP/1.1 200 OK', fields), { instanceOf: HttpError });
     t.is(err.status, 502);
+  });
+}
+
+// RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing, even with a length.
+const http10WithTe: [string, string[]][] = [
+  ['chunked', ['Transfer-Encoding: chunked']],
+  ['chunked and Content-Length', ['Transfer-Encoding: chunked', 'Content-Length: 5']],
+  ['gzip', ['Transfer-Encoding: gzip']],
+];
+
+for (const [title, fields] of http10WithTe) {
+  test(`response framing rejected with 502: Transfer-Encoding in HTTP/1.0 (${title})`, (t) => {
+    const err = t.throws(() => frameResponse('HTTP/1.0 200 OK', fields), { instanceOf: HttpError });
+    t.is(err.status, 502);
+    t.is(err.message, 'Transfer-Encoding in an HTTP/1.0 response');
   });
 }
 
