@@ -21,6 +21,8 @@ export interface ExchangeParams {
   head: Buffer;
   body: RequestBody | undefined;
   method: string;
+  /** The request carries Upgrade (a -H): a 101 is then its answer, else a malformed response. */
+  upgradeAsked: boolean;
   handler: ResponseHandler;
 }
 
@@ -56,7 +58,7 @@ export async function exchange(params: ExchangeParams): Promise<ExchangeResult> 
     if (error instanceof ClientError) socket.destroy(error);
   });
   try {
-    const summary = await readResponse(params.chunks, params.method, params.handler);
+    const summary = await readResponse(params.chunks, params.method, params.handler, params.upgradeAsked);
     return { ...summary, sentBodyBytes: sent.bytes };
   } catch (error) {
     throw describeNetError(error, params.host, params.port, 'exchange');

@@ -69,6 +69,11 @@ export function requestFields(spec: RequestSpec): [string, string][] {
   return out.filter((field) => field !== undefined);
 }
 
+/** The request asks to switch protocols (a -H Upgrade with a value), so a 101 may answer it. */
+export function asksForUpgrade(headers: readonly HeaderOption[]): boolean {
+  return headers.some((h) => h.name.toLowerCase() === 'upgrade' && (h.value ?? '').trim() !== '');
+}
+
 /** The request line, the fields and the empty line, as the bytes sent (UTF-8 for field values). */
 export function buildRequestHead(spec: RequestSpec): Buffer {
   let head = `${spec.method} ${requestTarget(spec.url)} HTTP/1.1\r\n`;

@@ -82,8 +82,9 @@ export async function readResponse(
   chunks: SocketChunks,
   method: string,
   handler: ResponseHandler,
+  upgradeAsked: boolean,
 ): Promise<ResponseSummary> {
-  const parser = new ResponseParser(method);
+  const parser = new ResponseParser(method, { upgradeAsked });
   let head: ResponseHead | undefined;
   let framing: BodyFraming = { kind: 'none' };
   let bodyBytes = 0;

@@ -12,7 +12,7 @@ import type { ClientIO } from './io.ts';
 import { type ClientOptions, type ParsedArgs, parseClientArgs, usage } from './options.ts';
 import { noteLine, printable, traceLines } from './output.ts';
 import { formatBytes } from './progress.ts';
-import { buildRequestHead } from './request.ts';
+import { asksForUpgrade, buildRequestHead } from './request.ts';
 import type { ResponseHandler } from './response-reader.ts';
 import { SocketChunks } from './response-reader.ts';
 import { ResponseWriter } from './response-writer.ts';
@@ -299,6 +299,7 @@ class ClientRun {
         head,
         body,
         method,
+        upgradeAsked: asksForUpgrade(headers),
         handler: this.#watch(writer, connection),
       });
       facts.sentBodyBytes = result.sentBodyBytes;
@@ -371,6 +372,7 @@ class ClientRun {
             head,
             body,
             method: options.method,
+            upgradeAsked: asksForUpgrade(options.headers),
             handler: this.#watch(handler, connection),
           });
         } catch (error) {

@@ -49,6 +49,7 @@ function preview(buf: Buffer): string {
 export class ResponseReader {
   readonly #method: string;
   readonly #maxHead: number | undefined;
+  readonly #upgradeAsked: boolean;
   #state = HEAD;
   #buffer: Buffer = Buffer.alloc(0);
   #remaining = 0;
@@ -56,10 +57,14 @@ export class ResponseReader {
   #decoder: ChunkedDecoder | undefined;
   #received = 0;
 
-  /** `method` of the request: a HEAD response has no body whatever its fields say. */
-  constructor(method: string, options: { maxHead?: number } = {}) {
+  /**
+   * `method` of the request: a HEAD response has no body whatever its fields say.
+   * `upgradeAsked`: the request carried Upgrade, so a 101 is an answer and not a fault.
+   */
+  constructor(method: string, options: { maxHead?: number; upgradeAsked?: boolean } = {}) {
     this.#method = method;
     this.#maxHead = options.maxHead;
+    this.#upgradeAsked = options.upgradeAsked ?? false;
   }
 
   get done(): boolean {
@@ -172,6 +177,11 @@ export class ResponseReader {
     if (head.status < 200 && head.status !== 101) {
       events.push({ type: 'interim', head, raw });
       return rest;
+    }
+    // A 101 nobody asked for switches to nothing this side speaks (RFC 9110 15.2.2: a server
+    // switches only to a protocol the request's Upgrade listed).
+    if (head.status === 101 && !this.#upgradeAsked) {
+      throw malformed('101 Switching Protocols, but the request asked for no upgrade');
     }
     // 101 Switching Protocols ends HTTP on this connection: no body to read here.
     const framing: BodyFraming = head.status === 101 ? { kind: 'none' } : responseFraming(head, this.#method);

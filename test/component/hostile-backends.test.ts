@@ -52,6 +52,8 @@ const specials: Record<string, (socket: Socket) => void> = {
     ),
   '/http10-chunked': (socket) =>
     socket.end('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'),
+  '/switch-unasked': (socket) =>
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nraw'),
   '/trailers': (socket) =>
     socket.write(
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Trace\r\n\r\n2\r\nok\r\n0\r\n' +
@@ -253,3 +255,13 @@ test.serial('an HTTP/1.0 answer with Transfer-Encoding is faulty framing: a 502'
     t.true(text.endsWith('\r\n\r\nbackend sent a malformed response\n'), text);
   }
 });
+
+test.serial(
+  'a backend that switches protocols for a request without Upgrade gets the client a 502',
+  async (t) => {
+    const text = await send('GET /switch-unasked HTTP/1.1\r\nHost: h.test\r\n\r\n');
+    t.deepEqual(statuses(text), [502]);
+    t.true(text.endsWith('\r\n\r\nbackend switched to a protocol nobody asked for\n'), text);
+    t.false(text.includes('raw'));
+  },
+);

@@ -44,3 +44,17 @@ for (const [title, fields] of http10WithTe) {
     });
   });
 }
+
+test('a 101 nobody asked for is an error (8), not an empty answer', async (t) => {
+  const switching = 'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n';
+  const got = await fetchFrom(`${switching}\x81\x05hello`, ['-i']);
+  t.deepEqual(got, {
+    code: 8,
+    stdout: '',
+    stderr:
+      'sluice client: malformed response: 101 Switching Protocols, but the request asked for no upgrade\n',
+  });
+  // Asked for with -H Upgrade, the 101 is the answer: its head is shown, as curl does.
+  const asked = await fetchFrom(`${switching}\x81\x05hello`, ['-i', '-H', 'Upgrade: websocket']);
+  t.deepEqual(asked, { code: 0, stdout: switching, stderr: '' });
+});

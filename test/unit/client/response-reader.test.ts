@@ -28,8 +28,11 @@ function collect(events: ResponseEvent[], into: Collected): void {
 }
 
 /** Feeds `wire` in pieces of `step` bytes (then EOF if `eof`). */
-function parse(wire: string, options: { method?: string; step?: number; eof?: boolean } = {}): Collected {
-  const parser = new ResponseParser(options.method ?? 'GET');
+function parse(
+  wire: string,
+  options: { method?: string; step?: number; eof?: boolean; upgradeAsked?: boolean } = {},
+): Collected {
+  const parser = new ResponseParser(options.method ?? 'GET', { upgradeAsked: options.upgradeAsked });
   const out: Collected = {
     interim: [],
     status: undefined,
@@ -119,8 +122,10 @@ test('HEAD: no body even with Content-Length; 204 and 304 neither', (t) => {
   t.true(parse('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n').ended);
 });
 
-test('101 Switching Protocols is final: no body read', (t) => {
-  const got = parse('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello');
+test('101 Switching Protocols to a request with Upgrade is final: no body read', (t) => {
+  const got = parse('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello', {
+    upgradeAsked: true,
+  });
   t.is(got.status, 101);
   t.true(got.ended);
   t.is(got.rest, '\x81\x05hello');
@@ -140,6 +145,14 @@ test(
     'SSH-2.0-OpenSSH_9.6\r\n',
     8,
     /not an HTTP\/1\.x response \(it starts with "SSH-2\.0-OpenSSH_9\.6\.\."\)/,
+  ),
+);
+test(
+  'a 101 to a request without Upgrade (exit 8)',
+  fails(
+    'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello',
+    8,
+    /^malformed response: 101 Switching Protocols, but the request asked for no upgrade$/,
   ),
 );
 test('a malformed status line (exit 8)', fails('HTTP/1.1 2000 OK\r\n\r\n', 8, /malformed status line/));
