@@ -1,5 +1,6 @@
 // Exit codes of `sluice client` and the errors that carry them. The numbers follow curl where
-// curl has one (6, 7, 8, 18, 23, 26, 28, 47, 52, 56), so scripts written for curl read alike.
+// curl has one (6, 7, 8, 18, 23, 26, 28, 47, 52, 56, 61), so scripts written for curl read alike.
+import type { BodyFraming } from '../http/message.ts';
 
 export const exitCodes = {
   ok: 0,
@@ -16,6 +17,7 @@ export const exitCodes = {
   redirects: 47,
   emptyReply: 52,
   receive: 56,
+  transferCoding: 61,
 } as const;
 
 /** The table shown by `--help` (and meant for the README). */
@@ -34,6 +36,7 @@ export const exitCodeTable: readonly (readonly [number, string])[] = [
   [exitCodes.redirects, 'too many redirects (-L, --max-redirs)'],
   [exitCodes.emptyReply, 'the server closed the connection without answering'],
   [exitCodes.receive, 'the connection was reset while sending or receiving'],
+  [exitCodes.transferCoding, 'a transfer coding the client does not decode (Transfer-Encoding: gzip)'],
 ];
 
 /** A failure with the exit code it maps to; `message` is shown after `sluice client: `. */
@@ -115,4 +118,19 @@ export function describeNetError(
 /** 0 for any status, as curl; with -f (`fail`) 22 for 400 and above. */
 export function statusExitCode(status: number, fail: boolean): number {
   return fail && status >= 400 ? exitCodes.httpError : exitCodes.ok;
+}
+
+/**
+ * Refuses a body sent in a transfer coding besides chunked (`Transfer-Encoding: gzip, chunked`):
+ * the client decodes none and asked for none (it sends no TE), and written out as it is the body
+ * would pass for the resource itself. curl without --tr-encoding refuses it the same way (61).
+ */
+export function refuseTransferCodings(framing: BodyFraming): void {
+  if (framing.kind !== 'chunked' && framing.kind !== 'close') return;
+  const codings = framing.codings?.split(', ').filter((coding) => coding.toLowerCase() !== 'identity');
+  if (codings === undefined || codings.length === 0) return;
+  throw new ClientError(
+    exitCodes.transferCoding,
+    `the server sent the body in a transfer coding the client does not decode: ${codings.join(', ')}`,
+  );
 }

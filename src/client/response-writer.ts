@@ -2,7 +2,7 @@
 // heads on stderr with -v, the body on stdout (a pipe or a file, as curl), printed as text or
 // saved to a file on a terminal; a redirect's body is dropped with -L; -f stops at the head.
 import { type BodyFraming, headerValue, type ResponseHead } from '../http/message.ts';
-import { ClientError, exitCodes } from './errors.ts';
+import { ClientError, exitCodes, refuseTransferCodings } from './errors.ts';
 import type { ClientIO } from './io.ts';
 import type { ClientOptions } from './options.ts';
 import { decideOutput, noteLine, traceLines } from './output.ts';
@@ -51,6 +51,7 @@ export class ResponseWriter implements ResponseHandler {
     this.#head = head;
     this.#total = framing.kind === 'length' ? framing.length : undefined;
     if (this.#options.verbose) this.#io.stderr.write(traceLines(raw, '< '));
+    refuseTransferCodings(framing);
     this.redirecting =
       this.#options.followRedirects &&
       redirectStatuses.has(head.status) &&

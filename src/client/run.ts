@@ -6,7 +6,7 @@ import { headerValue, type ResponseHead } from '../http/message.ts';
 import { headerTokens } from '../http/serialize.ts';
 import { loadBody, type RequestBody } from './body.ts';
 import { openConnection } from './connection.ts';
-import { ClientError, exitCodes, formatAddress, statusExitCode } from './errors.ts';
+import { ClientError, exitCodes, formatAddress, refuseTransferCodings, statusExitCode } from './errors.ts';
 import { exchange } from './exchange.ts';
 import type { ClientIO } from './io.ts';
 import { type ClientOptions, type ParsedArgs, parseClientArgs, usage } from './options.ts';
@@ -360,9 +360,10 @@ class ClientRun {
         let headSeen = false;
         const handler: ResponseHandler = {
           interim: (_head, raw) => this.#trace(traceLines(raw, '< ')),
-          head: (_head, _framing, raw) => {
+          head: (_head, framing, raw) => {
             headSeen = true;
             this.#trace(traceLines(raw, '< '));
+            refuseTransferCodings(framing);
           },
           data: () => {},
         };
