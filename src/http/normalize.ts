@@ -10,15 +10,17 @@
 //   is 400: there is no safe way to forward it.
 // The query is kept as sent.
 // - A path that a backend may read as another path (`;params` dropped per segment as Tomcat and
-//   Spring do, `\`, `%2F` and `%5C` as `/` as IIS and many frameworks do) has that reading in
+//   Spring do, also when written `%3B`; `\`, `%2F` and `%5C` as `/` as IIS and many frameworks
+//   do; a segment's trailing dots and spaces dropped as Windows does) has that reading in
 //   `backendReading`: admission refuses it when that reading takes another route.
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const HEX = /^[0-9A-Fa-f]{2}$/;
 
 /**
- * `plain`: the path has nothing to normalize (no `%`, `\`, `;`, dot or empty segment), so no
- * backend reads it otherwise either (`backendReading` is undefined): the common case, one scan.
+ * `plain`: the path has nothing to normalize (no `%`, `\`, `;`, dot segment, segment ending in a
+ * dot or empty segment), so no backend reads it otherwise either (`backendReading` is
+ * undefined): the common case, one scan.
  */
 export type Normalized = { ok: true; target: string; plain: boolean } | { ok: false; message: string };
 
@@ -28,7 +30,7 @@ export function normalizeTarget(target: string): Normalized {
   const path = mark === -1 ? target : target.slice(0, mark);
   const query = mark === -1 ? '' : target.slice(mark);
   // The common case: nothing to do (no escapes, dots after a slash, doubled slashes, backslashes).
-  if (!/%|\/\.|\/\/|\\|;/.test(path)) return { ok: true, target, plain: true };
+  if (!/%|\/\.|\/\/|\\|;|\.(?:\/|$)/.test(path)) return { ok: true, target, plain: true };
   const out: string[] = [];
   const segments = path.split('/');
   let trailing = false;
@@ -78,15 +80,19 @@ function hiddenDotSegment(segment: string): boolean {
 }
 
 /**
- * The normalized origin-form `target` as a backend that drops `;params` from segments and reads
- * `\`, `%2F` and `%5C` as `/` would see it; undefined when that is the same target (or cannot be
- * normalized, which normalizeTarget already refused).
+ * The normalized origin-form `target` as a backend that drops `;params` (also `%3B`) from
+ * segments, reads `\`, `%2F` and `%5C` as `/`, and drops a segment's trailing dots and spaces
+ * (`%20`) would see it; undefined when that is the same target (or cannot be normalized, which
+ * normalizeTarget already refused).
  */
 export function backendReading(target: string): string | undefined {
   const mark = target.indexOf('?');
   const path = mark === -1 ? target : target.slice(0, mark);
-  if (!/[;\\]|%2F|%5C/i.test(path)) return undefined;
-  const read = path.replace(/\\|%2F|%5C/gi, '/').replace(/;[^/]*/g, '');
+  if (!/[;\\]|%2F|%5C|%3B|(?:\.|%20)(?:\/|$)/i.test(path)) return undefined;
+  const read = path
+    .replace(/\\|%2F|%5C/gi, '/')
+    .replace(/(?:;|%3B)[^/]*/gi, '')
+    .replace(/(?:\.|%20)+(?=\/|$)/gi, '');
   const normalized = normalizeTarget(read === '' ? '/' : read);
   if (!normalized.ok || normalized.target === path) return undefined;
   return `${normalized.target}${mark === -1 ? '' : target.slice(mark)}`;

@@ -177,10 +177,20 @@ const paths: [string, string, string | number][] = [
   ['/\\api/users', 'none', 400],
   ['/%2Fapi/users', 'none', 400],
   ['/%5capi/users', 'none', 400],
+  // `;` written %3B; a segment's trailing dots and spaces, which Windows drops.
+  ['/api%3Bx/users', 'none', 400],
+  ['/api%3b/users', 'none', 400],
+  ['/api./users', 'none', 400],
+  ['/api.', 'web', '/api.'], // /api is not under the route's /api/ either way
+  ['/api%20/users', 'none', 400],
+  ['/api.%20./users', 'none', 400],
   // The same route either way: forwarded as sent.
   ['/page;jsessionid=1', 'web', '/page;jsessionid=1'],
   ['/api/users;v=1', 'api', '/users;v=1'],
   ['/api/group%2Fproject', 'api', '/group%2Fproject'],
+  ['/page.', 'web', '/page.'],
+  ['/api/users.', 'api', '/users.'],
+  ['/api/a%20/b', 'api', '/a%20/b'],
 ];
 for (const [sent, pool, expected] of paths) {
   test.serial(

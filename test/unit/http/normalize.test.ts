@@ -17,12 +17,18 @@ test('one canonical spelling: unreserved escapes decoded, others upper case, sla
   t.is(target('/a/..;x/b'), '400 dot segment hidden in an encoded path');
 });
 
-test('a backend reading of the path: ;params dropped, \\ %2F %5C as /', (t) => {
+test('a backend reading of the path: ;params dropped, \\ %2F %5C as /, trailing dots and spaces dropped', (t) => {
   t.is(backendReading('/admin;x/users?q'), '/admin/users?q');
   t.is(backendReading('/%2Fadmin/users'), '/admin/users');
   t.is(backendReading('/a%5Cb'), '/a/b');
   t.is(backendReading('/a/b?x=;y'), undefined, 'the query is not the path');
   t.is(backendReading('/a/b'), undefined);
+  t.is(backendReading('/admin%3Bx/users'), '/admin/users', '; written %3B');
+  t.is(backendReading('/admin%3b'), '/admin');
+  t.is(backendReading('/admin.'), '/admin', 'trailing dots dropped, as Windows does');
+  t.is(backendReading('/admin%20/x?q'), '/admin/x?q', 'trailing spaces too');
+  t.is(backendReading('/admin.%20../x'), '/admin/x');
+  t.is(backendReading('/a.b/c%20d'), undefined, 'only at the end of a segment');
 });
 
 test('plain paths take one scan: a plain path is unchanged and no backend reads it otherwise', (t) => {
@@ -43,4 +49,6 @@ test('plain paths take one scan: a plain path is unchanged and no backend reads 
   }
   t.true(plain > 100, `${plain} plain paths`);
   t.like(normalizeTarget('/a;b'), { ok: true, target: '/a;b', plain: false });
+  t.like(normalizeTarget('/a.'), { ok: true, target: '/a.', plain: false });
+  t.like(normalizeTarget('/a./b'), { ok: true, target: '/a./b', plain: false });
 });
