@@ -13,6 +13,7 @@ import type { UpstreamAttempt } from '../upstream/attempt.ts';
 import type { Backend } from '../upstream/backend.ts';
 import type { Failure } from '../upstream/failure.ts';
 import type { BackendPool } from '../upstream/pool.ts';
+import { ClientHold } from './client-hold.ts';
 import type { ProxyContext } from './context.ts';
 import type { Downstream } from './downstream.ts';
 import { type ExchangeRecord, report } from './exchange-report.ts';
@@ -76,6 +77,8 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
   cache: CacheFlow | undefined;
   /** A cached answer waits for the client to read it: bytes still queued at the last look. */
   protected drainMark: number | undefined;
+  /** When the backend was paused for the client (./client-hold.ts); made at the first pause. */
+  private hold: ClientHold | undefined;
 
   constructor(client: Downstream, context: ProxyContext, request: RequestHead) {
     this.client = client;
@@ -155,8 +158,18 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     this.bytesOut += data.length;
     if (!flushed) {
       this.attempt?.pause();
+      if (this.attempt) {
+        this.hold ??= new ClientHold();
+        this.hold.held(performance.now());
+      }
       this.client.arm('idle');
     }
+  }
+
+  /** The client drained its socket: the backend flows again, on its own clock. */
+  protected release(): void {
+    this.attempt?.resume();
+    this.hold?.released(performance.now());
   }
 
   protected mayReplay(): boolean {
@@ -276,6 +289,18 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     if (this.relay?.closeDelimited) this.client.reset();
     else this.client.destroy();
     this.finish(false);
+  }
+
+  /**
+   * The backend closed or reset after its head went to the client. When it gave up on writes
+   * Sluice held back for a client that did not read (./client-hold.ts), that is the client's
+   * doing: the answer is cut all the same, but nothing is counted against the backend.
+   */
+  protected closedMidResponse(kind: string): void {
+    if (this.hold?.blamesClient(performance.now())) {
+      this.answering = false;
+      this.abort('client_not_reading');
+    } else this.failedMidResponse(kind);
   }
 
   /** The backend failed after its head went to the client: counted, told to its passive check, cut. */

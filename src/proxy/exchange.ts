@@ -169,7 +169,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
         const relay = this.relay;
         if (relay?.held) this.heldHeadFailed(classify(error, 'held'), false);
         else if (error === undefined && relay?.closeEnds()) this.finish(true);
-        else this.failedMidResponse(classify(error, 'body').kind);
+        else this.closedMidResponse(classify(error, 'body').kind);
         return;
       }
       default:
@@ -215,7 +215,7 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   onClientDrain(): void {
     if (this.current === 'answer' && this.drainMark !== undefined) this.finish(true);
     else if (this.current === 'relay' || this.current === 'tunnel') {
-      this.attempt?.resume();
+      this.release();
       // The backend's clock again: it is its turn.
       if (this.current === 'relay') this.client.arm('response');
     }
