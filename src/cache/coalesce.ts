@@ -15,10 +15,13 @@
 // Outcomes: 'stored' → followers look the key up in the store again (their Vary values may
 // still pick no variant: then they go to the backend themselves, without joining again);
 // 'uncacheable' (the leader's response may not be stored) or 'failed' (no response) → followers
-// go to the backend themselves. A leader must finish exactly once (use try/finally); later
-// calls are ignored. The key's flight ends at finish, so the next miss leads a new one.
+// go to the backend themselves; 'released' (the leader gave up leading: its client holds the
+// backend, see ./leader-stall.ts) → followers look again and join afresh, so the first of them
+// leads a new flight and the others follow it. A leader must finish exactly once (use
+// try/finally); later calls are ignored. The key's flight ends at finish, so the next miss leads
+// a new one.
 
-export type FlightOutcome = 'stored' | 'uncacheable' | 'failed';
+export type FlightOutcome = 'stored' | 'uncacheable' | 'failed' | 'released';
 
 export type Flight =
   | { leader: true; finish(outcome: FlightOutcome): void }

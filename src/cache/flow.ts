@@ -16,6 +16,7 @@ import type { BackendPool } from '../upstream/pool.ts';
 import type { Coalescer, FlightOutcome } from './coalesce.ts';
 import { updateFrom304 } from './conditionals.ts';
 import { requestCacheControl } from './directives.ts';
+import { StallWatch } from './leader-stall.ts';
 import { hasMethodOverride } from './method-override.ts';
 import {
   invalidatedKeys,
@@ -53,6 +54,17 @@ export type ResponseAction =
 
 /** What answers when the backend failed before a response (CacheFlow.onFailure). */
 export type FailureFallback = 'stale' | 'must-revalidate' | undefined;
+
+/**
+ * How long in all a flight's leader may keep the backend paused for its own slow client before
+ * its followers are released (one of them leads anew). Why not read the backend on into the store
+ * regardless of the client, as nginx does with temp files: Sluice has no disk buffer, and what
+ * the slow client has not read yet would be a second in-memory copy, outside maxBytes, held per
+ * slow client for as long as it takes (see test/component/slow-clients.test.ts: a client that
+ * does not read holds no more than a socket's worth). Releasing costs the backend one more
+ * request per slow leader and no memory.
+ */
+export const LEADER_STALL_GRACE_MS = 200;
 
 const ANSWER: CacheStep = Object.freeze({ kind: 'answer' });
 const FORWARD: CacheStep = Object.freeze({ kind: 'forward', head: undefined });
@@ -121,7 +133,11 @@ export class CacheFlow {
   private writer: CacheWriter | undefined;
   private requestTime = 0;
   private waited = false;
+  /** When a follower stops waiting (the lock timeout, across flights it joins); 0 before it waits. */
+  private waitUntil = 0;
   private counted = false;
+  /** While this request leads a flight: how long its client has held the backend. */
+  private stall: StallWatch | undefined;
 
   constructor(cache: FlowCache, source: FlowRequest, pool: BackendPool, eligible: boolean) {
     this.cache = cache;
@@ -327,6 +343,20 @@ export class CacheFlow {
     return joined;
   }
 
+  /**
+   * The exchange paused the backend for its client's backpressure (true) or resumed it (false).
+   * A leader whose client holds the backend for LEADER_STALL_GRACE_MS in all releases its
+   * followers; it still gets its whole answer, and still stores it if it can.
+   */
+  backendPaused(paused: boolean): void {
+    if (this.finishFlight === undefined) return;
+    if (!paused) this.stall?.resume();
+    else {
+      this.stall ??= new StallWatch(LEADER_STALL_GRACE_MS, () => this.end('released'));
+      this.stall.pause();
+    }
+  }
+
   /** The exchange ended; `complete`: the whole response reached the client. */
   done(complete: boolean): void {
     const writer = this.writer;
@@ -380,6 +410,8 @@ export class CacheFlow {
 
   /** Ends the coalesced flight this request leads, if any (once). */
   private end(outcome: FlightOutcome): void {
+    this.stall?.cancel();
+    this.stall = undefined;
     const finish = this.finishFlight;
     if (finish === undefined) return;
     this.finishFlight = undefined;
@@ -397,14 +429,19 @@ export class CacheFlow {
     return true;
   }
 
-  /** The leader's outcome, or the lock timeout, whichever comes first. */
+  /**
+   * The leader's outcome, or the lock timeout, whichever comes first. Released by its leader, a
+   * follower joins again (and may lead), within what is left of its lock timeout.
+   */
   private waitFor(wait: Promise<FlightOutcome>): Promise<void> {
     this.waited = true;
+    if (this.waitUntil === 0) this.waitUntil = this.cache.now() + this.cache.config.lockTimeout;
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, this.cache.config.lockTimeout);
+      const timer = setTimeout(resolve, Math.max(0, this.waitUntil - this.cache.now()));
       timer.unref();
-      void wait.then(() => {
+      void wait.then((outcome) => {
         clearTimeout(timer);
+        if (outcome === 'released') this.waited = false;
         resolve();
       });
     });

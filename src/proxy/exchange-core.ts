@@ -162,6 +162,7 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
         this.hold ??= new ClientHold();
         this.hold.held(performance.now());
       }
+      this.cache?.backendPaused(true);
       this.client.arm('idle');
     }
   }
@@ -170,6 +171,7 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
   protected release(): void {
     this.attempt?.resume();
     this.hold?.released(performance.now());
+    this.cache?.backendPaused(false);
   }
 
   protected mayReplay(): boolean {

@@ -2,6 +2,7 @@
 // a fake pool and a head serializer that shows what would go to the backend.
 import test from 'ava';
 import { Coalescer } from '../../../src/cache/coalesce.ts';
+import { LEADER_STALL_GRACE_MS } from '../../../src/cache/flow.ts';
 import { prepareEntry, servingDecision } from '../../../src/cache/policy.ts';
 import {
   type CacheFlow,
@@ -195,6 +196,42 @@ test('a failed leader lets followers go to the backend themselves, without a new
   leader.done(false);
   if (step.kind === 'wait') await step.ready;
   t.is(follower.begin().kind, 'forward');
+  t.is(cache.flights.size, 0);
+});
+
+test('a leader whose client holds the backend past the grace releases its followers: one leads anew, the others follow it', async (t) => {
+  const { cache } = setup();
+  const key = cache.keyOf(req(), 'web');
+  const leader = open(cache, req());
+  t.is(leader.begin().kind, 'forward');
+  const action = leader.onResponse(res(200, h('Cache-Control', 'max-age=60')), LENGTH(4));
+  if (action.kind === 'pass') action.sink?.(Buffer.from('ab'));
+  const followers = [open(cache, req()), open(cache, req()), open(cache, req())];
+  const steps = followers.map((f) => f.begin());
+  // Short pauses, summed: 3 × 50 ms is still within the grace.
+  for (let i = 0; i < 3; i++) {
+    leader.backendPaused(true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    leader.backendPaused(false);
+  }
+  t.is(cache.flights.followers(key), 3);
+  const started = Date.now();
+  leader.backendPaused(true);
+  // The flow's timers are unref'd: this one keeps the test process alive meanwhile.
+  const alive = setTimeout(() => {}, 5000);
+  for (const step of steps) if (step.kind === 'wait') await step.ready;
+  clearTimeout(alive);
+  t.true(Date.now() - started < LEADER_STALL_GRACE_MS, 'released once the paused time adds up to the grace');
+  t.deepEqual(
+    followers.map((f) => f.begin().kind),
+    ['forward', 'wait', 'wait'],
+  );
+  t.is(cache.flights.followers(key), 2);
+  // The released leader still stores its copy; the new leader's ends the new flight.
+  if (action.kind === 'pass') action.sink?.(Buffer.from('cd'));
+  leader.done(true);
+  t.is(cache.flights.size, 1);
+  (followers[0] as CacheFlow).done(false);
   t.is(cache.flights.size, 0);
 });
 
