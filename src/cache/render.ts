@@ -3,11 +3,11 @@
 // when the request's own conditional matches. The usual hit is kept ready as one buffer per
 // entry (joinedHit), made again only when its Age changes.
 import type { BodyFraming, HeaderField, RequestHead } from '../http/message.ts';
-import { withHead } from '../http/one-write.ts';
 import { clientResponseHead, viaValue } from '../http/response-heads.ts';
 import { field, serializeHead } from '../http/serialize.ts';
 import { answerConditional } from './conditionals.ts';
 import { responseCacheControl } from './directives.ts';
+import { BUFFER_OVERHEAD } from './entry-size.ts';
 import { ageHeaderValue, currentAge, freshnessLifetime, type PolicyOptions } from './policy.ts';
 import type { CacheEntry } from './store.ts';
 
@@ -121,8 +121,13 @@ export function renderEntry(
   return { status, head, body: entry.body, bodyBytes: entry.bodyBytes };
 }
 
-/** Bytes of joined answers kept in all: a hot set larger than this makes some answers per hit. */
+/**
+ * Bytes of joined answers kept in all: a hot set larger than this makes some answers per hit.
+ * Each is charged its length and JOINED_OVERHEAD (its buffer, as a stored chunk's, and the
+ * JoinedAnswer with its Age string and place in the set), so many small ones stay within it too.
+ */
 export const JOINED_LIMIT = 1024 * 1024;
+export const JOINED_OVERHEAD = BUFFER_OVERHEAD + 100;
 /** Entries whose info keeps a joined answer, the least recently made first. */
 const joinedHolders = new Set<EntryInfo>();
 let joinedBytes = 0;
@@ -152,7 +157,7 @@ export function joinedHit(
   const answer = renderEntry(entry, request, now, label, keepAlive, policy);
   const joined: JoinedAnswer = {
     status: answer.status,
-    bytes: withHead(answer.head, answer.body),
+    bytes: joinedBytesOf(answer.head, answer.body),
     bodyBytes: answer.bodyBytes,
     age,
   };
@@ -160,18 +165,38 @@ export function joinedHit(
   return joined;
 }
 
+/**
+ * The head and body in one buffer of its own (a small Buffer.allocUnsafe would be a slice of
+ * Node's shared 8 KiB pool, which this long-kept answer would keep alive); the head alone when
+ * there is no body.
+ */
+function joinedBytesOf(head: string, body: readonly Buffer[]): Buffer | string {
+  if (body.length === 0) return head;
+  let size = head.length;
+  for (const part of body) size += part.length;
+  const out = Buffer.allocUnsafeSlow(size);
+  let offset = out.write(head, 0, 'latin1');
+  for (const part of body) offset += part.copy(out, offset);
+  return out;
+}
+
+/** What a kept joined answer is charged against JOINED_LIMIT. */
+function joinedCost(joined: JoinedAnswer): number {
+  return joined.bytes.length + JOINED_OVERHEAD;
+}
+
 /** Keeps `joined` on `info` as the newest, dropping the oldest kept until all fit JOINED_LIMIT. */
 function keepJoined(info: EntryInfo, joined: JoinedAnswer): void {
   if (info.joined !== undefined) {
-    joinedBytes -= info.joined.bytes.length;
+    joinedBytes -= joinedCost(info.joined);
     joinedHolders.delete(info);
   }
   info.joined = undefined;
-  const size = joined.bytes.length;
+  const size = joinedCost(joined);
   if (size > JOINED_LIMIT) return;
   for (const oldest of joinedHolders) {
     if (joinedBytes + size <= JOINED_LIMIT) break;
-    joinedBytes -= (oldest.joined as JoinedAnswer).bytes.length;
+    joinedBytes -= joinedCost(oldest.joined as JoinedAnswer);
     oldest.joined = undefined;
     joinedHolders.delete(oldest);
   }

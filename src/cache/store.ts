@@ -20,9 +20,12 @@
 //   store.bytes / store.count      bytes accounted (stored and being written) / entries held
 //   store.limit / store.evictions  the byte bound / entries evicted to stay under it, ever
 //
-// Accounting: an entry's size is its body bytes + its fields (name + value + 4 each) + key,
-// reason and Vary strings + ENTRY_OVERHEAD. `bytes` never exceeds maxBytes: a put evicts least
-// recently used entries first. Bodies being written count too, from their first chunk: room is
+// Accounting: an entry's size is an upper estimate of the memory it holds (entry-size.ts, where
+// the measurement is): ENTRY_OVERHEAD, its key, reason and Vary strings, FIELD_OVERHEAD + 4 ×
+// (name + value) per field, and per body chunk its bytes + BUFFER_OVERHEAD. A streamed body is
+// copied into buffers of its own (never a slice of Node's 8 KiB pool, which one small copy would
+// keep alive), joined into one when it is at most JOIN_LIMIT. `bytes` never exceeds maxBytes: a
+// put evicts least recently used entries first. Bodies being written count too, from their first chunk: room is
 // made for each chunk as a put makes it, and a write that cannot fit even so (other writes hold
 // the rest) is abandoned, so many slow fills of distinct objects stay within maxBytes.
 //
@@ -30,10 +33,13 @@
 // the variants stored under a different Vary (the origin changed what it varies on, as Squid
 // does); at most maxVariants (default 32) per key, the oldest dropped first.
 import type { HeaderField } from '../http/message.ts';
+import { chunkSize, headSize } from './entry-size.ts';
 import { type CachedResponse, type Freshened, varyKey } from './policy.ts';
 
-/** Bytes charged per entry beyond its data, for bookkeeping objects. */
-export const ENTRY_OVERHEAD = 64;
+export { BUFFER_OVERHEAD, chunkSize, ENTRY_OVERHEAD, FIELD_OVERHEAD, headSize } from './entry-size.ts';
+
+/** A streamed body of at most this many bytes in several chunks is stored as one buffer. */
+export const JOIN_LIMIT = 64 * 1024;
 
 export interface CacheEntry extends CachedResponse {
   readonly key: string;
@@ -59,10 +65,12 @@ export interface CacheWriter {
   abort(): void;
 }
 
-function headSize(key: string, meta: CachedResponse): number {
-  let size = ENTRY_OVERHEAD + key.length + meta.reason.length + meta.vary.length + meta.varyKey.length;
-  for (const field of meta.headers) size += field.name.length + field.value.length + 4;
-  return size;
+/** A copy of `chunks` (bodyBytes in all) in one buffer of its own. */
+function joined(chunks: readonly Buffer[], bodyBytes: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(bodyBytes);
+  let offset = 0;
+  for (const chunk of chunks) offset += chunk.copy(out, offset);
+  return out;
 }
 
 export class CacheStore {
@@ -128,8 +136,11 @@ export class CacheStore {
 
   put(key: string, meta: CachedResponse, body: readonly Buffer[]): CacheEntry | undefined {
     let bodyBytes = 0;
-    for (const chunk of body) bodyBytes += chunk.length;
-    const size = headSize(key, meta) + bodyBytes;
+    let size = headSize(key, meta);
+    for (const chunk of body) {
+      bodyBytes += chunk.length;
+      size += chunkSize(chunk.length);
+    }
     if (size > this.maxObjectBytes || size > this.maxBytes) return undefined;
     const entry: CacheEntry = { ...meta, key, body: [...body], bodyBytes, size };
     this.insert(entry);
@@ -140,6 +151,7 @@ export class CacheStore {
     const limit = Math.min(this.maxObjectBytes, this.maxBytes);
     const base = headSize(key, meta);
     let chunks: Buffer[] = [];
+    let bodyBytes = 0;
     /** What this write holds in `writing`: its head and body so far. */
     let held = 0;
     let open = base <= limit;
@@ -152,19 +164,24 @@ export class CacheStore {
     return {
       write: (chunk: Buffer): boolean => {
         if (!open) return false;
-        const more = (held === 0 ? base : 0) + chunk.length;
+        if (chunk.length === 0) return true;
+        const more = (held === 0 ? base : 0) + chunkSize(chunk.length);
         if (held + more > limit || !this.makeRoom(more)) {
           close();
           return false;
         }
-        chunks.push(Buffer.from(chunk));
+        // A buffer of its own: a small Buffer.from copy would be a slice of a shared pool slab.
+        const copy = Buffer.allocUnsafeSlow(chunk.length);
+        chunk.copy(copy);
+        chunks.push(copy);
+        bodyBytes += chunk.length;
         held += more;
         this.writing += more;
         return true;
       },
       commit: (): CacheEntry | undefined => {
         if (!open) return undefined;
-        const body = chunks;
+        const body = chunks.length > 1 && bodyBytes <= JOIN_LIMIT ? [joined(chunks, bodyBytes)] : chunks;
         close();
         return this.put(key, meta, body);
       },
@@ -178,7 +195,8 @@ export class CacheStore {
     entry.headers = freshened.headers;
     entry.requestTime = freshened.requestTime;
     entry.responseTime = freshened.responseTime;
-    const size = headSize(entry.key, entry) + entry.bodyBytes;
+    let size = headSize(entry.key, entry);
+    for (const chunk of entry.body) size += chunkSize(chunk.length);
     this.total += size - entry.size;
     entry.size = size;
     if (size > this.maxObjectBytes || size > this.maxBytes) {

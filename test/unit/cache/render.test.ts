@@ -2,7 +2,7 @@
 // makes at that moment (the same bytes), and is made again only when something in it changes.
 import test from 'ava';
 import { prepareEntry } from '../../../src/cache/policy.ts';
-import { JOINED_LIMIT, joinedHit, renderEntry } from '../../../src/cache/render.ts';
+import { entryInfo, JOINED_LIMIT, joinedHit, renderEntry } from '../../../src/cache/render.ts';
 import { type CacheEntry, CacheStore } from '../../../src/cache/store.ts';
 import type { HeaderField, RequestHead, ResponseHead } from '../../../src/http/message.ts';
 import { withHead } from '../../../src/http/one-write.ts';
@@ -94,4 +94,21 @@ test('joined hits kept stay within JOINED_LIMIT: the least recently made ones ar
   const made = joinedHit(huge, get, T0, 'HIT', true, JOINED_LIMIT);
   t.truthy(made);
   t.not(joinedHit(huge, get, T0, 'HIT', true, JOINED_LIMIT), made);
+});
+
+test('many small joined hits kept stay within JOINED_LIMIT with what each holds beyond its bytes', (t) => {
+  const store = new CacheStore({ maxBytes: 1 << 30, maxObjectBytes: 1 << 20 });
+  const entries = Array.from({ length: 10_000 }, (_, i) => stored(store, `tiny${i}`, Buffer.from('x')));
+  const made = entries.map((entry) => joinedHit(entry, get, T0, 'HIT', true, MAX_BODY));
+  const one = made[0]?.bytes as Buffer;
+  // Its own buffer: a slice of Node's shared 8 KiB pool would keep the whole slab alive.
+  t.is(one.buffer.byteLength, one.length);
+  const kept = entries.filter((entry) => entryInfo(entry).joined !== undefined).length;
+  // A buffer and its JoinedAnswer hold about 500 bytes beyond the answer's own (store.ts's
+  // measurement of a body chunk, entry-size.ts), so far fewer than JOINED_LIMIT / length fit.
+  t.true(kept > 0);
+  t.true(
+    kept <= Math.floor(JOINED_LIMIT / (one.length + 500)),
+    `${kept} joined answers of ${one.length} bytes kept`,
+  );
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { type CachedResponse, prepareEntry } from '../../../src/cache/policy.ts';
-import { CacheStore, ENTRY_OVERHEAD } from '../../../src/cache/store.ts';
+import { CacheStore, chunkSize, FIELD_OVERHEAD, headSize } from '../../../src/cache/store.ts';
 import type { HeaderField, RequestHead } from '../../../src/http/message.ts';
 
 const T0 = Date.UTC(2024, 0, 15, 12, 0, 0);
@@ -16,19 +16,22 @@ function bare(vary = '', varyKey = ''): CachedResponse {
 }
 
 const body = (n: number, fill = 0x61): Buffer[] => [Buffer.alloc(n, fill)];
+/** The charge of an entry under `key` with an n-byte body in one chunk. */
+const size = (key: string, n: number, meta: CachedResponse = bare()): number =>
+  headSize(key, meta) + chunkSize(n);
 const has = (store: CacheStore, key: string): boolean => store.get(key, req()) !== undefined;
 
 test('an entry accounts body, fields, key and overhead', (t) => {
   const store = new CacheStore({ maxBytes: 10_000, maxObjectBytes: 10_000 });
   const meta = { ...bare(), headers: [h('Content-Type', 'text/plain')] };
   const entry = store.put('k', meta, body(100));
-  t.is(entry?.size, ENTRY_OVERHEAD + 1 + 2 + ('Content-Type'.length + 'text/plain'.length + 4) + 100);
+  t.is(entry?.size, size('k', 100, meta));
   t.is(store.bytes, entry?.size ?? -1);
   t.is(store.count, 1);
 });
 
 test('LRU: a get makes an entry recent; puts evict the least recently used, in order', (t) => {
-  const one = ENTRY_OVERHEAD + 'k1'.length + 2 + 100;
+  const one = size('k1', 100);
   const store = new CacheStore({ maxBytes: 3 * one, maxObjectBytes: one });
   store.put('k1', bare(), body(100));
   store.put('k2', bare(), body(100));
@@ -58,7 +61,7 @@ test('LRU: a get makes an entry recent; puts evict the least recently used, in o
 });
 
 test('LRU: the newest entry hit again stays newest, and one deleted while newest is ordered anew', (t) => {
-  const one = ENTRY_OVERHEAD + 'k1'.length + 2 + 100;
+  const one = size('k1', 100);
   const store = new CacheStore({ maxBytes: 3 * one, maxObjectBytes: one });
   store.put('k1', bare(), body(100));
   store.put('k2', bare(), body(100));
@@ -99,7 +102,7 @@ test('the byte bound holds over a stream of 1000 distinct objects, evicting exac
     const key = `http://example.test/object/${i}`;
     const n = Math.floor(random() * 9_000);
     const entry = store.put(key, bare(), body(n));
-    const size = ENTRY_OVERHEAD + key.length + 2 + n;
+    const size = headSize(key, bare()) + chunkSize(n);
     if (size > maxObjectBytes) {
       t.is(entry, undefined);
       refused++;
@@ -127,7 +130,7 @@ test('the byte bound holds over a stream of 1000 distinct objects, evicting exac
 });
 
 test('put refuses an object over maxObjectBytes and leaves the store as it was', (t) => {
-  const store = new CacheStore({ maxBytes: 10_000, maxObjectBytes: 500 });
+  const store = new CacheStore({ maxBytes: 10_000, maxObjectBytes: size('b', 100) });
   store.put('a', bare(), body(10));
   const before = store.bytes;
   t.is(store.put('b', bare(), body(500)), undefined);
@@ -221,7 +224,7 @@ test('a writer stores a streamed body on commit, copying its chunks', (t) => {
 });
 
 test('a writer is abandoned once the object passes maxObjectBytes', (t) => {
-  const limit = ENTRY_OVERHEAD + 1 + 2 + 100;
+  const limit = headSize('k', bare()) + chunkSize(60) + chunkSize(40);
   const store = new CacheStore({ maxBytes: 100_000, maxObjectBytes: limit });
   const writer = store.beginWrite('k', bare());
   t.true(writer.write(Buffer.alloc(60)));
@@ -244,7 +247,7 @@ test('an aborted writer stores nothing', (t) => {
 });
 
 test('a committed writer evicts like a put', (t) => {
-  const one = ENTRY_OVERHEAD + 2 + 2 + 50;
+  const one = size('k1', 50);
   const store = new CacheStore({ maxBytes: 2 * one, maxObjectBytes: one });
   store.put('k1', bare(), body(50));
   store.put('k2', bare(), body(50));
@@ -256,8 +259,8 @@ test('a committed writer evicts like a put', (t) => {
 });
 
 test('bodies being written count against maxBytes: many open writers of distinct objects stay within it', (t) => {
-  const maxBytes = 10_000;
-  const store = new CacheStore({ maxBytes, maxObjectBytes: 8_000 });
+  const maxBytes = 20_000;
+  const store = new CacheStore({ maxBytes, maxObjectBytes: 12_000 });
   const writers = Array.from({ length: 40 }, (_, i) => ({
     writer: store.beginWrite(`k${i}`, bare()),
     held: 0,
@@ -281,7 +284,7 @@ test('bodies being written count against maxBytes: many open writers of distinct
 });
 
 test('a write in flight makes room as a put would, and its bytes move to the entry on commit', (t) => {
-  const one = ENTRY_OVERHEAD + 2 + 2 + 50;
+  const one = size('k1', 50);
   const store = new CacheStore({ maxBytes: 2 * one, maxObjectBytes: one });
   store.put('k1', bare(), body(50));
   store.put('k2', bare(), body(50));
@@ -301,7 +304,7 @@ test('update applies freshened fields and re-accounts bytes', (t) => {
   if (entry === undefined) return t.fail();
   const before = store.bytes;
   t.true(store.update(entry, { headers: [h('X-New', '12345')], requestTime: T0 + 5, responseTime: T0 + 6 }));
-  t.is(store.bytes, before + 'X-New'.length + 5 + 4);
+  t.is(store.bytes, before + FIELD_OVERHEAD + 4 * ('X-New'.length + 5));
   t.is(entry.responseTime, T0 + 6);
   store.delete(entry);
   t.false(store.update(entry, { headers: [], requestTime: T0, responseTime: T0 }));
