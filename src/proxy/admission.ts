@@ -23,6 +23,8 @@ export interface Refusal {
   readonly status: number;
   readonly message: string;
   readonly reason: string;
+  /** What follows on the connection cannot be read as requests: answer, then close. */
+  readonly close?: true;
 }
 
 export interface Admitted {
@@ -49,8 +51,10 @@ export function admit(
   const maxBody = context.config.limits.maxBody;
   if (maxBody !== null && framing.kind === 'length' && framing.length > maxBody)
     return refuse(413, 'request body too large', 'body_too_large');
-  // A reverse proxy opens no tunnels to arbitrary hosts.
-  if (request.method === 'CONNECT') return refuse(501, 'CONNECT is not supported', 'connect');
+  // A reverse proxy opens no tunnels to arbitrary hosts. What the client sends next is meant for
+  // the tunnel, not as requests: closed after the answer, so none of it is read as one.
+  if (request.method === 'CONNECT')
+    return { ...refuse(501, 'CONNECT is not supported', 'connect'), close: true };
   // Read before any Connection-named field is dropped: a loop must not hide behind `Connection: via`.
   const own = context.via;
   for (const entry of headerTokens(request.headers, 'via'))

@@ -38,8 +38,10 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     const { context, request } = this;
     if (this.malformed !== undefined) return this.rejectRequest(this.malformed);
     const admitted = admit(request, this.body.framing, context, this.client, this.requestId);
-    if (admitted.kind === 'refuse')
+    if (admitted.kind === 'refuse') {
+      if (admitted.close) this.keepClient = false;
       return this.localResponse(admitted.status, admitted.message, admitted.reason);
+    }
     const { pool } = admitted;
     this.pool = pool;
     this.upgrade = admitted.upgrade;

@@ -322,13 +322,15 @@ test('the head of a large body is not held back: the client has it before the bo
   t.deepEqual(statuses(head + whole), [200]);
 });
 
-test('CONNECT gets 501: a reverse proxy opens no tunnels', async (t) => {
+test('CONNECT gets 501 and the connection closes: what follows was meant for a tunnel, not read as requests', async (t) => {
   const result = await rawExchange(
     port,
-    'CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n',
+    'CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\nGET /tunnelled HTTP/1.1\r\nHost: a\r\n\r\n',
   );
   t.deepEqual(statuses(result.text), [501]);
   t.true(result.text.endsWith('CONNECT is not supported\n'));
+  t.regex(result.text, /\r\nConnection: close\r\n/i);
+  t.true(result.closed);
 });
 
 test('a request no route matches gets 404 and the connection stays open', async (t) => {
