@@ -156,6 +156,7 @@ export abstract class ExchangeCore implements RetryHooks, ExchangeRecord, RelayO
     if (this.client.gone) return;
     const flushed = this.client.write(data);
     this.bytesOut += data.length;
+    this.hold?.sent(data.length);
     if (!flushed) {
       this.attempt?.pause();
       if (this.attempt) {

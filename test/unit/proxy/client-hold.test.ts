@@ -45,3 +45,16 @@ test('short holds after a long one do not use up the free second', (t) => {
   hold.held(at + 50);
   t.true(hold.blamesClient(at + 5000), 'held again, long enough by itself');
 });
+
+test('after a long hold, more than the kernel could have queued (16 MiB) means the backend had its turn', (t) => {
+  const hold = new ClientHold();
+  hold.held(0);
+  hold.released(1500);
+  hold.sent(10 * 1024 * 1024);
+  t.true(hold.blamesClient(1600), '10 MiB: what socket buffers can hold');
+  hold.sent(6 * 1024 * 1024);
+  t.false(hold.blamesClient(1700), '16 MiB within the second: sent on its own, then it died');
+  hold.held(2000);
+  hold.released(3500);
+  t.true(hold.blamesClient(3600), 'a new long hold starts the count again');
+});
