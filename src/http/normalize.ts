@@ -11,16 +11,18 @@
 // The query is kept as sent.
 // - A path that a backend may read as another path (`;params` dropped per segment as Tomcat and
 //   Spring do, also when written `%3B`; `\`, `%2F` and `%5C` as `/` as IIS and many frameworks
-//   do; a segment's trailing dots and spaces dropped as Windows does) has that reading in
-//   `backendReading`: admission refuses it when that reading takes another route.
+//   do; as Windows does, a segment's trailing dots and spaces dropped, and an NTFS stream name
+//   `::$DATA` too) has that reading in `backendReading`: admission refuses it when that reading
+//   takes another route. (Case is not folded: routes are case-sensitive, as nginx's and
+//   HAProxy's are, and a route may be written in capitals.)
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const HEX = /^[0-9A-Fa-f]{2}$/;
 
 /**
- * `plain`: the path has nothing to normalize (no `%`, `\`, `;`, dot segment, segment ending in a
- * dot or empty segment), so no backend reads it otherwise either (`backendReading` is
- * undefined): the common case, one scan.
+ * `plain`: the path has nothing to normalize and nothing a backend reads otherwise (no `%`, `\`,
+ * `;`, `::`, dot segment, segment ending in a dot or empty segment), so
+ * `backendReading` is undefined: the common case, one scan.
  */
 export type Normalized = { ok: true; target: string; plain: boolean } | { ok: false; message: string };
 
@@ -30,7 +32,7 @@ export function normalizeTarget(target: string): Normalized {
   const path = mark === -1 ? target : target.slice(0, mark);
   const query = mark === -1 ? '' : target.slice(mark);
   // The common case: nothing to do (no escapes, dots after a slash, doubled slashes, backslashes).
-  if (!/%|\/\.|\/\/|\\|;|\.(?:\/|$)/.test(path)) return { ok: true, target, plain: true };
+  if (!/%|\/\.|\/\/|\\|;|::|\.(?:\/|$)/.test(path)) return { ok: true, target, plain: true };
   const out: string[] = [];
   const segments = path.split('/');
   let trailing = false;
@@ -82,15 +84,16 @@ function hiddenDotSegment(segment: string): boolean {
 /**
  * The normalized origin-form `target` as a backend that drops `;params` (also `%3B`) from
  * segments, reads `\`, `%2F` and `%5C` as `/`, and drops a segment's trailing dots and spaces
- * (`%20`) would see it; undefined when that is the same target (or cannot be normalized, which
+ * (`%20`) and `::$DATA` would see it; undefined when that is the same target (or cannot be normalized, which
  * normalizeTarget already refused).
  */
 export function backendReading(target: string): string | undefined {
   const mark = target.indexOf('?');
   const path = mark === -1 ? target : target.slice(0, mark);
-  if (!/[;\\]|%2F|%5C|%3B|(?:\.|%20)(?:\/|$)/i.test(path)) return undefined;
+  if (!/[;\\]|::|%2F|%5C|%3B|%3A|(?:\.|%20)(?:\/|$)/i.test(path)) return undefined;
   const read = path
     .replace(/\\|%2F|%5C/gi, '/')
+    .replace(/(?::|%3A){2}(?:\$|%24)DATA(?=\/|$)/gi, '')
     .replace(/(?:;|%3B)[^/]*/gi, '')
     .replace(/(?:\.|%20)+(?=\/|$)/gi, '');
   const normalized = normalizeTarget(read === '' ? '/' : read);

@@ -184,6 +184,7 @@ const paths: [string, string, string | number][] = [
   ['/api.', 'web', '/api.'], // /api is not under the route's /api/ either way
   ['/api%20/users', 'none', 400],
   ['/api.%20./users', 'none', 400],
+  ['/api::$DATA/users', 'none', 400],
   // The same route either way: forwarded as sent.
   ['/page;jsessionid=1', 'web', '/page;jsessionid=1'],
   ['/api/users;v=1', 'api', '/users;v=1'],

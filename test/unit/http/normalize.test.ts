@@ -29,11 +29,14 @@ test('a backend reading of the path: ;params dropped, \\ %2F %5C as /, trailing 
   t.is(backendReading('/admin%20/x?q'), '/admin/x?q', 'trailing spaces too');
   t.is(backendReading('/admin.%20../x'), '/admin/x');
   t.is(backendReading('/a.b/c%20d'), undefined, 'only at the end of a segment');
+  t.is(backendReading('/admin::$DATA'), '/admin', 'an NTFS stream name, as IIS reads it');
+  t.is(backendReading('/admin%3A%3A%24data/x'), '/admin/x');
+  t.is(backendReading('/a::b'), undefined);
 });
 
 test('plain paths take one scan: a plain path is unchanged and no backend reads it otherwise', (t) => {
   // Every path of up to three characters after the slash, over the characters that matter.
-  const alphabet = ['a', '/', '.', '%', '2', 'F', '5', 'C', '\\', ';', '?'];
+  const alphabet = ['a', '/', '.', '%', '2', 'F', '5', 'C', '\\', ';', ':', '?'];
   let paths = [''];
   let plain = 0;
   for (let length = 1; length <= 3; length++) {
