@@ -3,7 +3,10 @@
 //
 //   headSize(key, meta)      the entry without its body: ENTRY_OVERHEAD, its key, reason and Vary
 //                            strings, and per field FIELD_OVERHEAD + 4 × (name + value)
-//   chunkSize(bytes)         one body chunk: its bytes + BUFFER_OVERHEAD
+//   chunkSize(bytes)         one body buffer: its bytes + BUFFER_OVERHEAD. A streamed body is
+//                            kept in 64 KiB blocks (body-blocks.ts), whatever its read sizes,
+//                            so this is charged about once per 64 KiB; while it is written a
+//                            block is charged its capacity
 //   stringBytes(s)           a string's characters as V8 keeps them: 1 byte each, 2 when any
 //                            is beyond U+00FF
 //
@@ -38,7 +41,7 @@
 export const ENTRY_OVERHEAD = 1300;
 /** Bytes charged per stored field beyond 4 × its characters: the object and its three strings. */
 export const FIELD_OVERHEAD = 160;
-/** Bytes charged per body chunk beyond its length: the Buffer, its ArrayBuffer and backing store. */
+/** Bytes charged per body buffer beyond its length: the Buffer, its ArrayBuffer and backing store. */
 export const BUFFER_OVERHEAD = 400;
 
 interface SizedHead {
@@ -69,7 +72,7 @@ export function headSize(key: string, meta: SizedHead): number {
   return size;
 }
 
-/** The charge of one body chunk of `bytes` bytes. */
+/** The charge of one body buffer of `bytes` bytes (a block's capacity while it is written). */
 export function chunkSize(bytes: number): number {
   return bytes + BUFFER_OVERHEAD;
 }

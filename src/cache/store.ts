@@ -6,10 +6,12 @@
 //   store.get(key, req)            the newest variant whose Vary selecting values match `req`
 //                                  (RFC 9111 4.1), marked most recently used; else undefined
 //   store.put(key, meta, body)     stores (taking ownership of the buffers); returns the entry, or
-//                                  undefined when it is larger than maxObjectBytes or maxBytes
+//                                  undefined when its body is larger than maxObjectBytes or its
+//                                  charge larger than maxBytes
 //   store.beginWrite(key, meta)    a CacheWriter that stores a body while it streams:
-//                                  write(chunk) → false once the object passes maxObjectBytes
-//                                  (abandoned: buffers freed, later writes ignored),
+//                                  write(chunk) → false once the body passes maxObjectBytes or
+//                                  no room is left for it (abandoned: buffers freed, later writes
+//                                  ignored),
 //                                  commit() → the entry or undefined, abort() → drops it
 //   store.update(entry, freshened) new fields and times after a 304 (policy.updateFrom304)
 //   store.delete(entry)            removes one variant
@@ -20,26 +22,32 @@
 //   store.bytes / store.count      bytes accounted (stored and being written) / entries held
 //   store.limit / store.evictions  the byte bound / entries evicted to stay under it, ever
 //
+// Limits: maxObjectBytes bounds an entry's body bytes (what README calls the object; flow.ts
+// compares a Content-Length with it too); maxBytes bounds the charges.
+//
 // Accounting: an entry's size is an upper estimate of the memory it holds (entry-size.ts, where
 // the measurement is): ENTRY_OVERHEAD, its key, reason and Vary strings, FIELD_OVERHEAD + 4 ×
-// (name + value) per field, and per body chunk its bytes + BUFFER_OVERHEAD. A streamed body is
-// copied into buffers of its own (never a slice of Node's 8 KiB pool, which one small copy would
-// keep alive), joined into one when it is at most JOIN_LIMIT. `bytes` never exceeds maxBytes: a
-// put evicts least recently used entries first. Bodies being written count too, from their first chunk: room is
-// made for each chunk as a put makes it, and a write that cannot fit even so (other writes hold
-// the rest) is abandoned, so many slow fills of distinct objects stay within maxBytes.
+// (name + value) per field, and per body buffer its bytes + BUFFER_OVERHEAD. A streamed body is
+// copied into blocks of its own (body-blocks.ts): 64 KiB buffers, the last trimmed at commit, one
+// buffer for a body of at most 64 KiB, whatever sizes the reads came in. `bytes` never exceeds
+// maxBytes: a put evicts least recently used entries first. Bodies being written count too, from
+// their first chunk, each block charged its capacity + BUFFER_OVERHEAD when it is allocated: room
+// is made for it as a put makes it, and a write that cannot fit even so (other writes hold the
+// rest) is abandoned, so many slow fills of distinct objects stay within maxBytes. At commit the
+// write's charge becomes the entry's exact one.
 //
 // Variants: a put replaces the variant with the same Vary names and selecting values, and drops
 // the variants stored under a different Vary (the origin changed what it varies on, as Squid
 // does); at most maxVariants (default 32) per key, the oldest dropped first.
 import type { HeaderField } from '../http/message.ts';
+import { BLOCK_BYTES, BodyBlocks } from './body-blocks.ts';
 import { chunkSize, headSize } from './entry-size.ts';
 import { type CachedResponse, type Freshened, varyKey } from './policy.ts';
 
 export { BUFFER_OVERHEAD, chunkSize, ENTRY_OVERHEAD, FIELD_OVERHEAD, headSize } from './entry-size.ts';
 
-/** A streamed body of at most this many bytes in several chunks is stored as one buffer. */
-export const JOIN_LIMIT = 64 * 1024;
+/** A streamed body of at most this many bytes is stored as one buffer (larger: 64 KiB blocks). */
+export const JOIN_LIMIT = BLOCK_BYTES;
 
 export interface CacheEntry extends CachedResponse {
   readonly key: string;
@@ -57,20 +65,12 @@ export interface StoreOptions {
 }
 
 export interface CacheWriter {
-  /** Appends a chunk (copied); false once the object is over maxObjectBytes and abandoned. */
+  /** Appends a chunk (copied); false once the body is over maxObjectBytes or out of room, and abandoned. */
   write(chunk: Buffer): boolean;
   /** Stores the object; undefined if it was abandoned, aborted or committed already. */
   commit(): CacheEntry | undefined;
   /** Drops the object (the response failed or was not complete). */
   abort(): void;
-}
-
-/** A copy of `chunks` (bodyBytes in all) in one buffer of its own. */
-function joined(chunks: readonly Buffer[], bodyBytes: number): Buffer {
-  const out = Buffer.allocUnsafeSlow(bodyBytes);
-  let offset = 0;
-  for (const chunk of chunks) offset += chunk.copy(out, offset);
-  return out;
 }
 
 export class CacheStore {
@@ -141,47 +141,42 @@ export class CacheStore {
       bodyBytes += chunk.length;
       size += chunkSize(chunk.length);
     }
-    if (size > this.maxObjectBytes || size > this.maxBytes) return undefined;
+    if (bodyBytes > this.maxObjectBytes || size > this.maxBytes) return undefined;
     const entry: CacheEntry = { ...meta, key, body: [...body], bodyBytes, size };
     this.insert(entry);
     return entry;
   }
 
   beginWrite(key: string, meta: CachedResponse): CacheWriter {
-    const limit = Math.min(this.maxObjectBytes, this.maxBytes);
     const base = headSize(key, meta);
-    let chunks: Buffer[] = [];
-    let bodyBytes = 0;
-    /** What this write holds in `writing`: its head and body so far. */
+    const blocks = new BodyBlocks(this.maxObjectBytes);
+    /** What this write holds in `writing`: its head and the capacity of its blocks. */
     let held = 0;
-    let open = base <= limit;
+    let open = base <= this.maxBytes;
     const close = () => {
       open = false;
-      chunks = [];
+      blocks.clear();
       this.writing -= held;
       held = 0;
+    };
+    /** Charges `bytes` more (and the head with the first); false if this write cannot have them. */
+    const reserve = (bytes: number): boolean => {
+      const more = (held === 0 ? base : 0) + bytes;
+      if (held + more > this.maxBytes || !this.makeRoom(more)) return false;
+      held += more;
+      this.writing += more;
+      return true;
     };
     return {
       write: (chunk: Buffer): boolean => {
         if (!open) return false;
         if (chunk.length === 0) return true;
-        const more = (held === 0 ? base : 0) + chunkSize(chunk.length);
-        if (held + more > limit || !this.makeRoom(more)) {
-          close();
-          return false;
-        }
-        // A buffer of its own: a small Buffer.from copy would be a slice of a shared pool slab.
-        const copy = Buffer.allocUnsafeSlow(chunk.length);
-        chunk.copy(copy);
-        chunks.push(copy);
-        bodyBytes += chunk.length;
-        held += more;
-        this.writing += more;
-        return true;
+        if (!blocks.append(chunk, reserve)) close();
+        return open;
       },
       commit: (): CacheEntry | undefined => {
         if (!open) return undefined;
-        const body = chunks.length > 1 && bodyBytes <= JOIN_LIMIT ? [joined(chunks, bodyBytes)] : chunks;
+        const body = blocks.finish();
         close();
         return this.put(key, meta, body);
       },
@@ -199,7 +194,7 @@ export class CacheStore {
     for (const chunk of entry.body) size += chunkSize(chunk.length);
     this.total += size - entry.size;
     entry.size = size;
-    if (size > this.maxObjectBytes || size > this.maxBytes) {
+    if (size > this.maxBytes) {
       this.delete(entry);
       return false;
     }
@@ -241,7 +236,9 @@ export class CacheStore {
   resize(limits: { maxBytes: number; maxObjectBytes: number }): void {
     this.maxBytes = limits.maxBytes;
     this.maxObjectBytes = limits.maxObjectBytes;
-    for (const entry of [...this.lru]) if (entry.size > this.maxObjectBytes) this.delete(entry);
+    for (const entry of [...this.lru]) {
+      if (entry.bodyBytes > this.maxObjectBytes || entry.size > this.maxBytes) this.delete(entry);
+    }
     this.evictUntil(0);
   }
 

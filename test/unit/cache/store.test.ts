@@ -103,7 +103,7 @@ test('the byte bound holds over a stream of 1000 distinct objects, evicting exac
     const n = Math.floor(random() * 9_000);
     const entry = store.put(key, bare(), body(n));
     const size = headSize(key, bare()) + chunkSize(n);
-    if (size > maxObjectBytes) {
+    if (n > maxObjectBytes) {
       t.is(entry, undefined);
       refused++;
     } else {
@@ -130,12 +130,19 @@ test('the byte bound holds over a stream of 1000 distinct objects, evicting exac
 });
 
 test('put refuses an object over maxObjectBytes and leaves the store as it was', (t) => {
-  const store = new CacheStore({ maxBytes: 10_000, maxObjectBytes: size('b', 100) });
-  store.put('a', bare(), body(10));
+  // maxObjectBytes bounds the body's bytes (README), maxBytes the charge.
+  const store = new CacheStore({ maxBytes: 10_000, maxObjectBytes: 100 });
+  t.truthy(store.put('a', bare(), body(100)), 'a body of exactly maxObjectBytes, charged more');
   const before = store.bytes;
-  t.is(store.put('b', bare(), body(500)), undefined);
+  t.is(store.put('b', bare(), body(101)), undefined);
   t.is(store.bytes, before);
   t.is(store.count, 1);
+  const wide = new CacheStore({ maxBytes: 10_000, maxObjectBytes: 10_000 });
+  t.is(
+    wide.put('c', bare(), body(9_000)),
+    undefined,
+    'a body under maxObjectBytes whose charge passes maxBytes',
+  );
 });
 
 function variant(encoding: string | undefined, bodyByte: number): [CachedResponse, Buffer[]] {
@@ -224,8 +231,7 @@ test('a writer stores a streamed body on commit, copying its chunks', (t) => {
 });
 
 test('a writer is abandoned once the object passes maxObjectBytes', (t) => {
-  const limit = headSize('k', bare()) + chunkSize(60) + chunkSize(40);
-  const store = new CacheStore({ maxBytes: 100_000, maxObjectBytes: limit });
+  const store = new CacheStore({ maxBytes: 100_000, maxObjectBytes: 100 });
   const writer = store.beginWrite('k', bare());
   t.true(writer.write(Buffer.alloc(60)));
   t.true(writer.write(Buffer.alloc(40)), 'exactly at the limit is fine');
@@ -266,8 +272,7 @@ test('bodies being written count against maxBytes: many open writers of distinct
     held: 0,
     abandoned: false,
   }));
-  // 1,000 bytes to each in turn, as slow clients' fills of distinct objects would come (seven
-  // rounds: an eighth would pass maxObjectBytes with the head).
+  // 1,000 bytes to each in turn, as slow clients' fills of distinct objects would come.
   for (let round = 0; round < 7; round++)
     for (const fill of writers) {
       if (fill.writer.write(Buffer.alloc(1000))) fill.held += 1000;
