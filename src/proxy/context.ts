@@ -26,4 +26,6 @@ export interface ProxyContext {
   readonly via: string;
   /** Set when shutdown began: finish the current response, then close. */
   draining: boolean;
+  /** Set when the shutdown deadline passed: what is still open is cut, and says so. */
+  cutting: boolean;
 }

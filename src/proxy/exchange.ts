@@ -100,10 +100,10 @@ export class Exchange extends ExchangeCore implements AttemptUser {
     }
   }
 
-  /** The client connection closed under us. */
+  /** The client connection closed under us, or the shutdown deadline cut it. */
   onClientGone(): void {
     if (this.current === 'done') return;
-    this.error ??= 'client_closed';
+    this.error ??= this.context.cutting ? 'shutdown' : 'client_closed';
     this.status ||= 499;
     this.finish(false);
   }

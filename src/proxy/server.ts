@@ -66,6 +66,7 @@ export class ProxyServer {
       cache,
       via: `${viaValue}-${randomBytes(4).toString('hex')}`,
       draining: false,
+      cutting: false,
     };
     // Up to 16 newcomers over the limit are told 503 at once.
     this.clients = new ConnectionLimit(this.fittedLimit(config, pools), 16, (reason) =>
@@ -204,7 +205,13 @@ export class ProxyServer {
       await new Promise((resolve) => setTimeout(resolve, 50));
       for (const connection of this.clients.open) connection.closeWhenIdle();
     }
+    this.context.cutting = true;
     for (const connection of this.clients.open) connection.socket.destroy();
+    // Their close events record the exchanges the deadline cut (an access line, the counts):
+    // wait for them, or the log and a worker's last metrics would close first (audit N).
+    const cutBy = Date.now() + 1000;
+    while (this.clients.open.size > 0 && Date.now() < cutBy)
+      await new Promise((resolve) => setTimeout(resolve, 5));
     for (const pool of this.context.pools.values())
       for (const backend of pool.backends) backend.connections.closeIdle();
     clearInterval(this.poolSweep);

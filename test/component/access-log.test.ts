@@ -8,7 +8,7 @@ import test from 'ava';
 import { startChildSluice } from '../support/child-sluice.ts';
 import { httpRequest } from '../support/http.ts';
 import { freePort, startNodeBackend } from '../support/node-backend.ts';
-import { rawExchange, readUntil } from '../support/raw-http.ts';
+import { openSocket, rawExchange, readUntil } from '../support/raw-http.ts';
 
 type Line = Record<string, unknown>;
 
@@ -234,3 +234,48 @@ pools:
     await backend.close();
   }
 });
+
+for (const workers of ['1', '2'])
+  test(`${workers} worker(s): a download the shutdown deadline cuts still gets its access line, marked shutdown`, async (t) => {
+    // A body that never ends: only the shutdown deadline ends this exchange.
+    const backend = await startNodeBackend((request, response) => {
+      if (request.url !== '/endless') {
+        response.end('ok');
+        return;
+      }
+      response.writeHead(200, { 'content-length': String(1 << 30) });
+      const tick = setInterval(() => response.write(Buffer.alloc(1024)), 20);
+      response.on('close', () => clearInterval(tick));
+    });
+    const port = await freePort();
+    const file = join(mkdtempSync(join(tmpdir(), 'sluice-access-')), 'access.log');
+    const sluice = await startChildSluice(
+      `listen: 127.0.0.1:${port}
+admin: false
+accessLog: { to: ${file}, flush: 1h }
+timeouts: { shutdown: 300ms }
+pools:
+  web:
+    servers: [127.0.0.1:${backend.port}]
+routes:
+  - pool: web
+`,
+      workers,
+    );
+    try {
+      const socket = await openSocket(port);
+      socket.write('GET /endless HTTP/1.1\r\nHost: a\r\n\r\n');
+      await readUntil(socket, (received) => received.includes('\r\n\r\n'));
+      const ok = await rawExchange(port, 'GET /short HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+      t.regex(ok.text, /^HTTP\/1\.1 200 /);
+      t.is(await sluice.stop(), 0);
+      socket.destroy();
+      const byPath = new Map(lines(file).map((line) => [line.path, line]));
+      t.like(byPath.get('/short'), { status: 200 });
+      t.like(byPath.get('/endless'), { status: 200, error: 'shutdown' });
+      t.is(byPath.size, 2);
+    } finally {
+      await sluice.stop();
+      await backend.close();
+    }
+  });

@@ -273,6 +273,7 @@ routes:
     cache: options.cache ? new ProxyCache({ config: config.cache, refreshTimeout: 1000 }) : undefined,
     via: '1.1 sluice-00000000',
     draining: false,
+    cutting: false,
   };
   const client = new FakeClient();
   return {
