@@ -323,6 +323,8 @@ export class Exchange extends ExchangeCore implements AttemptUser {
       }
       return;
     }
+    // A retry counts once another backend takes it (audit O), against the one that failed.
+    if (this.retries?.retrying) this.lastBackend?.metrics.retry(this.error ?? 'unknown');
     this.lastBackend = backend;
     this.attempts++;
     this.current = 'attempt';
@@ -477,7 +479,8 @@ export class Exchange extends ExchangeCore implements AttemptUser {
       this.current !== 'done' &&
       !this.headSent &&
       !this.interimSent &&
-      !this.client.gone
+      !this.client.gone &&
+      this.pool?.canPick(this.tried) === true
     );
   }
 
@@ -486,7 +489,6 @@ export class Exchange extends ExchangeCore implements AttemptUser {
   }
 
   next(): void {
-    this.lastBackend?.metrics.retry(this.error ?? 'unknown');
     this.connectNext();
   }
 

@@ -41,6 +41,15 @@ export class BackendPool {
    * The next backend for a request, skipping those in `tried`. When none is routable, a pool
    * that fails open tries the others anyway (a wrong health verdict must not take the site down).
    */
+  /** Whether `pick(tried)` would find a backend, without moving the balancer. */
+  canPick(tried: ReadonlySet<Backend> | undefined): boolean {
+    const panic = this.panic;
+    return this.backends.some(
+      (backend) =>
+        !tried?.has(backend) && (backend.routable || (panic && backend.health.state !== 'draining')),
+    );
+  }
+
   pick(tried: ReadonlySet<Backend> | undefined): Backend | undefined {
     const chosen = this.selector.select((backend) => backend.routable && !tried?.has(backend));
     if (chosen || !this.panic) return chosen;

@@ -260,6 +260,7 @@ routes:
     retryBudget: new RetryBudget({ ratio: 0.2, minRetries: 10, windowMs: 10_000 }),
     canEject: () => true,
     pick: (tried: ReadonlySet<unknown> | undefined) => backends.find((backend) => !tried?.has(backend)),
+    canPick: (tried: ReadonlySet<unknown> | undefined) => backends.some((backend) => !tried?.has(backend)),
   };
   const context: ProxyContext = {
     config,
