@@ -70,7 +70,8 @@ export async function startCluster(config: Config, count: number): Promise<Runni
       if (why === 'dns') void supervisor?.reload(sluice.config);
     },
     admin: {
-      ready: () => !stopping,
+      // As one process, whose admin port opens only after its listener: not before a worker listens.
+      ready: () => !stopping && (supervisor?.serving() ?? false),
       metrics: {
         // The workers' latest pushes (at most a second old), merged with this process's own.
         render: async () => {

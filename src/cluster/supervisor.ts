@@ -128,6 +128,18 @@ export class Supervisor {
       }));
   }
 
+  /**
+   * Ready for traffic (/readyz): every slot's first worker has listened (start is over), and at
+   * least one worker listens now and is not retiring. A crash or a rolling restart leaves the
+   * others listening, so readiness does not flap; it falls only if none is left, or at stop.
+   */
+  serving(): boolean {
+    if (!this.running || this.stopping) return false;
+    for (const worker of this.workers)
+      if (worker.index > 0 && worker.listening && !worker.retiring) return true;
+    return false;
+  }
+
   /** The spare process: `booted` once its modules are loaded and it can take a slot at once. */
   spareStatus(): { pid: number | undefined; booted: boolean } | undefined {
     const spare = this.spare;
