@@ -21,7 +21,8 @@ const usage = `usage:
   sluice --version
 
 serve needs a config file (--config or SLUICE_CONFIG); demo runs three small built-in backends on
-loopback behind the proxy. check validates a file with the same overrides as serve (--resolve also
+loopback behind the proxy. check validates a file (FILE, --config or SLUICE_CONFIG; the first given
+wins) with the same overrides as serve (--resolve also
 resolves every DNS name); it exits 1 for an invalid config. healthcheck asks the admin port's
 /healthz and exits 0 or 1 (for container healthchecks). Environment: SLUICE_CONFIG, SLUICE_LISTEN,
 SLUICE_ADMIN, SLUICE_LOG_LEVEL, SLUICE_LOG_FORMAT, SLUICE_WORKERS. Usage errors exit 2.`;
@@ -84,7 +85,8 @@ async function main(argv: string[]): Promise<number> {
       );
     }
     const path = operands[0] ?? values.config ?? process.env.SLUICE_CONFIG;
-    if (!path) throw new UsageError('sluice check: which file? sluice check FILE');
+    if (!path)
+      throw new UsageError('sluice check: which file? sluice check FILE, --config FILE or SLUICE_CONFIG');
     return (await import('./serve.ts')).checkCommand(path, flags, values.resolve ?? false);
   }
   const configPath = values.config ?? process.env.SLUICE_CONFIG;

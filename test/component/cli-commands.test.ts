@@ -52,6 +52,31 @@ test('check FILE: positional or --config, ok exits 0', async (t) => {
   }
 });
 
+test('check without a file checks SLUICE_CONFIG, as serve reads it; a file given wins', async (t) => {
+  // Files of its own: good() is rewritten by the tests running beside this one.
+  const path = file(
+    'env.yaml',
+    'pools:\n  web:\n    servers:\n      - 127.0.0.1:9001\n      - localhost:9002\n',
+  );
+  const other = file('env-other.yaml', 'pools: 3\n');
+  const fromEnv = await sluice(['check'], { SLUICE_CONFIG: path });
+  t.deepEqual(fromEnv, { code: 0, stdout: `${path}: ok (1 pools, 2 servers, 1 routes)\n`, stderr: '' });
+  for (const args of [
+    ['check', path],
+    ['check', '--config', path],
+  ]) {
+    const run = await sluice(args, { SLUICE_CONFIG: other });
+    t.deepEqual(run, { code: 0, stdout: `${path}: ok (1 pools, 2 servers, 1 routes)\n`, stderr: '' });
+  }
+  const neither = await sluice(['check']);
+  t.is(neither.code, 2);
+  t.is(neither.stdout, '');
+  t.is(
+    neither.stderr.split('\n')[0],
+    'sluice check: which file? sluice check FILE, --config FILE or SLUICE_CONFIG',
+  );
+});
+
 test('check: an invalid config exits 1, each problem as file:line:col: key path: message', async (t) => {
   const path = file(
     'bad.yaml',
