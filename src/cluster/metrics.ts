@@ -44,6 +44,11 @@ const perWorker: readonly { from: string; to: string; help: string }[] = [
     help: "The 99th percentile of each worker's event-loop lag.",
   },
   {
+    from: 'nodejs_eventloop_lag_seconds',
+    to: 'sluice_worker_event_loop_lag_seconds',
+    help: "Each worker's event-loop lag, sampled with one setImmediate.",
+  },
+  {
     from: 'process_resident_memory_bytes',
     to: 'sluice_worker_resident_memory_bytes',
     help: "Each worker's resident memory.",

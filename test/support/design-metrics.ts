@@ -92,9 +92,15 @@ export const DEFAULT_METRICS_USED = [
   'process_max_fds',
 ] as const;
 
+/** The supervisor's per-worker series (src/cluster/metrics.ts), where a merged sum or average would hide one worker. */
+export const CLUSTER_METRICS_USED = [
+  'sluice_worker_event_loop_lag_p99_seconds',
+  'sluice_worker_event_loop_lag_seconds',
+] as const;
+
 /** Every metric name a panel or a rule may name: the table's, their histogram series, the defaults. */
 export function knownSeriesNames(): Set<string> {
-  const names = new Set<string>(DEFAULT_METRICS_USED);
+  const names = new Set<string>([...DEFAULT_METRICS_USED, ...CLUSTER_METRICS_USED]);
   for (const m of [...DESIGN_METRICS, ...OPERATOR_METRICS]) {
     names.add(m.name);
     if (m.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(m.name + s);

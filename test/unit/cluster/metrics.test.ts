@@ -64,6 +64,7 @@ test('per-worker gauges carry a worker label', async (t) => {
     .body;
   t.true(value(text, 'sluice_worker_resident_memory_bytes{worker="2"}') > 10_000_000);
   t.regex(text, /^sluice_worker_event_loop_lag_p99_seconds\{worker="2"\} /m);
+  t.regex(text, /^sluice_worker_event_loop_lag_seconds\{worker="2"\} /m);
 });
 
 test('restarts are counted by reason, listening workers sampled', async (t) => {
