@@ -53,6 +53,21 @@ const perWorker: readonly { from: string; to: string; help: string }[] = [
     to: 'sluice_worker_resident_memory_bytes',
     help: "Each worker's resident memory.",
   },
+  {
+    from: 'nodejs_heap_size_used_bytes',
+    to: 'sluice_worker_heap_used_bytes',
+    help: "Each worker's V8 heap in use.",
+  },
+  {
+    from: 'process_open_fds',
+    to: 'sluice_worker_open_fds',
+    help: "Each worker's open file descriptors.",
+  },
+  {
+    from: 'process_max_fds',
+    to: 'sluice_worker_max_fds',
+    help: "Each worker's file-descriptor limit.",
+  },
 ];
 
 export interface WorkerMetrics {

@@ -96,6 +96,10 @@ export const DEFAULT_METRICS_USED = [
 export const CLUSTER_METRICS_USED = [
   'sluice_worker_event_loop_lag_p99_seconds',
   'sluice_worker_event_loop_lag_seconds',
+  'sluice_worker_resident_memory_bytes',
+  'sluice_worker_heap_used_bytes',
+  'sluice_worker_open_fds',
+  'sluice_worker_max_fds',
 ] as const;
 
 /** Every metric name a panel or a rule may name: the table's, their histogram series, the defaults. */

@@ -65,6 +65,11 @@ test('per-worker gauges carry a worker label', async (t) => {
   t.true(value(text, 'sluice_worker_resident_memory_bytes{worker="2"}') > 10_000_000);
   t.regex(text, /^sluice_worker_event_loop_lag_p99_seconds\{worker="2"\} /m);
   t.regex(text, /^sluice_worker_event_loop_lag_seconds\{worker="2"\} /m);
+  t.true(value(text, 'sluice_worker_heap_used_bytes{worker="2"}') > 1_000_000);
+  if (process.platform === 'linux') {
+    t.true(value(text, 'sluice_worker_open_fds{worker="2"}') > 0);
+    t.true(value(text, 'sluice_worker_max_fds{worker="2"}') > 0);
+  }
 });
 
 test('restarts are counted by reason, listening workers sampled', async (t) => {
