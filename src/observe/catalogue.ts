@@ -28,6 +28,39 @@ export const HEALTH_RESULTS: readonly HealthResult[] = probeResultKinds;
 export type CacheResult = 'hit' | 'miss' | 'stale' | 'revalidated' | 'bypass';
 export const CACHE_RESULTS: readonly CacheResult[] = ['hit', 'miss', 'stale', 'revalidated', 'bypass'];
 
+/**
+ * The `sluice_requests_rejected_total{reason}` values created at 0 on start, so that rate() and
+ * increase() see the first of each: the requests Sluice answers itself before a pool takes them
+ * (src/proxy/admission.ts, rejectionReason and the timeouts of src/proxy/client-connection.ts),
+ * the connection limit's, and the admin port's refusals. Rarer reasons (`local_emfile` …) are
+ * made on first use.
+ */
+export const REJECT_REASONS: readonly string[] = [
+  'bad_request',
+  'bad_request_body',
+  'bad_path',
+  'body_too_large',
+  'uri_too_long',
+  'header_too_large',
+  'not_implemented',
+  'version_not_supported',
+  'connect',
+  'loop',
+  'no_route',
+  'no_pool',
+  'client_timeout',
+  'client_body_timeout',
+  'client_not_reading',
+  'max_connections',
+  'idle_evicted',
+  'accept_backoff',
+  'admin_unauthorized',
+  'admin_browser',
+  'admin_host',
+  'admin_max_connections',
+  'admin_idle_evicted',
+];
+
 export type ConnectionSide = 'client' | 'backend';
 
 /**

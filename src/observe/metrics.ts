@@ -17,6 +17,7 @@ import {
   type CacheResult,
   type ConnectionSide,
   Families,
+  REJECT_REASONS,
   RequestMetrics,
 } from './catalogue.ts';
 import type { Family, HistogramCell, ScalarCell } from './families.ts';
@@ -27,6 +28,7 @@ export {
   CACHE_RESULTS,
   type CacheResult,
   HEALTH_RESULTS,
+  REJECT_REASONS,
   type RequestMetrics,
 } from './catalogue.ts';
 
@@ -61,6 +63,7 @@ export class Metrics {
     this.registry = new Registry();
     this.f = new Families(this.registry);
     this.cacheCells = new Map(CACHE_RESULTS.map((r) => [r, this.f.cacheRequests.cell(r)]));
+    for (const reason of REJECT_REASONS) this.rejectedCells.set(reason, this.f.rejected.cell(reason));
     this.cacheBytesCell = this.f.cacheBytes.cell();
     this.clientConnections = this.f.openConnections.cell('client');
     this.backendConnections = this.f.openConnections.cell('backend');
