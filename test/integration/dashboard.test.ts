@@ -502,5 +502,7 @@ test.serial('the rejected-requests panel counts what the test sent', async (t) =
     windowStart,
     windowEnd,
   );
-  t.deepEqual(result.data.result.map((s) => s.metric.reason).sort(), ['bad_request', 'no_route']);
+  // Every known reason has a series from the start (at 0): the ones that moved are what was sent.
+  const moved = result.data.result.filter((s) => s.values.some(([, value]) => Number(value) > 0));
+  t.deepEqual(moved.map((s) => s.metric.reason).sort(), ['bad_request', 'no_route']);
 });
