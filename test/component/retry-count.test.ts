@@ -1,13 +1,25 @@
 // sluice_retries_total counts the retries that happened: one per further backend tried, none
 // when no other backend was left (audit O: it counted one retry too many per failed request).
+import { createServer, type Server } from 'node:net';
 import test from 'ava';
 import { parseExposition } from '../support/design-metrics.ts';
-import { closedPort } from '../support/node-backend.ts';
 import { rawExchange, statuses } from '../support/raw-http.ts';
 import { startProxy } from '../support/sluice.ts';
 
 test('a failed request counts attempts - 1 retries: none on a pool of one, one on a pool of two', async (t) => {
-  const [solo, first, second] = [await closedPort(), await closedPort(), await closedPort()];
+  // Backends that take each connection and close it unanswered: ports this test holds, so no
+  // other test's server can answer on them (as on a port closed and then taken by another).
+  const servers: Server[] = [];
+  const failing = async (): Promise<number> => {
+    const server = createServer((socket) => socket.destroy());
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return (server.address() as { port: number }).port;
+  };
+  t.teardown(() => {
+    for (const server of servers) server.close();
+  });
+  const [solo, first, second] = [await failing(), await failing(), await failing()];
   const sluice = await startProxy(`listen: 127.0.0.1:0
 admin: 127.0.0.1:0
 accessLog: false
