@@ -41,19 +41,24 @@ export class BackendPool {
    * The next backend for a request, skipping those in `tried`. When none is routable, a pool
    * that fails open tries the others anyway (a wrong health verdict must not take the site down).
    */
-  /** Whether `pick(tried)` would find a backend, without moving the balancer. */
-  canPick(tried: ReadonlySet<Backend> | undefined): boolean {
-    const panic = this.panic;
-    return this.backends.some(
-      (backend) =>
-        !tried?.has(backend) && (backend.routable || (panic && backend.health.state !== 'draining')),
-    );
+  pick(tried: ReadonlySet<Backend> | undefined): Backend | undefined {
+    const chosen = this.selector.select(routableUntried(tried));
+    if (chosen || !this.panic) return chosen;
+    return this.selector.select(panicUntried(tried));
   }
 
-  pick(tried: ReadonlySet<Backend> | undefined): Backend | undefined {
-    const chosen = this.selector.select((backend) => backend.routable && !tried?.has(backend));
-    if (chosen || !this.panic) return chosen;
-    // Draining is the operator's decision, not a health verdict: panic leaves it alone.
-    return this.selector.select((backend) => !tried?.has(backend) && backend.health.state !== 'draining');
+  /** Whether `pick(tried)` would find a backend, without moving the balancer. */
+  canPick(tried: ReadonlySet<Backend> | undefined): boolean {
+    return (
+      this.backends.some(routableUntried(tried)) || (this.panic && this.backends.some(panicUntried(tried)))
+    );
   }
 }
+
+/** A backend `pick` may take: routable, not tried yet. */
+const routableUntried = (tried: ReadonlySet<Backend> | undefined) => (backend: Backend) =>
+  backend.routable && !tried?.has(backend);
+
+/** One a pool in panic may take: not tried yet, and not draining (the operator's decision, not a health verdict). */
+const panicUntried = (tried: ReadonlySet<Backend> | undefined) => (backend: Backend) =>
+  !tried?.has(backend) && backend.health.state !== 'draining';
